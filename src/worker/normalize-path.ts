@@ -113,7 +113,15 @@ function normalizeSlow(target: string, end: number, query: string): NormalizedTa
       continue;
     }
     if (c !== PERCENT) {
-      segment += target[i];
+      // Copy the run of plain characters in one slice rather than char by char.
+      let runEnd = i + 1;
+      while (runEnd < end) {
+        const next = target.charCodeAt(runEnd);
+        if (next === SLASH || next === PERCENT) break;
+        runEnd++;
+      }
+      segment += target.slice(i, runEnd);
+      i = runEnd - 1;
       continue;
     }
     const hi = i + 2 < end ? hexValue(target.charCodeAt(i + 1)) : -1;
