@@ -1,0 +1,177 @@
+/**
+ * TypeBox's Value.Errors lists every failed keyword, including each failed branch of a
+ * union. An operator wants one sentence per fault: this turns that list into messages
+ * (unknown key at the key, missing key at the parent map, one line per bad union value)
+ * and reports them at the value's position in the conf.
+ */
+import { Value } from 'typebox/value';
+import type { TSchema } from 'typebox';
+import type { Reporter, Seg } from './reporter.ts';
+
+interface SchemaError {
+  readonly keyword: string;
+  readonly schemaPath: string;
+  readonly instancePath: string;
+  readonly params: Record<string, unknown>;
+  readonly message: string;
+}
+
+interface Explained {
+  readonly instancePath: string;
+  readonly key?: string; // set: the issue is about this key of the map at instancePath
+  readonly at: 'value' | 'key';
+  readonly message: string;
+}
+
+/** Check `value` against `schema` and report each fault under `base`. Returns true when it conforms. */
+export function checkSchema(schema: TSchema, value: unknown, base: readonly Seg[], reporter: Reporter): boolean {
+  const errors = [...Value.Errors(schema, value)] as unknown as SchemaError[];
+  for (const e of explain(errors, schema, value)) {
+    const segs = [...base, ...segsOf(value, e.instancePath)];
+    if (e.key !== undefined) segs.push(e.key);
+    reporter.report(segs, e.message, e.at);
+  }
+  return errors.length === 0;
+}
+
+function explain(errors: readonly SchemaError[], root: TSchema, value: unknown): Explained[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf');
+  const inUnion = (e: SchemaError) => unions.some((u) => u !== e && e.schemaPath.startsWith(`${u.schemaPath}/anyOf/`));
+  const out: Explained[] = [];
+  for (const e of errors) {
+    if (inUnion(e)) continue;
+    const p = e.instancePath;
+    switch (e.keyword) {
+      case 'anyOf':
+        out.push(...explainUnion(e, errors, root, value));
+        break;
+      case 'boolean':
+        // `additionalProperties: false` fails once per extra key and once more for the map; report the map's list.
+        if (!e.schemaPath.endsWith('/additionalProperties')) out.push({ instancePath: p, at: 'value', message: e.message });
+        break;
+      case 'additionalProperties':
+        for (const k of (e.params['additionalProperties'] as string[] | undefined) ?? []) {
+          out.push({ instancePath: p, key: k, at: 'key', message: `unknown key "${k}"` });
+        }
+        break;
+      case 'required':
+        for (const k of (e.params['requiredProperties'] as string[] | undefined) ?? []) {
+          out.push({ instancePath: p, at: 'value', message: `missing required key "${k}"` });
+        }
+        break;
+      default:
+        out.push({ instancePath: p, at: 'value', message: messageOf(e) });
+    }
+  }
+  return out;
+}
+
+/** A union failed: if the value's kind matches exactly one branch, that branch's faults say more; otherwise name the choices. */
+function explainUnion(u: SchemaError, errors: readonly SchemaError[], root: TSchema, value: unknown): Explained[] {
+  const schema = schemaAt(root, u.schemaPath);
+  const branches = (schema?.['anyOf'] as Record<string, unknown>[] | undefined) ?? [];
+  const v = valueAt(value, u.instancePath);
+  const fitting = branches.map((b, i) => [b, i] as const).filter(([b]) => fits(b, v));
+  if (fitting.length === 1) {
+    const [, i] = fitting[0] as readonly [Record<string, unknown>, number];
+    const prefix = `${u.schemaPath}/anyOf/${i}`;
+    const inside = errors.filter((e) => e.schemaPath === prefix || e.schemaPath.startsWith(`${prefix}/`));
+    return explain(inside, root, value);
+  }
+  const expected = schema?.['expected'];
+  if (typeof expected === 'string') return [{ instancePath: u.instancePath, at: 'value', message: `must be ${expected}` }];
+  const alts = branches.flatMap(describe);
+  const message = branches.every((b) => 'const' in b || 'enum' in b) ? `must be one of ${alts.join(', ')}` : `must be ${alts.join(' or ')}`;
+  return [{ instancePath: u.instancePath, at: 'value', message }];
+}
+
+const KIND: Readonly<Record<string, string>> = {
+  object: 'a map',
+  array: 'a list',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+function describe(b: Record<string, unknown>): string[] {
+  if ('const' in b) return [JSON.stringify(b['const'])];
+  if (Array.isArray(b['enum'])) return b['enum'].map((x) => JSON.stringify(x));
+  if (Array.isArray(b['anyOf'])) return (b['anyOf'] as Record<string, unknown>[]).flatMap(describe);
+  const t = b['type'];
+  return typeof t === 'string' ? [KIND[t] ?? t] : ['a valid value'];
+}
+
+/** Whether a value is of the kind a union branch is about (consts and enums never "fit": naming the choices reads better). */
+function fits(b: Record<string, unknown>, v: unknown): boolean {
+  if ('const' in b || 'enum' in b) return false;
+  if (Array.isArray(b['anyOf'])) return (b['anyOf'] as Record<string, unknown>[]).some((x) => fits(x, v));
+  switch (b['type']) {
+    case 'object':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'integer':
+    case 'number':
+      return typeof v === 'number';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'null':
+      return v === null;
+    default:
+      return false;
+  }
+}
+
+function messageOf(e: SchemaError): string {
+  const limit = e.params['limit'];
+  switch (e.keyword) {
+    case 'type':
+      return `must be ${KIND[String(e.params['type'])] ?? String(e.params['type'])}`;
+    case 'enum':
+      return `must be one of ${((e.params['allowedValues'] as unknown[] | undefined) ?? []).map((x) => JSON.stringify(x)).join(', ')}`;
+    case 'const':
+      return `must be ${JSON.stringify(e.params['allowedValue'])}`;
+    case 'minItems':
+      return limit === 1 ? 'must not be empty' : `must have at least ${String(limit)} items`;
+    case 'minLength':
+      return limit === 1 ? 'must not be empty' : `must be at least ${String(limit)} characters`;
+    case 'pattern':
+      return `must match /${String(e.params['pattern'])}/`;
+    default:
+      return e.message;
+  }
+}
+
+function pointerSegs(pointer: string): string[] {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+}
+
+/** Segments of a JSON pointer into `value`: indices of lists become numbers so paths print as `routes[3]`. */
+function segsOf(value: unknown, pointer: string): Seg[] {
+  const segs: Seg[] = [];
+  let cur = value;
+  for (const s of pointerSegs(pointer)) {
+    const seg: Seg = Array.isArray(cur) ? Number(s) : s;
+    segs.push(seg);
+    cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined;
+  }
+  return segs;
+}
+
+function valueAt(value: unknown, pointer: string): unknown {
+  let cur = value;
+  for (const s of pointerSegs(pointer)) cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined;
+  return cur;
+}
+
+function schemaAt(root: TSchema, schemaPath: string): Record<string, unknown> | undefined {
+  const v = valueAt(root, schemaPath.replace(/^#/, ''));
+  return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
+}
