@@ -27,10 +27,16 @@ export function loadConf(file: string, opts: LoadOptions = {}): LoadResult {
   const reporter = new Reporter(abs);
   const merged = readConfTree(abs, reporter);
   // A file that did not parse leaves holes; schema errors about them would only mislead.
-  if (!merged.complete) return { ok: false, issues: reporter.issues };
+  if (!merged.complete) return { ok: false, issues: inReadingOrder(reporter.issues) };
   checkSchema(ConfSchema, merged.data, [], reporter);
   const written = Value.Default(ConfSchema, structuredClone(merged.data)) as Record<string, unknown>;
   const conf = resolveConf(written, { file: abs, prefix: resolve(opts.prefix ?? process.cwd()), pluginSchemas: opts.pluginSchemas }, reporter);
-  if (reporter.issues.length > 0) return { ok: false, issues: reporter.issues };
+  if (reporter.issues.length > 0) return { ok: false, issues: inReadingOrder(reporter.issues) };
   return { ok: true, conf };
+}
+
+/** Schema and cross-reference checks find faults in different orders; list them as the files read, files in load order. */
+function inReadingOrder(issues: readonly ConfIssue[]): ConfIssue[] {
+  const files = [...new Set(issues.map((i) => i.file))];
+  return [...issues].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line || a.col - b.col);
 }

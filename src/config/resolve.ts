@@ -307,8 +307,9 @@ function hostPort(v: unknown, segs: Seg[], minPort: 0 | 1, r: Reporter): ListenA
   return hp;
 }
 
+// Numbers are left to the schema (only 0 for durations, integers for sizes): one message per fault.
 function duration(v: unknown, segs: Seg[], r: Reporter): number {
-  if (typeof v !== 'string' && typeof v !== 'number') return 0;
+  if (typeof v !== 'string') return 0;
   try {
     return parseDuration(v);
   } catch (err) {
@@ -319,7 +320,8 @@ function duration(v: unknown, segs: Seg[], r: Reporter): number {
 
 /** Bytes, or null when the value is not a size (reported here, or by the schema for a wrong type). */
 function size(v: unknown, segs: Seg[], r: Reporter): number | null {
-  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : null;
+  if (typeof v !== 'string') return null;
   try {
     return parseSize(v);
   } catch (err) {

@@ -4,6 +4,7 @@
  * (unknown key at the key, missing key at the parent map, one line per bad union value)
  * and reports them at the value's position in the conf.
  */
+import { Settings } from 'typebox/system';
 import { Value } from 'typebox/value';
 import type { TSchema } from 'typebox';
 import type { Reporter, Seg } from './reporter.ts';
@@ -25,7 +26,7 @@ interface Explained {
 
 /** Check `value` against `schema` and report each fault under `base`. Returns true when it conforms. */
 export function checkSchema(schema: TSchema, value: unknown, base: readonly Seg[], reporter: Reporter): boolean {
-  const errors = [...Value.Errors(schema, value)] as unknown as SchemaError[];
+  const errors = allErrors(schema, value);
   for (const e of explain(errors, schema, value)) {
     const segs = [...base, ...segsOf(value, e.instancePath)];
     if (e.key !== undefined) segs.push(e.key);
@@ -34,9 +35,24 @@ export function checkSchema(schema: TSchema, value: unknown, base: readonly Seg[
   return errors.length === 0;
 }
 
+// TypeBox stops after `maxErrors` (8) as a guard against hostile input; a conf is the
+// operator's own file and `sluice -t` must list every fault, so lift it for this call only
+// (synchronous, so nothing else in the thread sees the change).
+const CONF_MAX_ERRORS = 10_000;
+
+function allErrors(schema: TSchema, value: unknown): SchemaError[] {
+  const before = Settings.Get().maxErrors;
+  Settings.Set({ maxErrors: CONF_MAX_ERRORS });
+  try {
+    return [...Value.Errors(schema, value)] as unknown as SchemaError[];
+  } finally {
+    Settings.Set({ maxErrors: before });
+  }
+}
+
 function explain(errors: readonly SchemaError[], root: TSchema, value: unknown): Explained[] {
   const unions = errors.filter((e) => e.keyword === 'anyOf');
-  const inUnion = (e: SchemaError) => unions.some((u) => u !== e && e.schemaPath.startsWith(`${u.schemaPath}/anyOf/`));
+  const inUnion = (e: SchemaError) => unions.some((u) => u !== e && within(e, u.instancePath, `${u.schemaPath}/anyOf/`));
   const out: Explained[] = [];
   for (const e of errors) {
     if (inUnion(e)) continue;
@@ -75,7 +91,7 @@ function explainUnion(u: SchemaError, errors: readonly SchemaError[], root: TSch
   if (fitting.length === 1) {
     const [, i] = fitting[0] as readonly [Record<string, unknown>, number];
     const prefix = `${u.schemaPath}/anyOf/${i}`;
-    const inside = errors.filter((e) => e.schemaPath === prefix || e.schemaPath.startsWith(`${prefix}/`));
+    const inside = errors.filter((e) => within(e, u.instancePath, prefix) && (e.schemaPath === prefix || e.schemaPath[prefix.length] === '/'));
     return explain(inside, root, value);
   }
   const expected = schema?.['expected'];
@@ -83,6 +99,12 @@ function explainUnion(u: SchemaError, errors: readonly SchemaError[], root: TSch
   const alts = branches.flatMap(describe);
   const message = branches.every((b) => 'const' in b || 'enum' in b) ? `must be one of ${alts.join(', ')}` : `must be ${alts.join(' or ')}`;
   return [{ instancePath: u.instancePath, at: 'value', message }];
+}
+
+/** Whether `e` is about the value at `instancePath` (or inside it) and comes from the schema under `schemaPrefix`. */
+function within(e: SchemaError, instancePath: string, schemaPrefix: string): boolean {
+  const sameValue = e.instancePath === instancePath || e.instancePath.startsWith(`${instancePath}/`);
+  return sameValue && e.schemaPath.startsWith(schemaPrefix);
 }
 
 const KIND: Readonly<Record<string, string>> = {
