@@ -17,7 +17,7 @@ export function openDestination(path: string): Destination {
   if (path === 'stderr') return pino.destination({ dest: 2, sync: false });
   if (path === 'stdout') return pino.destination({ dest: 1, sync: false });
   mkdirSync(dirname(path), { recursive: true });
-  return pino.destination({ dest: path, sync: false, minLength: 4096 });
+  return pino.destination({ dest: path, sync: false });
 }
 
 export function createErrorLog(path: string, level: LogLevel, bindings: Record<string, unknown>): { log: Logger; dest: Destination } {

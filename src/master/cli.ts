@@ -1,0 +1,101 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { dumpConf, formatIssue } from '../config/format.ts';
+import { loadConf } from '../config/load.ts';
+import { Master } from './master.ts';
+import { readPidFile } from './pid-file.ts';
+import { VERSION } from './version.ts';
+
+/**
+ * `sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]`,
+ * nginx's habits: -t tests the conf, -s signals the running master through the
+ * pid file, no flag runs in the foreground (systemd Type=exec).
+ */
+const USAGE = `usage: sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]
+
+  -c FILE     conf file (default: conf/sluice.yaml)
+  -p PREFIX   prefix for relative paths (default: current directory)
+  -t          test the conf and exit
+  -T          test the conf, print the resolved conf, and exit
+  -s SIGNAL   send reload | reopen | quit | stop to the running master
+  -v          print the version and exit
+`;
+
+const SIGNALS: Readonly<Record<string, NodeJS.Signals>> = {
+  reload: 'SIGHUP',
+  reopen: 'SIGUSR1',
+  quit: 'SIGQUIT',
+  stop: 'SIGTERM',
+};
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: [...argv],
+      options: {
+        c: { type: 'string' },
+        p: { type: 'string' },
+        t: { type: 'boolean' },
+        T: { type: 'boolean' },
+        s: { type: 'string' },
+        v: { type: 'boolean' },
+        h: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`sluice: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.h === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.v === true) {
+    process.stdout.write(`sluice version: ${VERSION}\n`);
+    return 0;
+  }
+  const prefix = resolve(args.p ?? process.cwd());
+  const confFile = resolve(prefix, args.c ?? 'conf/sluice.yaml');
+  const loaded = loadConf(confFile, { prefix });
+
+  if (args.s !== undefined) {
+    const signal = SIGNALS[args.s];
+    if (signal === undefined) {
+      process.stderr.write(`sluice: invalid signal "${args.s}"\n${USAGE}`);
+      return 2;
+    }
+    // The pid file's path comes from the conf; a conf that no longer validates still names it
+    // in the default place, so `-s stop` works while fixing a broken conf.
+    const pidFile = loaded.ok ? loaded.conf.pid : resolve(prefix, 'logs/sluice.pid');
+    try {
+      process.kill(readPidFile(pidFile), signal);
+    } catch (err) {
+      process.stderr.write(`sluice: cannot signal the master (${pidFile}): ${(err as Error).message}\n`);
+      return 1;
+    }
+    return 0;
+  }
+
+  if (!loaded.ok) {
+    for (const issue of loaded.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+    process.stderr.write(`sluice: configuration file ${confFile} test failed\n`);
+    return 1;
+  }
+  if (args.t === true || args.T === true) {
+    if (args.T === true) process.stdout.write(dumpConf(loaded.conf));
+    process.stderr.write(`sluice: the configuration file ${confFile} syntax is ok\nsluice: configuration file ${confFile} test is successful\n`);
+    return 0;
+  }
+
+  const master = new Master(loaded.conf, { confFile, prefix });
+  try {
+    await master.start();
+  } catch (err) {
+    process.stderr.write(`sluice: could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  return -1; // keep running: the master exits from its signal handlers
+}

@@ -1,0 +1,194 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { formatIssue } from '../config/format.ts';
+import { loadConf } from '../config/load.ts';
+import { createErrorLog } from '../config/logger.ts';
+import type { Destination } from '../config/logger.ts';
+import type { SluiceConf } from '../config/types.ts';
+import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED, REQUESTS } from '../worker/stats.ts';
+import { removePidFile, writePidFile } from './pid-file.ts';
+import { startStatusServer } from './status-server.ts';
+import { Supervisor } from './supervisor.ts';
+import { VERSION } from './version.ts';
+import { reconcileZones, zoneBuffers } from './zones.ts';
+import type { Zone } from './zones.ts';
+
+/**
+ * The master: owns the conf, the zones, the worker generations, the status
+ * listener and the signals. It never serves proxied traffic.
+ *
+ *   HUP   reload: validate, start a new generation, drain the old (rollback on any failure)
+ *   QUIT  graceful stop · TERM/INT fast stop · USR1 reopen log files
+ */
+export interface MasterOptions {
+  readonly confFile: string;
+  readonly prefix: string;
+}
+
+interface ReloadStats {
+  ok: number;
+  failed: number;
+  last_error: string | null;
+}
+
+export class Master {
+  private conf: SluiceConf;
+  private zones = new Map<string, Zone>();
+  private readonly supervisor: Supervisor;
+  private readonly log: Logger;
+  private readonly dest: Destination;
+  private readonly opts: MasterOptions;
+  private readonly started = Date.now();
+  private readonly reloads: ReloadStats = { ok: 0, failed: 0, last_error: null };
+  /** Requests served by workers that have exited, so totals never go backwards. */
+  private retiredRequests = 0;
+  private status: Server | null = null;
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+  private stopping = false;
+
+  constructor(conf: SluiceConf, opts: MasterOptions) {
+    this.conf = conf;
+    this.opts = opts;
+    const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, { role: 'master' });
+    this.log = log;
+    this.dest = dest;
+    this.supervisor = new Supervisor(log, {
+      onWorkerExit: (w, code) => {
+        this.retiredRequests += w.stats[REQUESTS]!;
+        // A thread that died mid-operation may hold a stripe lock: free it (nginx does this for crashed workers).
+        for (const z of this.zones.values()) z.dict.releaseLocksOwnedBy(w.id);
+        this.log.info({ worker: w.id, generation: w.generation, code }, 'worker exited');
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    warnIfNoMigrate(this.log);
+    this.zones = reconcileZones(this.zones, this.conf.shared_dicts);
+    await this.supervisor.startGeneration(this.conf, zoneBuffers(this.zones));
+    if (this.conf.status.listen !== null) this.status = await startStatusServer(this.conf.status.listen, () => this.statusDocument());
+    writePidFile(this.conf.pid);
+    process.on('SIGHUP', () => void this.reload());
+    process.on('SIGQUIT', () => void this.stop(true));
+    process.on('SIGTERM', () => void this.stop(false));
+    process.on('SIGINT', () => void this.stop(false));
+    process.on('SIGUSR1', () => this.reopen());
+    this.log.info({ version: VERSION, workers: this.conf.worker_processes, listen: this.conf.server.listen, conf: this.opts.confFile }, 'sluice started');
+  }
+
+  /** Reloads arriving while one runs are coalesced into one more pass: the conf on disk last wins. */
+  reload(): Promise<void> {
+    if (this.reloading !== null) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        await this.reloadOnce();
+      } while (this.reloadAgain && !this.stopping);
+      this.reloading = null;
+    })();
+    return this.reloading;
+  }
+
+  private async reloadOnce(): Promise<void> {
+    if (this.stopping) return;
+    this.log.info({ conf: this.opts.confFile }, 'reload requested');
+    const loaded = loadConf(this.opts.confFile, { prefix: this.opts.prefix });
+    if (!loaded.ok) {
+      this.reloadFailed(loaded.issues.map(formatIssue).join('\n'));
+      return;
+    }
+    const conf = loaded.conf;
+    const zones = reconcileZones(this.zones, conf.shared_dicts);
+    try {
+      await this.supervisor.startGeneration(conf, zoneBuffers(zones));
+    } catch (err) {
+      this.reloadFailed((err as Error).message);
+      return;
+    }
+    this.conf = conf;
+    this.zones = zones;
+    this.reloads.ok++;
+    this.log.info({ generation: this.supervisor.generation }, 'reload complete; old workers draining');
+  }
+
+  private reloadFailed(reason: string): void {
+    this.reloads.failed++;
+    this.reloads.last_error = reason;
+    this.log.error({ reason }, 'reload failed; still serving the previous conf');
+  }
+
+  private reopen(): void {
+    this.dest.reopen();
+    this.supervisor.broadcast({ type: 'reopen' });
+    this.log.info('log files reopened');
+  }
+
+  async stop(graceful: boolean): Promise<void> {
+    if (this.stopping && graceful) return;
+    this.stopping = true;
+    this.log.info({ graceful }, graceful ? 'graceful stop' : 'fast stop');
+    this.status?.close();
+    this.status?.closeAllConnections();
+    await this.supervisor.stopAll(graceful);
+    removePidFile(this.conf.pid);
+    this.dest.flushSync();
+    process.exit(0);
+  }
+
+  statusDocument(): unknown {
+    const workers = [...this.supervisor.workers].map((w) => ({
+      id: w.id,
+      thread_id: w.thread.threadId,
+      generation: w.generation,
+      state: w.state,
+      requests: w.stats[REQUESTS]!,
+    }));
+    let active = 0;
+    let accepted = 0;
+    let handled = 0;
+    let requests = this.retiredRequests;
+    for (const w of this.supervisor.workers) {
+      active += w.stats[CONN_ACTIVE]!;
+      accepted += w.stats[CONN_ACCEPTED]!;
+      handled += w.stats[CONN_HANDLED]!;
+      requests += w.stats[REQUESTS]!;
+    }
+    const shared_dicts: Record<string, unknown> = {};
+    for (const [name, z] of this.zones) {
+      const s = z.dict.stats();
+      shared_dicts[name] = { capacity: s.capacity, free_space: s.freeSpace, keys: s.keys };
+    }
+    return {
+      version: VERSION,
+      pid: process.pid,
+      uptime_s: Math.floor((Date.now() - this.started) / 1000),
+      generation: this.supervisor.generation,
+      workers,
+      connections: { active, accepted, handled },
+      requests_total: requests,
+      reloads: this.reloads,
+      shared_dicts,
+    };
+  }
+}
+
+/**
+ * Closing an SO_REUSEPORT listener resets the connections queued on it unless
+ * the kernel may migrate them (Linux >= 5.14, per network namespace).
+ */
+function warnIfNoMigrate(log: Logger): void {
+  let value: string;
+  try {
+    value = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim();
+  } catch {
+    return; // not Linux, or a kernel without the knob
+  }
+  if (value === '0') {
+    log.warn('net.ipv4.tcp_migrate_req is 0: connections queued on a draining worker are reset on reload; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1)');
+  }
+}

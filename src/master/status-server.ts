@@ -1,0 +1,31 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { ListenAddr } from '../config/types.ts';
+
+/**
+ * The status listener (DESIGN.md §7): served by the master, never by a worker,
+ * so it answers even while every worker is busy or being replaced. It only
+ * reports: the master assembles the document from shared counters on each GET.
+ */
+export type StatusSource = () => unknown;
+
+export function startStatusServer(addr: ListenAddr, status: StatusSource): Promise<Server> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/status' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const body = `${JSON.stringify(status(), null, 2)}\n`;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end('{"code":"GW_ERR_NOT_FOUND","message":"not found"}\n');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: addr.host, port: addr.port }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

@@ -1,0 +1,207 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { RouteConf, SluiceConf } from '../config/types.ts';
+import type { AccessLog } from './access-log.ts';
+import { createClientAddressResolver } from './client-address.ts';
+import { Exchange } from './exchange.ts';
+import { sendGatewayError } from './gateway-errors.ts';
+import { normalizePath } from './normalize-path.ts';
+import { closeUpstream, createUpstream, proxy } from './proxy.ts';
+import type { Upstream } from './proxy.ts';
+import { guardRequest, originForm } from './request-guard.ts';
+import { compileRouter } from './router.ts';
+import { createStaticRoot, serveStatic } from './static-files.ts';
+import type { StaticRoot } from './static-files.ts';
+import { REQUESTS } from './stats.ts';
+import { buildUpstreamHeaders } from './upstream-headers.ts';
+
+/**
+ * The per-conf request pipeline: everything here is compiled once when a worker
+ * starts on a conf (router, upstream pools, route actions, prebuilt `return:`
+ * responses), and `handle` is what runs per request.
+ */
+export interface Lifecycle {
+  /** Set when the worker drains: every response from now on carries `Connection: close`. */
+  draining: boolean;
+}
+
+type RouteAction =
+  | { readonly kind: 'return'; readonly status: number; readonly headers: readonly string[]; readonly body: Buffer }
+  | { readonly kind: 'static'; readonly root: StaticRoot }
+  | { readonly kind: 'proxy'; readonly upstream: Upstream; readonly preserveHost: boolean };
+
+export interface Gateway {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  close(): Promise<unknown>;
+}
+
+export interface GatewayEnv {
+  readonly conf: SluiceConf;
+  readonly log: Logger;
+  readonly accessLog: AccessLog | null;
+  readonly stats: Float64Array;
+  readonly lifecycle: Lifecycle;
+}
+
+function compileReturn(route: RouteConf): RouteAction {
+  const r = route.return!;
+  const body = Buffer.from(r.body);
+  const headers: string[] = [];
+  let hasType = false;
+  for (const [name, value] of Object.entries(r.headers)) {
+    hasType ||= name.toLowerCase() === 'content-type';
+    headers.push(name, value);
+  }
+  if (!hasType && body.length > 0) headers.push('content-type', 'text/plain; charset=utf-8');
+  headers.push('content-length', String(body.length));
+  return { kind: 'return', status: r.status, headers, body };
+}
+
+const kExchange = Symbol('sluice.exchange');
+type WithExchange = ServerResponse & { [kExchange]?: Exchange | undefined };
+
+export function createGateway(env: GatewayEnv): Gateway {
+  const { conf, log, accessLog, stats, lifecycle } = env;
+  const router = compileRouter(conf.routes);
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, u] of Object.entries(conf.upstreams)) upstreams.set(name, createUpstream(u));
+  const actions: RouteAction[] = conf.routes.map((route) => {
+    if (route.return !== null) return compileReturn(route);
+    if (route.root !== null) return { kind: 'static', root: createStaticRoot(route.root) };
+    return { kind: 'proxy', upstream: upstreams.get(route.upstream!)!, preserveHost: route.preserve_host };
+  });
+  const clientAddress = createClientAddressResolver(conf.server.real_ip);
+  const realIpHeader = conf.server.real_ip?.header.toLowerCase() ?? null;
+  const maxBody = conf.server.client_max_body_size;
+
+  // Hoisted so a request allocates no listener closure; `this` is the response.
+  function onResponseDone(this: WithExchange): void {
+    const x = this[kExchange];
+    if (x === undefined) return;
+    this[kExchange] = undefined;
+    const socket = x.socket;
+    accessLog?.write(x, this.statusCode, socket.bytesWritten - x.bytesBefore, performance.now());
+    // A response whose headers went out (with keep-alive) before the drain began: close after it.
+    if (lifecycle.draining && !socket.destroyed) socket.destroySoon();
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    stats[REQUESTS]!++;
+    const x = new Exchange(performance.now(), req.method!, req.socket, req.url!);
+    (res as WithExchange)[kExchange] = x;
+    res.on('close', onResponseDone);
+    if (lifecycle.draining) res.shouldKeepAlive = false;
+
+    const bad = guardRequest(req);
+    if (bad !== null) {
+      res.shouldKeepAlive = false;
+      sendGatewayError(res, bad, true);
+      return;
+    }
+    const host = req.headers.host;
+    let target = req.url!;
+    if (target.charCodeAt(0) !== 47 /* '/' */) {
+      const path = originForm(target, host);
+      if (path === null) {
+        sendGatewayError(res, 'GW_ERR_BAD_REQUEST', true);
+        return;
+      }
+      target = path;
+    }
+    const n = normalizePath(target);
+    if ('error' in n) {
+      sendGatewayError(res, 'GW_ERR_BAD_PATH');
+      return;
+    }
+    x.path = n.path;
+    x.client = clientAddress(x.peer, realIpHeader === null ? undefined : headerValue(req, realIpHeader));
+
+    const m = router.match(x.method, host, n.path);
+    if (m === null) {
+      sendGatewayError(res, 'GW_ERR_NO_ROUTE');
+      return;
+    }
+    x.route = m.route.name;
+    const action = actions[m.index]!;
+    if (action.kind === 'return') {
+      res.writeHead(action.status, action.headers as string[]);
+      res.end(x.method === 'HEAD' ? undefined : action.body);
+      return;
+    }
+    if (action.kind === 'static') {
+      serveStatic(action.root, res, m.upstreamPath, n.query).catch((err: unknown) => {
+        log.error({ err }, 'static file failed');
+        sendGatewayError(res, 'GW_ERR_INTERNAL');
+      });
+      return;
+    }
+
+    const declared = req.headers['content-length'];
+    if (maxBody > 0 && declared !== undefined && Number(declared) > maxBody) {
+      res.shouldKeepAlive = false;
+      sendGatewayError(res, 'GW_ERR_BODY_TOO_LARGE', true);
+      return;
+    }
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const hasBody = chunked || (declared !== undefined && declared !== '0');
+    const headers = buildUpstreamHeaders(req.rawHeaders, {
+      host: action.preserveHost && host !== undefined ? host : '',
+      peer: x.peer,
+      client: x.client,
+      clientHost: host ?? '',
+    });
+    if (hasBody) watchBodyIdle(req, res, conf.server.client_body_timeout);
+    proxy({
+      upstream: action.upstream,
+      req,
+      res,
+      x,
+      path: n.query === '' ? m.upstreamPath : `${m.upstreamPath}?${n.query}`,
+      headers,
+      preserveHost: action.preserveHost && host !== undefined,
+      hasBody,
+      maxChunkedBody: chunked ? maxBody : 0,
+      hashKey: undefined,
+      log,
+      lifecycle,
+    });
+  }
+
+  return {
+    handle,
+    close: () => Promise.all([...upstreams.values()].map(closeUpstream)),
+  };
+}
+
+/** A header that may legitimately repeat (X-Forwarded-For): all copies, comma-joined as RFC 9110 allows. */
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * client_body_timeout: nginx's is the idle time between two body reads, not a
+ * deadline for the whole body. The socket's idle timer does exactly that while
+ * the body streams, and is switched off once the body has arrived.
+ */
+const kResponse = Symbol('sluice.response');
+type WithResponse = IncomingMessage & { [kResponse]?: ServerResponse | undefined };
+
+function onBodyTimeout(this: WithResponse): void {
+  if (this.complete) return;
+  const res = this[kResponse];
+  if (res !== undefined && !res.headersSent) sendGatewayError(res, 'GW_ERR_CLIENT_TIMEOUT', true);
+  this.socket.destroySoon();
+}
+
+function onBodyEnd(this: WithResponse): void {
+  this[kResponse] = undefined;
+  this.socket.setTimeout(0);
+}
+
+function watchBodyIdle(req: WithResponse, res: ServerResponse, ms: number): void {
+  req[kResponse] = res;
+  req.setTimeout(ms, onBodyTimeout);
+  req.once('end', onBodyEnd);
+}

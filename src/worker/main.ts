@@ -1,0 +1,124 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createErrorLog } from '../config/logger.ts';
+import { createAccessLog } from './access-log.ts';
+import { createGateway } from './gateway.ts';
+import type { Lifecycle } from './gateway.ts';
+import type { FromWorker, ToWorker, WorkerData } from './protocol.ts';
+import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from './stats.ts';
+
+/**
+ * A worker thread: one reactor serving every `listen` address with
+ * SO_REUSEPORT, so the kernel spreads connections over the workers (nginx
+ * `reuseport`). It builds its pipeline once from the conf it was started with
+ * and never changes it: a reload is a new generation of workers.
+ */
+const data = workerData as WorkerData;
+const { conf } = data;
+const port = parentPort!;
+const post = (msg: FromWorker): void => port.postMessage(msg);
+
+const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, { worker: data.id, generation: data.generation });
+const accessLog = createAccessLog(conf.access_log.path, data.id);
+const stats = new Float64Array(data.stats);
+const lifecycle: Lifecycle = { draining: false };
+const gateway = createGateway({ conf, log, accessLog, stats, lifecycle });
+
+function onSocketClose(): void {
+  stats[CONN_ACTIVE]!--;
+  stats[CONN_HANDLED]!++;
+}
+
+function onConnection(socket: Socket): void {
+  stats[CONN_ACCEPTED]!++;
+  stats[CONN_ACTIVE]!++;
+  socket.once('close', onSocketClose);
+}
+
+/** CONNECT is never proxied (Traefik CVE-2026-71324): answer it instead of letting Node drop the socket. */
+function onConnect(_req: unknown, socket: Socket): void {
+  socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+}
+
+const servers: Server[] = conf.server.listen.map(() => {
+  const server = createServer({
+    keepAliveTimeout: conf.server.keepalive_timeout,
+    headersTimeout: conf.server.client_header_timeout,
+    // The body timer is ours (idle between reads, gateway.ts); Node's whole-request deadline is off.
+    requestTimeout: 0,
+    // Node checks header deadlines on this interval (default 30 s): keep 408s close to the conf.
+    connectionsCheckingInterval: Math.min(1000, conf.server.client_header_timeout),
+  }, gateway.handle);
+  server.on('connection', onConnection);
+  server.on('connect', onConnect);
+  return server;
+});
+
+function listen(server: Server, host: string, portNumber: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port: portNumber, reusePort: true, backlog: 511 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function exit(code: number): Promise<never> {
+  await gateway.close().catch(() => {});
+  accessLog?.flush();
+  dest.flushSync();
+  process.exit(code);
+}
+
+/**
+ * Graceful drain (nginx's old workers on reload): stop accepting, close idle
+ * keep-alive connections now, answer in-flight requests with Connection: close,
+ * and exit when the last connection is gone or at worker_shutdown_timeout.
+ */
+function drain(): void {
+  if (lifecycle.draining) return;
+  lifecycle.draining = true;
+  let open = servers.length;
+  const deadline = setTimeout(() => {
+    log.warn('worker_shutdown_timeout reached: closing remaining connections');
+    for (const s of servers) s.closeAllConnections();
+    void exit(0);
+  }, conf.worker_shutdown_timeout);
+  for (const s of servers) {
+    s.close(() => {
+      if (--open === 0) {
+        clearTimeout(deadline);
+        void exit(0);
+      }
+    });
+    s.closeIdleConnections();
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'drain':
+      drain();
+      break;
+    case 'stop':
+      for (const s of servers) s.closeAllConnections();
+      void exit(0);
+      break;
+    case 'reopen':
+      accessLog?.reopen();
+      dest.reopen();
+      break;
+  }
+});
+
+try {
+  await Promise.all(servers.map((s, i) => listen(s, conf.server.listen[i]!.host, conf.server.listen[i]!.port)));
+  post({ type: 'listening' });
+} catch (err) {
+  const e = err as NodeJS.ErrnoException;
+  post({ type: 'failed', code: e.code ?? 'GW_ERR_LISTEN', message: e.message });
+  await exit(1);
+}

@@ -1,0 +1,52 @@
+import type { IncomingMessage } from 'node:http';
+import type { GatewayErrorCode } from './gateway-errors.ts';
+
+/**
+ * Request heads Node's parser lets through but a gateway must refuse
+ * (reliability.md §2, nginx http_headers_multi.t and body_chunked.t):
+ * Node silently keeps the first of duplicate Host / Authorization headers, and
+ * accepts Transfer-Encoding in HTTP/1.0 and `identity, chunked`. A proxy that
+ * forwards any of these invites request smuggling or auth confusion.
+ */
+export function guardRequest(req: IncomingMessage): GatewayErrorCode | null {
+  const raw = req.rawHeaders;
+  let host = 0;
+  let authorization = 0;
+  let contentLength = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Length first: most headers are rejected without lower-casing.
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') host++;
+        break;
+      case 13:
+        if (name.toLowerCase() === 'authorization') authorization++;
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') contentLength++;
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') {
+          if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return 'GW_ERR_BAD_REQUEST';
+          if (raw[i + 1]!.trim().toLowerCase() !== 'chunked') return 'GW_ERR_BAD_REQUEST';
+        }
+        break;
+    }
+  }
+  return host > 1 || authorization > 1 || contentLength > 1 ? 'GW_ERR_BAD_REQUEST' : null;
+}
+
+/**
+ * Absolute-form targets (`GET http://a/x`): allowed only when the authority
+ * agrees with Host, so routing by Host and the target can never disagree.
+ * Returns the origin-form path, or null to reject.
+ */
+export function originForm(target: string, host: string | undefined): string | null {
+  const scheme = target.startsWith('http://') ? 7 : target.startsWith('https://') ? 8 : 0;
+  if (scheme === 0) return null;
+  const slash = target.indexOf('/', scheme);
+  const authority = target.slice(scheme, slash === -1 ? undefined : slash).toLowerCase();
+  if (host === undefined || authority !== host.toLowerCase()) return null;
+  return slash === -1 ? '/' : target.slice(slash);
+}
