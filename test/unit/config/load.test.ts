@@ -1,0 +1,176 @@
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dumpConf, formatIssue } from '../../../src/config/format.ts';
+import { loadConf } from '../../../src/config/load.ts';
+import type { SluiceConf } from '../../../src/config/types.ts';
+
+const FIXTURES = join(import.meta.dirname, '../../fixtures/conf');
+const PREFIX = '/srv/sluice';
+
+function load(rel: string): SluiceConf {
+  const r = loadConf(join(FIXTURES, rel), { prefix: PREFIX });
+  if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
+  return r.conf;
+}
+
+describe('loadConf on a valid conf', () => {
+  it('resolves the full conf with its conf.d includes and defaults', () => {
+    const conf = load('full/sluice.yaml');
+    expect(conf).toEqual({
+      file: join(FIXTURES, 'full/sluice.yaml'),
+      prefix: PREFIX,
+      worker_processes: 2,
+      worker_shutdown_timeout: 90_000,
+      pid: '/srv/sluice/run/sluice.pid',
+      plugin_paths: ['/srv/sluice/plugins'],
+      error_log: { path: '/srv/sluice/logs/error.log', level: 'warn' },
+      access_log: { path: 'off' },
+      shared_dicts: { sluice_limits: 10 * 1024 * 1024, sluice_cache: 64 * 1024 * 1024 },
+      server: {
+        listen: [
+          { host: '127.0.0.1', port: 8080 },
+          { host: '::1', port: 8081 },
+        ],
+        client_max_body_size: 512 * 1024,
+        client_header_timeout: 60_000,
+        client_body_timeout: 60_000,
+        keepalive_timeout: 5_000,
+        real_ip: { header: 'X-Forwarded-For', trusted: ['127.0.0.1/32', '10.0.0.0/8', '::1'], recursive: true },
+      },
+      status: { listen: null },
+      upstreams: {
+        echo: {
+          name: 'echo',
+          algorithm: 'round-robin',
+          hash_on: 'ip',
+          targets: [
+            { address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 5 },
+            { address: 'localhost:9002', host: 'localhost', port: 9002, weight: 1 },
+          ],
+          keepalive: 64,
+          connect_timeout: 5_000,
+          send_timeout: 60_000,
+          read_timeout: 60_000,
+          retries: 1,
+          host_header: null,
+          healthcheck: { active: { path: '/healthz', interval: 2_000, timeout: 1_000, healthy: 2, unhealthy: 3 }, passive: null },
+        },
+        billing: {
+          name: 'billing',
+          algorithm: 'consistent-hash',
+          hash_on: 'header:X-Tenant',
+          targets: [{ address: '10.0.0.1:80', host: '10.0.0.1', port: 80, weight: 1 }],
+          keepalive: 0,
+          connect_timeout: 500,
+          send_timeout: 10_000,
+          read_timeout: 3_600_000,
+          retries: 0,
+          host_header: 'billing.internal',
+          healthcheck: { active: null, passive: { max_fails: 5, fail_timeout: 30_000 } },
+        },
+      },
+      consumers: [{ username: 'alice', attributes: { user_id: '1001', company_id: '42' }, credentials: { 'key-auth': [{ key: 'alice-key-1' }] } }],
+      plugins: { 'correlation-id': { header_name: 'X-Request-Id' } },
+      routes: [
+        {
+          name: 'echo',
+          hosts: ['api.example.com', '*.example.org'],
+          paths: ['/echo', '~* ^/v[0-9]+/echo'],
+          methods: ['GET', 'POST'],
+          strip_path: true,
+          preserve_host: false,
+          upstream: 'echo',
+          return: null,
+          root: null,
+          plugins: { 'key-auth': {} },
+        },
+        {
+          name: 'ping',
+          hosts: [],
+          paths: ['= /ping'],
+          methods: [],
+          strip_path: false,
+          preserve_host: false,
+          upstream: null,
+          return: { status: 200, body: 'pong\n', headers: { 'content-type': 'text/plain' } },
+          root: null,
+          plugins: {},
+        },
+        // conf.d/10-assets.yaml, then conf.d/20-billing.yaml: glob order, after the main file's own routes.
+        {
+          name: 'assets',
+          hosts: [],
+          paths: ['^~ /assets/'],
+          methods: [],
+          strip_path: false,
+          preserve_host: false,
+          upstream: null,
+          return: null,
+          root: '/srv/sluice/public',
+          plugins: {},
+        },
+        {
+          name: 'billing',
+          hosts: [],
+          paths: ['/billing'],
+          methods: [],
+          strip_path: false,
+          preserve_host: true,
+          upstream: 'billing',
+          return: null,
+          root: null,
+          plugins: {},
+        },
+      ],
+    } satisfies SluiceConf);
+  });
+
+  it('fills every default into a minimal conf', () => {
+    const conf = load('minimal/sluice.yaml');
+    expect(conf.worker_processes).toBe(availableParallelism());
+    expect(conf.worker_shutdown_timeout).toBe(10_000);
+    expect(conf.pid).toBe('/srv/sluice/logs/sluice.pid');
+    expect(conf.plugin_paths).toEqual([]);
+    expect(conf.error_log).toEqual({ path: 'stderr', level: 'info' });
+    expect(conf.access_log).toEqual({ path: '/srv/sluice/logs/access.log' });
+    expect(conf.shared_dicts).toEqual({});
+    expect(conf.server).toEqual({
+      listen: [{ host: '0.0.0.0', port: 8080 }],
+      client_max_body_size: 1024 * 1024,
+      client_header_timeout: 60_000,
+      client_body_timeout: 60_000,
+      keepalive_timeout: 75_000,
+      real_ip: null,
+    });
+    expect(conf.status).toEqual({ listen: { host: '127.0.0.1', port: 9145 } });
+    expect(conf.upstreams).toEqual({});
+    expect(conf.consumers).toEqual([]);
+    expect(conf.plugins).toEqual({});
+    expect(conf.routes).toEqual([
+      {
+        name: 'ping',
+        hosts: [],
+        paths: ['= /ping'],
+        methods: [],
+        strip_path: false,
+        preserve_host: false,
+        upstream: null,
+        return: { status: 204, body: '', headers: {} },
+        root: null,
+        plugins: {},
+      },
+    ]);
+  });
+
+  it('defaults the prefix to the working directory', () => {
+    const r = loadConf(join(FIXTURES, 'minimal/sluice.yaml'));
+    expect(r.ok && r.conf.pid).toBe(join(process.cwd(), 'logs/sluice.pid'));
+  });
+
+  it('dumps the resolved conf as YAML that reads back to the same data', async () => {
+    const { parse } = await import('yaml');
+    const conf = load('full/sluice.yaml');
+    expect(parse(dumpConf(conf))).toEqual(JSON.parse(JSON.stringify(conf)));
+  });
+});
