@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Type } from 'typebox';
+import type { TSchema } from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../../src/config/format.ts';
 import { loadConf } from '../../../src/config/load.ts';
@@ -100,7 +101,7 @@ describe('loadConf reports every fault in one pass', () => {
 });
 
 describe('plugin confs with pluginSchemas', () => {
-  const pluginSchemas = new Map([
+  const pluginSchemas = new Map<string, TSchema>([
     [
       'cors',
       Type.Object(
