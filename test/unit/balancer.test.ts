@@ -1,0 +1,274 @@
+import { describe, expect, test } from 'vitest';
+import { createBalancer, triedBit } from '../../src/worker/balancer.ts';
+import type { Balancer, TargetState } from '../../src/worker/balancer.ts';
+import type { Algorithm, PassiveHealthcheckConf, UpstreamConf } from '../../src/config/types.ts';
+
+/** A resolved upstream conf as the loader would produce it; targets are named by their address. */
+function upstream(
+  targets: readonly (readonly [address: string, weight: number])[],
+  algorithm: Algorithm = 'round-robin',
+  passive: PassiveHealthcheckConf | null = null,
+): UpstreamConf {
+  return {
+    name: 'u',
+    algorithm,
+    hash_on: 'ip',
+    targets: targets.map(([address, weight]) => {
+      const colon = address.lastIndexOf(':');
+      return { address, host: address.slice(0, colon), port: Number(address.slice(colon + 1)), weight };
+    }),
+    keepalive: 64,
+    connect_timeout: 5000,
+    send_timeout: 60000,
+    read_timeout: 60000,
+    retries: 1,
+    host_header: null,
+    healthcheck: { active: null, passive },
+  };
+}
+
+const A = '10.0.0.1:80';
+const B = '10.0.0.2:80';
+const C = '10.0.0.3:80';
+const D = '10.0.0.4:80';
+const NAMES: Readonly<Record<string, string>> = { [A]: 'a', [B]: 'b', [C]: 'c', [D]: 'd' };
+
+const name = (t: TargetState | null): string => (t === null ? 'null' : NAMES[t.address]!);
+
+function picks(b: Balancer, n: number, now = 0, key?: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(name(b.pick(0, key, now)));
+  return out;
+}
+
+function count(seq: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of seq) out[s] = (out[s] ?? 0) + 1;
+  return out;
+}
+
+describe('smooth weighted round-robin', () => {
+  test('weights 5,1,1 give nginx\'s sequence a a b a c a a, and it repeats', () => {
+    const b = createBalancer(upstream([[A, 5], [B, 1], [C, 1]]));
+    expect(picks(b, 7)).toEqual(['a', 'a', 'b', 'a', 'c', 'a', 'a']);
+    expect(picks(b, 7)).toEqual(['a', 'a', 'b', 'a', 'c', 'a', 'a']);
+  });
+
+  test('equal weights alternate', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]]));
+    expect(picks(b, 6)).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+  });
+
+  test('exact proportions over many picks', () => {
+    const b = createBalancer(upstream([[A, 3], [B, 2], [C, 7], [D, 1]]));
+    const total = 3 + 2 + 7 + 1;
+    expect(count(picks(b, total * 1000))).toEqual({ a: 3000, b: 2000, c: 7000, d: 1000 });
+  });
+
+  test('the tried bitmask skips targets already attempted for this request', () => {
+    const b = createBalancer(upstream([[A, 5], [B, 1], [C, 1]]));
+    const first = b.pick(0, undefined, 0)!;
+    expect(name(first)).toBe('a');
+    let tried = triedBit(first.index);
+    const second = b.pick(tried, undefined, 0)!;
+    expect(name(second)).not.toBe('a');
+    tried |= triedBit(second.index);
+    const third = b.pick(tried, undefined, 0)!;
+    expect(new Set([name(first), name(second), name(third)])).toEqual(new Set(['a', 'b', 'c']));
+    tried |= triedBit(third.index);
+    // Every target tried: a retry has nowhere to go (no fallback once the request has tried one).
+    expect(b.pick(tried, undefined, 0)).toBeNull();
+  });
+
+  test('triedBit gives one bit per index below 31 and none beyond', () => {
+    expect(triedBit(0)).toBe(1);
+    expect(triedBit(5)).toBe(32);
+    expect(triedBit(30)).toBe(1 << 30);
+    expect(triedBit(31)).toBe(0);
+  });
+});
+
+describe('passive health (max_fails / fail_timeout)', () => {
+  const passive = { max_fails: 2, fail_timeout: 10_000 };
+
+  test('max_fails failures within fail_timeout take a target out for fail_timeout', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'round-robin', passive));
+    const [a] = b.targets;
+    b.report(a!, false, 5, 1_000);
+    // One failure is not enough.
+    expect(picks(b, 4, 1_500).sort()).toEqual(['a', 'a', 'b', 'b']);
+    b.report(a!, false, 5, 2_000);
+    expect(picks(b, 6, 2_001)).toEqual(['b', 'b', 'b', 'b', 'b', 'b']);
+    expect(picks(b, 4, 11_999)).toEqual(['b', 'b', 'b', 'b']);
+    // Back once fail_timeout has passed since the failure that took it out.
+    expect(picks(b, 4, 12_000).sort()).toEqual(['a', 'a', 'b', 'b']);
+  });
+
+  test('failures spread wider than fail_timeout never add up', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'round-robin', passive));
+    const [a] = b.targets;
+    b.report(a!, false, 5, 0);
+    b.report(a!, false, 5, 10_001); // a new window starts: this is failure 1 again
+    expect(picks(b, 4, 10_002).sort()).toEqual(['a', 'a', 'b', 'b']);
+    b.report(a!, false, 5, 10_500);
+    expect(picks(b, 2, 10_501)).toEqual(['b', 'b']);
+  });
+
+  test('a success resets the failure count', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'round-robin', passive));
+    const [a] = b.targets;
+    b.report(a!, false, 5, 100);
+    b.report(a!, true, 5, 200);
+    b.report(a!, false, 5, 300);
+    expect(picks(b, 4, 301).sort()).toEqual(['a', 'a', 'b', 'b']);
+  });
+
+  test('without passive health, failures change nothing', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]]));
+    const [a] = b.targets;
+    for (let i = 0; i < 10; i++) b.report(a!, false, 5, i);
+    expect(picks(b, 4, 20).sort()).toEqual(['a', 'a', 'b', 'b']);
+  });
+
+  test('all targets down: pick falls back to the one that failed longest ago', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]], 'round-robin', { max_fails: 1, fail_timeout: 10_000 }));
+    const [a, bb, c] = b.targets;
+    b.report(bb!, false, 5, 1_000);
+    b.report(a!, false, 5, 2_000);
+    b.report(c!, false, 5, 3_000);
+    expect(name(b.pick(0, undefined, 4_000))).toBe('b');
+    // A retry (something already tried) gets no fallback.
+    expect(b.pick(triedBit(1), undefined, 4_000)).toBeNull();
+  });
+
+  test('an actively unhealthy target is never picked, not even as the fallback', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'round-robin', { max_fails: 1, fail_timeout: 10_000 }));
+    const [a, bb] = b.targets;
+    a!.healthy = false;
+    expect(picks(b, 3)).toEqual(['b', 'b', 'b']);
+    b.report(bb!, false, 5, 100);
+    expect(name(b.pick(0, undefined, 200))).toBe('b');
+    bb!.healthy = false;
+    expect(b.pick(0, undefined, 200)).toBeNull();
+  });
+});
+
+describe('least-conn', () => {
+  test('picks the target with the fewest requests in flight', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]], 'least-conn'));
+    const [a, bb, c] = b.targets;
+    a!.active = 3;
+    bb!.active = 1;
+    c!.active = 2;
+    expect(name(b.pick(0, undefined, 0))).toBe('b');
+    bb!.active = 5;
+    expect(name(b.pick(0, undefined, 0))).toBe('c');
+  });
+
+  test('load is relative to weight (active / weight)', () => {
+    const b = createBalancer(upstream([[A, 4], [B, 1]], 'least-conn'));
+    const [a, bb] = b.targets;
+    a!.active = 6; // 1.5 per unit of weight
+    bb!.active = 2; // 2 per unit
+    expect(name(b.pick(0, undefined, 0))).toBe('a');
+    a!.active = 9; // 2.25
+    expect(name(b.pick(0, undefined, 0))).toBe('b');
+  });
+
+  test('skips tried and passively-down targets', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'least-conn', { max_fails: 1, fail_timeout: 1_000 }));
+    const [a, bb] = b.targets;
+    bb!.active = 10;
+    expect(name(b.pick(triedBit(0), undefined, 0))).toBe('b');
+    b.report(a!, false, 1, 0);
+    expect(name(b.pick(0, undefined, 1))).toBe('b');
+  });
+});
+
+describe('consistent-hash', () => {
+  const keys = Array.from({ length: 4000 }, (_, i) => `user-${i}`);
+
+  test('the same key always lands on the same target, whatever came before', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1], [D, 1]], 'consistent-hash'));
+    const first = keys.map((k) => name(b.pick(0, k, 0)));
+    const again = [...keys].reverse().map((k) => name(b.pick(0, k, 0))).reverse();
+    expect(again).toEqual(first);
+    // And a fresh balancer on the same conf agrees (another worker).
+    const other = createBalancer(upstream([[A, 1], [B, 1], [C, 1], [D, 1]], 'consistent-hash'));
+    expect(keys.map((k) => name(other.pick(0, k, 0)))).toEqual(first);
+    // Keys are spread over every target, roughly evenly.
+    const spread = count(first);
+    for (const n of ['a', 'b', 'c', 'd']) expect(spread[n]!).toBeGreaterThan(keys.length / 4 / 2);
+  });
+
+  test('removing one of N targets moves only that target\'s keys (~1/N)', () => {
+    const four = createBalancer(upstream([[A, 1], [B, 1], [C, 1], [D, 1]], 'consistent-hash'));
+    const three = createBalancer(upstream([[A, 1], [B, 1], [D, 1]], 'consistent-hash'));
+    let moved = 0;
+    for (const k of keys) {
+      const before = name(four.pick(0, k, 0));
+      const after = name(three.pick(0, k, 0));
+      if (before !== 'c') expect(after, k).toBe(before);
+      if (before !== after) moved++;
+    }
+    expect(moved / keys.length).toBeGreaterThan(0.15);
+    expect(moved / keys.length).toBeLessThan(0.35);
+  });
+
+  test('a target that is out passes its keys on, and gets them back when it returns', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]], 'consistent-hash'));
+    const before = keys.map((k) => name(b.pick(0, k, 0)));
+    b.targets[1]!.healthy = false;
+    const during = keys.map((k) => name(b.pick(0, k, 0)));
+    for (let i = 0; i < keys.length; i++) {
+      if (before[i] !== 'b') expect(during[i]).toBe(before[i]);
+      else expect(during[i]).not.toBe('b');
+    }
+    b.targets[1]!.healthy = true;
+    expect(keys.map((k) => name(b.pick(0, k, 0)))).toEqual(before);
+  });
+
+  test('a retry for a key skips the tried target', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]], 'consistent-hash'));
+    const first = b.pick(0, 'k1', 0)!;
+    const second = b.pick(triedBit(first.index), 'k1', 0)!;
+    expect(second).not.toBeNull();
+    expect(second.index).not.toBe(first.index);
+  });
+
+  test('no key: round-robin', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'consistent-hash'));
+    expect(picks(b, 4)).toEqual(['a', 'b', 'a', 'b']);
+  });
+});
+
+describe('ewma', () => {
+  test('prefers the faster target once latencies are known', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'ewma'));
+    const [a, bb] = b.targets;
+    b.report(a!, true, 200, 1_000);
+    b.report(bb!, true, 10, 1_000);
+    expect(picks(b, 5, 1_001)).toEqual(['b', 'b', 'b', 'b', 'b']);
+  });
+
+  test('a target that turns slow loses to one that is now faster (peak-sensitive)', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'ewma'));
+    const [a, bb] = b.targets;
+    for (let t = 0; t < 10; t++) {
+      b.report(a!, true, 10, t * 10);
+      b.report(bb!, true, 20, t * 10);
+    }
+    expect(name(b.pick(0, undefined, 100))).toBe('a');
+    b.report(a!, true, 500, 100); // one slow answer counts at once
+    expect(name(b.pick(0, undefined, 101))).toBe('b');
+  });
+
+  test('in-flight requests count against a target', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1]], 'ewma'));
+    const [a, bb] = b.targets;
+    b.report(a!, true, 10, 0);
+    b.report(bb!, true, 15, 0);
+    a!.active = 5;
+    expect(name(b.pick(0, undefined, 1))).toBe('b');
+  });
+});
