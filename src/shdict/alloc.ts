@@ -14,6 +14,7 @@ import {
   S_BINS,
   S_BITMAP,
   S_FREE_BYTES,
+  S_HAND,
   SMALL_BINS,
   SMALL_LIMIT,
   SUB_BITS,
@@ -84,6 +85,7 @@ export function initArena(i32: Int32Array, rec: number, arena: number, arenaByte
   i32[(arena + size) >> 2] = END_SENTINEL_BYTES; // used, never freed: every block has a successor
   fileFree(i32, rec, arena, size);
   i32[rec + S_FREE_BYTES] = size;
+  i32[rec + S_HAND] = arena;
 }
 
 /** Allocates `size` bytes (a multiple of 8, >= MIN_BLOCK); returns the block offset or 0. */
@@ -113,7 +115,10 @@ export function alloc(i32: Int32Array, rec: number, size: number): number {
   return off;
 }
 
-/** Frees a used block, merging it with free neighbours. */
+/**
+ * Frees a used block, merging it with free neighbours. The eviction sweep's S_HAND must
+ * stay on a block boundary, so it follows a block that is merged into its predecessor.
+ */
 export function free(i32: Int32Array, rec: number, off: number): void {
   const hdr = i32[off >> 2]!;
   let size = hdr & B_SIZE_MASK;
@@ -124,10 +129,12 @@ export function free(i32: Int32Array, rec: number, off: number): void {
     const nextSize = nextHdr & B_SIZE_MASK;
     removeFree(i32, rec, next, nextSize);
     size += nextSize;
+    if (i32[rec + S_HAND] === next) i32[rec + S_HAND] = off;
   }
   if ((hdr & B_PREV_FREE) !== 0) {
     const prevSize = i32[(off - 4) >> 2]!;
     removeFree(i32, rec, off - prevSize, prevSize);
+    if (i32[rec + S_HAND] === off) i32[rec + S_HAND] = off - prevSize;
     off -= prevSize;
     size += prevSize;
   }

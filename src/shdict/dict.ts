@@ -5,8 +5,11 @@ import { ShdictError } from './errors.ts';
 import { stripeProblem } from './invariants.ts';
 import { KeyProbe } from './key.ts';
 import {
+  B_FREE,
   B_NODE,
+  B_SIZE_MASK,
   computeGeometry,
+  END_SENTINEL_BYTES,
   EXPIRES_FLUSHED,
   type Geometry,
   H_ARENA_BASE,
@@ -23,9 +26,8 @@ import {
   I_FLAGS,
   I_HASH,
   I_KEY,
-  I_LRU_NEXT,
-  I_LRU_PREV,
   I_META,
+  I_STAMP,
   I_VLEN,
   L_HEAD,
   L_LEN,
@@ -44,8 +46,8 @@ import {
   S_FREE_BYTES,
   S_ITEMS,
   S_LOCK,
-  S_LRU_HEAD,
-  S_LRU_TAIL,
+  S_HAND,
+  S_TICK,
   STRIPE_RECORD_WORDS,
   T_LIST,
   T_NUMBER,
@@ -106,10 +108,12 @@ const M_SET = 0;
 const M_ADD = 1;
 const M_REPLACE = 2;
 
-// A write that does not fit evicts at most this many LRU items (OpenResty stops after 30
+// A write that does not fit evicts at most this many items (OpenResty stops after 30
 // passes): it bounds the time the stripe is held when one large value would need the
 // space of thousands of small ones.
 const MAX_EVICTIONS = 64;
+// Items the eviction sweep compares to pick the least recently used one.
+const EVICTION_SAMPLE = 16;
 
 // Shared frozen results: the common outcomes allocate nothing.
 const OK: WriteResult = Object.freeze({ ok: true, forcible: false });
@@ -145,10 +149,13 @@ function checkNumber(n: unknown, what: string): void {
  * attaches to it: the equivalent of OpenResty's ngx.shared.DICT.
  *
  * Each key hashes to one of `stripes` partitions with its own spin lock, hash index, LRU
- * list and arena, so every operation takes exactly one stripe lock for O(1) work (the
+ * clock and arena, so every operation takes exactly one stripe lock for O(1) work (the
  * whole-zone walks flushAll / flushExpired / getKeys take the stripes one after another).
- * Per-stripe arenas make eviction LRU per stripe, an approximation of global LRU that is
- * exact with `stripes: 1`, and cap an item at one stripe's arena (capacity / stripes).
+ * Per-stripe arenas make eviction LRU per stripe, an approximation of global LRU, and cap
+ * an item at one stripe's arena (capacity / stripes).
+ *
+ * Expiry is lazy: an expired item is invisible to reads and reclaimed when it is next
+ * written, when an eviction sweep meets it, or by flushExpired.
  *
  * Never call a dict method from inside an `update` callback (SHDICT_ERR_REENTRANT).
  */
@@ -503,10 +510,11 @@ export class SharedDict {
 
   /** Marks every item expired (getStale still sees them); frees nothing, like OpenResty. */
   flushAll(): void {
-    this.eachStripe((rec) => {
-      for (let it = this.i32[rec + S_LRU_HEAD]!; it !== 0; it = this.i32[(it + I_LRU_NEXT) >> 2]!) {
+    this.eachStripe((s) => {
+      this.eachItem(s, (it) => {
         this.f64[(it + I_EXPIRES) >> 3] = EXPIRES_FLUSHED;
-      }
+        return true;
+      });
       return true;
     });
   }
@@ -515,34 +523,34 @@ export class SharedDict {
   flushExpired(max = 0): number {
     const t = this.now();
     let n = 0;
-    this.eachStripe((rec) => {
-      for (let it = this.i32[rec + S_LRU_TAIL]!; it !== 0; ) {
-        const prev = this.i32[(it + I_LRU_PREV) >> 2]!;
+    this.eachStripe((s, rec) => {
+      // Collected first: freeing while walking would merge blocks under the walk.
+      const expired: number[] = [];
+      this.eachItem(s, (it) => {
         const e = this.f64[(it + I_EXPIRES) >> 3]!;
-        if (e !== 0 && e <= t) {
-          this.removeItem(rec, it);
-          if (++n === max) return false;
-        }
-        it = prev;
-      }
-      return true;
+        if (e !== 0 && e <= t) expired.push(it);
+        return n + expired.length !== max;
+      });
+      for (const it of expired) this.removeItem(rec, it);
+      n += expired.length;
+      return n !== max;
     });
     return n;
   }
 
-  /** Up to `max` live keys (0 = all; default 1024, as OpenResty), most recent first per stripe. */
+  /** Up to `max` live keys (0 = all; default 1024, as OpenResty), in no particular order. */
   getKeys(max = 1024): string[] {
     const t = this.now();
     const keys: string[] = [];
-    this.eachStripe((rec) => {
-      for (let it = this.i32[rec + S_LRU_HEAD]!; it !== 0; it = this.i32[(it + I_LRU_NEXT) >> 2]!) {
+    this.eachStripe((s) => {
+      this.eachItem(s, (it) => {
         const e = this.f64[(it + I_EXPIRES) >> 3]!;
-        if (e !== 0 && e <= t) continue;
+        if (e !== 0 && e <= t) return true;
         const len = this.i32[(it + I_META) >> 2]! & META_KEY_MASK;
         keys.push(this.buf.toString('utf8', it + I_KEY, it + I_KEY + len));
-        if (keys.length === max) return false;
-      }
-      return true;
+        return keys.length !== max;
+      });
+      return keys.length !== max;
     });
     return keys;
   }
@@ -627,17 +635,28 @@ export class SharedDict {
     return rec;
   }
 
-  private eachStripe(fn: (rec: number) => boolean): void {
+  private eachStripe(fn: (stripe: number, rec: number) => boolean): void {
     for (let s = 0; s < this.geometry.stripes; s++) {
       const rec = this.recOf(s);
       this.lockStripe(rec);
       let more: boolean;
       try {
-        more = fn(rec);
+        more = fn(s, rec);
       } finally {
         unlock(this.i32, rec);
       }
       if (!more) return;
+    }
+  }
+
+  /** Calls `fn` on each item of stripe `s` in address order, while it returns true. */
+  private eachItem(s: number, fn: (it: number) => boolean): void {
+    const g = this.geometry;
+    const end = g.arenaBase + (s + 1) * g.arenaBytes - END_SENTINEL_BYTES;
+    for (let off = g.arenaBase + s * g.arenaBytes; off < end; ) {
+      const h = this.i32[off >> 2]!;
+      if ((h & (B_FREE | B_NODE)) === 0 && !fn(off)) return;
+      off += h & B_SIZE_MASK;
     }
   }
 
@@ -649,10 +668,10 @@ export class SharedDict {
 
   /** The item holding the probe's key, or 0. */
   private find(): number {
-    const { i32, u8, probe } = this;
+    const { i32, probe } = this;
     const h = probe.hash;
     for (let it = i32[this.bucketOf(h)]!; it !== 0; it = i32[(it + I_CHAIN) >> 2]!) {
-      if (i32[(it + I_HASH) >> 2] === h && probe.matches(u8, it + I_KEY, i32[(it + I_META) >> 2]! & META_KEY_MASK)) {
+      if (i32[(it + I_HASH) >> 2] === h && probe.matches(i32, it + I_KEY, i32[(it + I_META) >> 2]! & META_KEY_MASK)) {
         return it;
       }
     }
@@ -710,7 +729,6 @@ export class SharedDict {
     const expires = ttlMs > 0 ? this.now() + ttlMs : 0;
     const rec = this.enter(key);
     try {
-      this.expireTail(rec);
       let it = this.find();
       if (it !== 0 && this.expired(it)) {
         if (mode === M_REPLACE) return NOT_FOUND;
@@ -757,19 +775,18 @@ export class SharedDict {
 
   /** Allocates and links a new item for the probe's key holding `enc`. False = no memory. */
   private insert(rec: number, enc: EncodedValue, expires: number, flags: number, evict: boolean): boolean {
-    this.expireTail(rec);
     const valueAt = align8(I_KEY + this.probe.byteLength);
     const vlen = enc.type === T_LIST ? LIST_VALUE_BYTES : enc.byteLength;
     const it = this.allocate(rec, align8(valueAt + vlen), evict);
     if (it === 0) return false;
     const i32 = this.i32;
     i32[(it + I_HASH) >> 2] = this.probe.hash;
-    this.probe.write(this.u8, it + I_KEY);
+    this.probe.write(i32, it + I_KEY);
     this.fillItem(it, valueAt, expires, flags);
     const bucket = this.bucketOf(this.probe.hash);
     i32[(it + I_CHAIN) >> 2] = i32[bucket]!;
     i32[bucket] = it;
-    this.lruPushHead(rec, it);
+    this.touch(rec, it);
     i32[rec + S_ITEMS]!++;
     return true;
   }
@@ -791,26 +808,62 @@ export class SharedDict {
     }
   }
 
-  /** alloc, then (if allowed) evict from the LRU tail until the block fits. */
+  /** alloc, then (if allowed) evict until the block fits. */
   private allocate(rec: number, size: number, evict: boolean): number {
     let off = alloc(this.i32, rec, size);
-    for (let n = 0; off === 0 && evict && n < MAX_EVICTIONS; n++) {
-      const tail = this.i32[rec + S_LRU_TAIL]!;
-      if (tail === 0) break;
-      if (!this.expired(tail)) this.forcible = true;
-      this.removeItem(rec, tail);
+    for (let n = 0; off === 0 && evict && n < MAX_EVICTIONS && this.i32[rec + S_ITEMS] !== 0; n++) {
+      const victim = this.victim(rec);
+      if (!this.expired(victim)) this.forcible = true;
+      this.removeItem(rec, victim);
       off = alloc(this.i32, rec, size);
     }
     return off;
   }
 
-  /** As OpenResty does before each write: reclaim up to two expired items at the LRU tail. */
-  private expireTail(rec: number): void {
-    for (let n = 0; n < 2; n++) {
-      const tail = this.i32[rec + S_LRU_TAIL]!;
-      if (tail === 0 || !this.expired(tail)) return;
-      this.removeItem(rec, tail);
+  /*
+   * LRU by stamps. A use stores the stripe's tick in the item (one store to a line the
+   * operation has just read; the tick lives beside the lock word it already owns). A
+   * linked-list move would instead write to the neighbours' lines, which belong to whatever
+   * other threads used last: on 2 cores that cache-line traffic made 2 threads on disjoint
+   * keys slower than one. Eviction sweeps the arena from S_HAND and takes the oldest of the
+   * next EVICTION_SAMPLE items, or the first expired one: exact LRU up to that many items
+   * per stripe, sampled LRU (as Redis does) beyond. Ages compare modulo 2^32 uses.
+   */
+  private touch(rec: number, it: number): void {
+    const tick = (this.i32[rec + S_TICK]! + 1) | 0;
+    this.i32[rec + S_TICK] = tick;
+    this.i32[(it + I_STAMP) >> 2] = tick;
+  }
+
+  /** The item to evict next (the stripe has at least one item). */
+  private victim(rec: number): number {
+    const i32 = this.i32;
+    const g = this.geometry;
+    const start = g.arenaBase + ((rec - (HEADER_BYTES >> 2)) / STRIPE_RECORD_WORDS) * g.arenaBytes;
+    const end = start + g.arenaBytes - END_SENTINEL_BYTES;
+    const tick = i32[rec + S_TICK]!;
+    let hand = i32[rec + S_HAND]!;
+    let best = 0;
+    let bestAge = -1;
+    for (let seen = 0; seen < EVICTION_SAMPLE; ) {
+      if (hand >= end) hand = start;
+      const h = i32[hand >> 2]!;
+      if ((h & (B_FREE | B_NODE)) === 0) {
+        if (this.expired(hand)) {
+          best = hand;
+          break;
+        }
+        const age = (tick - i32[(hand + I_STAMP) >> 2]!) >>> 0;
+        if (age > bestAge) {
+          best = hand;
+          bestAge = age;
+        }
+        seen++;
+      }
+      hand += h & B_SIZE_MASK;
     }
+    i32[rec + S_HAND] = hand;
+    return best;
   }
 
   private removeItem(rec: number, it: number): void {
@@ -818,7 +871,6 @@ export class SharedDict {
     let link = this.bucketOf(i32[(it + I_HASH) >> 2]!);
     while (i32[link] !== it) link = (i32[link]! + I_CHAIN) >> 2;
     i32[link] = i32[(it + I_CHAIN) >> 2]!;
-    this.lruUnlink(rec, it);
     if (this.typeOf(it) === T_LIST) {
       for (let node = i32[(this.valueOf(it) + L_HEAD) >> 2]!; node !== 0; ) {
         const next = i32[(node + N_NEXT) >> 2]!;
@@ -828,37 +880,6 @@ export class SharedDict {
     }
     free(i32, rec, it);
     i32[rec + S_ITEMS]!--;
-  }
-
-  /*
-   * Exact LRU with a doubly linked list per stripe. A hit costs a few plain stores to
-   * cache lines the operation already holds (the stripe record and the item) under a lock
-   * it already took, so a CLOCK bit would save little and lose exact ordering.
-   */
-  private touch(rec: number, it: number): void {
-    if (this.i32[rec + S_LRU_HEAD] === it) return;
-    this.lruUnlink(rec, it);
-    this.lruPushHead(rec, it);
-  }
-
-  private lruUnlink(rec: number, it: number): void {
-    const i32 = this.i32;
-    const prev = i32[(it + I_LRU_PREV) >> 2]!;
-    const next = i32[(it + I_LRU_NEXT) >> 2]!;
-    if (prev !== 0) i32[(prev + I_LRU_NEXT) >> 2] = next;
-    else i32[rec + S_LRU_HEAD] = next;
-    if (next !== 0) i32[(next + I_LRU_PREV) >> 2] = prev;
-    else i32[rec + S_LRU_TAIL] = prev;
-  }
-
-  private lruPushHead(rec: number, it: number): void {
-    const i32 = this.i32;
-    const head = i32[rec + S_LRU_HEAD]!;
-    i32[(it + I_LRU_PREV) >> 2] = 0;
-    i32[(it + I_LRU_NEXT) >> 2] = head;
-    if (head !== 0) i32[(head + I_LRU_PREV) >> 2] = it;
-    else i32[rec + S_LRU_TAIL] = it;
-    i32[rec + S_LRU_HEAD] = it;
   }
 
   private push(key: string, value: ListValue, head: boolean): PushResult {
@@ -936,8 +957,6 @@ export class SharedDict {
     const rec = this.recOf(s);
     const index = (g.indexBase >> 2) + s * g.buckets;
     this.i32.fill(0, index, index + g.buckets);
-    this.i32[rec + S_LRU_HEAD] = 0;
-    this.i32[rec + S_LRU_TAIL] = 0;
     this.i32[rec + S_ITEMS] = 0;
     initArena(this.i32, rec, g.arenaBase + s * g.arenaBytes, g.arenaBytes);
   }

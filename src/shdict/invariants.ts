@@ -13,8 +13,6 @@ import {
   I_CHAIN,
   I_HASH,
   I_KEY,
-  I_LRU_NEXT,
-  I_LRU_PREV,
   I_META,
   I_VLEN,
   L_HEAD,
@@ -32,8 +30,7 @@ import {
   S_BITMAP,
   S_FREE_BYTES,
   S_ITEMS,
-  S_LRU_HEAD,
-  S_LRU_TAIL,
+  S_HAND,
   STRIPE_RECORD_WORDS,
   T_LIST,
   T_NUMBER,
@@ -42,8 +39,8 @@ import {
 
 /*
  * Full structural check of one stripe: the arena tiles exactly into blocks, free blocks are
- * coalesced and each sits in the right bin, the hash chains, the LRU list and the item
- * count agree, and every list's nodes are accounted for. O(stripe size): used by tests and
+ * coalesced and each sits in the right bin, the eviction hand is on a block boundary, the
+ * hash chains and the item count agree, and every list's nodes are accounted for. O(stripe size): used by tests and
  * by the master to decide whether a stripe left locked by a dead worker must be reset.
  */
 export function stripeProblem(i32: Int32Array, g: Geometry, s: number): string | undefined {
@@ -57,8 +54,10 @@ export function stripeProblem(i32: Int32Array, g: Geometry, s: number): string |
   const nodes = new Set<number>();
   let freeBytes = 0;
   let prevFree = false;
+  let handOk = i32[rec + S_HAND] === end;
   let off = start;
   while (off < end) {
+    if (off === i32[rec + S_HAND]) handOk = true;
     const h = hdr(off);
     const size = h & B_SIZE_MASK;
     if (size < MIN_BLOCK || off + size > end) return `block ${off}: bad size ${size}`;
@@ -82,6 +81,7 @@ export function stripeProblem(i32: Int32Array, g: Geometry, s: number): string |
     off += size;
   }
   if (off !== end) return `arena overruns its end`;
+  if (!handOk) return `S_HAND ${i32[rec + S_HAND]} is not on a block boundary`;
   if (hdr(end) !== (END_SENTINEL_BYTES | (prevFree ? B_PREV_FREE : 0))) return `end sentinel damaged`;
   if (freeBytes !== i32[rec + S_FREE_BYTES]) return `S_FREE_BYTES ${i32[rec + S_FREE_BYTES]} != ${freeBytes}`;
 
@@ -114,15 +114,6 @@ export function stripeProblem(i32: Int32Array, g: Geometry, s: number): string |
     }
   }
   if (chained.size !== items.size) return `${items.size - chained.size} items are in no bucket`;
-
-  let prev = 0;
-  let seen = 0;
-  for (let it = i32[rec + S_LRU_HEAD]!; it !== 0; it = hdr(it + I_LRU_NEXT)) {
-    if (!items.has(it) || ++seen > items.size) return `LRU: holds ${it}, not an item`;
-    if (hdr(it + I_LRU_PREV) !== prev) return `LRU: broken back link at ${it}`;
-    prev = it;
-  }
-  if (seen !== items.size || i32[rec + S_LRU_TAIL] !== prev) return `LRU: ${seen} of ${items.size} items, bad tail`;
 
   let listed = 0;
   for (const it of items) {

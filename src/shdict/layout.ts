@@ -7,7 +7,7 @@
  *  |                         H_BUCKETS H_ARENA_BYTES H_INDEX_BASE H_ARENA_BASE |
  *  +--------------------------------------------------------------------------+
  *  | STRIPE RECORD 0 (STRIPE_RECORD_BYTES, 64-byte aligned: no false sharing) |
- *  |   S_LOCK  S_WAITERS  S_ITEMS  S_FREE_BYTES  S_LRU_HEAD  S_LRU_TAIL       |
+ *  |   S_LOCK  S_WAITERS  S_ITEMS  S_FREE_BYTES  S_TICK  S_HAND               |
  *  |   S_BITMAP[BITMAP_WORDS]  S_BINS[BIN_COUNT]  (free-list heads)           |
  *  | STRIPE RECORD 1 ... STRIPE RECORD n-1                                    |
  *  +--------------------------------------------------------------------------+
@@ -26,14 +26,16 @@
  *   +0  B_HDR                                +0  B_HDR (B_FREE set)
  *   +4  I_CHAIN    next item in bucket        +4  F_NEXT  next in its bin
  *   +8  I_EXPIRES  float64 ms, 0 = never      +8  F_PREV  previous in its bin
- *   +16 I_LRU_PREV (towards most recent)      ...
- *   +20 I_LRU_NEXT (towards least recent)     size-4: footer = size (for coalescing)
- *   +24 I_HASH     32-bit key hash
- *   +28 I_FLAGS    uint32 user flags        list node block (B_NODE set):
- *   +32 I_META     key length | type << 24    +4  N_NEXT  +8 N_PREV
- *   +36 I_VLEN     value byte length          +12 N_TYPE  +16 N_VLEN
- *   +40 I_KEY      key bytes (UTF-8)          +24 N_VALUE
- *   align8(40 + key length): value (a list item's value is L_HEAD L_TAIL L_LEN)
+ *   +16 I_STAMP    S_TICK at last use (LRU)   ...
+ *   +20 I_HASH     32-bit key hash            size-4: footer = size (for coalescing)
+ *   +24 I_FLAGS    uint32 user flags
+ *   +28 I_META     key length | type << 24  list node block (B_NODE set):
+ *   +32 I_VLEN     value byte length          +4  N_NEXT  +8 N_PREV
+ *   +36 I_KEY      key bytes (UTF-8, padded   +12 N_TYPE  +16 N_VLEN
+ *                  to a whole word)           +24 N_VALUE
+ *   align8(36 + key length): value (a list item's value is L_HEAD L_TAIL L_LEN)
+ *
+ *  A 24-byte key holding a number takes 72 bytes, plus its share of the index (~3%).
  *
  *  Every offset stored in the zone is a byte offset from the start of the buffer;
  *  0 means "none", which is safe because offset 0 is the header, never a block.
@@ -69,8 +71,8 @@ export const S_LOCK = 0; // owner id holding the stripe, 0 = unlocked
 export const S_WAITERS = 1; // threads parked in Atomics.wait on S_LOCK
 export const S_ITEMS = 2; // keys in this stripe (expired but unreclaimed ones included)
 export const S_FREE_BYTES = 3; // bytes in free blocks
-export const S_LRU_HEAD = 4; // most recently used item
-export const S_LRU_TAIL = 5; // least recently used item
+export const S_TICK = 4; // bumped on every use of an item in the stripe: the LRU clock
+export const S_HAND = 5; // where the eviction sweep resumes (a block offset)
 export const S_BITMAP = 8; // bit b set = S_BINS[b] non-empty
 export const S_BINS = S_BITMAP + BITMAP_WORDS;
 export const STRIPE_RECORD_WORDS = (S_BINS + BIN_COUNT + 15) & ~15;
@@ -92,13 +94,12 @@ export const F_PREV = 8;
 // Item fields (byte offsets from the block).
 export const I_CHAIN = 4;
 export const I_EXPIRES = 8;
-export const I_LRU_PREV = 16;
-export const I_LRU_NEXT = 20;
-export const I_HASH = 24;
-export const I_FLAGS = 28;
-export const I_META = 32;
-export const I_VLEN = 36;
-export const I_KEY = 40;
+export const I_STAMP = 16;
+export const I_HASH = 20;
+export const I_FLAGS = 24;
+export const I_META = 28;
+export const I_VLEN = 32;
+export const I_KEY = 36;
 export const META_KEY_MASK = 0xffff;
 export const META_TYPE_SHIFT = 24;
 
