@@ -1,0 +1,150 @@
+import { describe, expect, test } from 'vitest';
+import {
+  UPSTREAM_HOST_INDEX,
+  buildDownstreamHeaders,
+  buildUpstreamHeaders,
+  isIdentityHeader,
+} from '../../src/worker/upstream-headers.ts';
+
+const FWD = { host: '10.0.0.5:9001', peer: '192.0.2.1', client: '203.0.113.7', clientHost: 'api.example.com' };
+
+/** Raw headers as Node gives them: name, value, name, value… */
+const raw = (...pairs: [string, string][]): string[] => pairs.flat();
+
+/** The list as [name, value] pairs. */
+function pairs(list: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) out.push([list[i]!, list[i + 1]!]);
+  return out;
+}
+
+const GATEWAY_HEADERS: [string, string][] = [
+  ['host', '10.0.0.5:9001'],
+  ['x-forwarded-for', '192.0.2.1'],
+  ['x-forwarded-proto', 'http'],
+  ['x-forwarded-host', 'api.example.com'],
+  ['x-real-ip', '203.0.113.7'],
+];
+
+describe('buildUpstreamHeaders', () => {
+  test('the gateway headers come first, with the host at UPSTREAM_HOST_INDEX', () => {
+    const out = buildUpstreamHeaders(raw(['Host', 'api.example.com'], ['Accept', '*/*']), FWD);
+    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['Accept', '*/*']]);
+    expect(out[UPSTREAM_HOST_INDEX]).toBe('10.0.0.5:9001');
+  });
+
+  test('hop-by-hop headers are removed', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['Host', 'a'], ['Connection', 'keep-alive'], ['Keep-Alive', 'timeout=5'], ['Proxy-Connection', 'keep-alive'],
+      ['Proxy-Authorization', 'Basic eA=='], ['TE', 'trailers'], ['Trailer', 'X-Sum'], ['Transfer-Encoding', 'chunked'],
+      ['Upgrade', 'websocket'], ['Proxy-Authenticate', 'x'], ['Accept', 'a'],
+    ), FWD);
+    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['Accept', 'a']]);
+  });
+
+  test('names listed in Connection are removed, in any case, across several Connection headers', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['X-A', '1'], ['Connection', 'close, X-A ,x-b'], ['X-B', '2'], ['connection', 'X-C'], ['X-C', '3'], ['X-D', '4'],
+    ), FWD);
+    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['X-D', '4']]);
+  });
+
+  test('Connection cannot strip the headers the gateway sets', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['Connection', 'close, X-Forwarded-For, X-Real-IP, Host, X-Forwarded-Proto, X-Forwarded-Host'],
+    ), FWD);
+    expect(pairs(out)).toEqual(GATEWAY_HEADERS);
+  });
+
+  test('client copies of host / x-forwarded-* / x-real-ip / expect are replaced by the gateway values', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['HOST', 'evil.example'], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Host', 'evil.example'],
+      ['X-Real-IP', '6.6.6.6'], ['x-real-ip', '7.7.7.7'], ['Expect', '100-continue'], ['Accept', 'a'],
+    ), FWD);
+    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['Accept', 'a']]);
+  });
+
+  test('X-Forwarded-For: every client copy is kept in order and the peer appended', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['X-Forwarded-For', '198.51.100.1'], ['Accept', 'a'], ['x-forwarded-for', '198.51.100.2, 198.51.100.3'],
+    ), FWD);
+    expect(pairs(out)).toEqual([
+      ['host', '10.0.0.5:9001'],
+      ['x-forwarded-for', '198.51.100.1, 198.51.100.2, 198.51.100.3, 192.0.2.1'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'api.example.com'],
+      ['x-real-ip', '203.0.113.7'],
+      ['Accept', 'a'],
+    ]);
+    expect(out.filter((h) => h.toLowerCase() === 'x-forwarded-for')).toHaveLength(1);
+  });
+
+  test('identity headers are removed, in every spelling an upstream framework would fold', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['X-User-Id', '1'], ['X_User_Id', '2'], ['x.user.id', '3'], ['X-USER-ID', '4'], ['x-user_id', '5'],
+      ['X-Company-Id', '6'], ['x_company.id', '7'], ['X-Consumer-Username', 'root'], ['X_Consumer_Username', 'root'],
+      ['X-Anonymous-Consumer', 'false'], ['x.anonymous.consumer', 'false'], ['Accept', 'a'],
+    ), FWD);
+    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['Accept', 'a']]);
+  });
+
+  test('isIdentityHeader folds _ and . only, and only for identity names', () => {
+    for (const n of ['x-user-id', 'x_user_id', 'x.user.id', 'x-user.id', 'x-consumer-username', 'x-company-id', 'x_anonymous_consumer']) {
+      expect(isIdentityHeader(n), n).toBe(true);
+    }
+    for (const n of ['x-user-ids', 'user-id', 'x-user', 'x_request_id', 'x-forwarded-user', 'xuserid']) {
+      expect(isIdentityHeader(n), n).toBe(false);
+    }
+  });
+
+  test('unrelated headers keep their order, original case and repeated values', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['User-Agent', 'curl/8'], ['X-Trace', 'a'], ['Cookie', 'a=1'], ['x-trace', 'b'], ['Authorization', 'Bearer t'],
+      ['Content-Type', 'application/json'], ['Content-Length', '2'], ['X-Request-Id', 'r1'], ['X_Custom_Thing', 'ok'],
+    ), FWD);
+    expect(pairs(out).slice(GATEWAY_HEADERS.length)).toEqual([
+      ['User-Agent', 'curl/8'], ['X-Trace', 'a'], ['Cookie', 'a=1'], ['x-trace', 'b'], ['Authorization', 'Bearer t'],
+      ['Content-Type', 'application/json'], ['Content-Length', '2'], ['X-Request-Id', 'r1'], ['X_Custom_Thing', 'ok'],
+    ]);
+  });
+
+  test('does not modify the raw list it was given', () => {
+    const input = raw(['Host', 'a'], ['Connection', 'X-A'], ['X-A', '1'], ['X-User-Id', '1']);
+    const copy = [...input];
+    buildUpstreamHeaders(input, FWD);
+    expect(input).toEqual(copy);
+  });
+
+  test('preserved host and empty X-Forwarded-Host are passed through as given', () => {
+    const out = buildUpstreamHeaders(raw(['Host', 'api.example.com']), { ...FWD, host: 'api.example.com', clientHost: '' });
+    expect(out[UPSTREAM_HOST_INDEX]).toBe('api.example.com');
+    expect(pairs(out)).toContainEqual(['x-forwarded-host', '']);
+  });
+});
+
+describe('buildDownstreamHeaders', () => {
+  test('drops hop-by-hop headers and keeps the rest in order', () => {
+    const out = buildDownstreamHeaders({
+      'content-type': 'text/plain',
+      connection: 'keep-alive',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+      upgrade: 'h2c',
+      trailer: 'x-sum',
+      te: 'trailers',
+      'proxy-connection': 'keep-alive',
+      etag: '"1"',
+    });
+    expect(pairs(out)).toEqual([['content-type', 'text/plain'], ['etag', '"1"']]);
+  });
+
+  test('drops the names the upstream Connection header lists (string or array)', () => {
+    expect(pairs(buildDownstreamHeaders({ connection: 'close, X-Internal', 'x-internal': 'secret', 'x-kept': '1' }))).toEqual([['x-kept', '1']]);
+    expect(pairs(buildDownstreamHeaders({ connection: ['x-a', 'X-B'], 'x-a': '1', 'x-b': '2', 'x-c': '3' }))).toEqual([['x-c', '3']]);
+  });
+
+  test('expands arrays (set-cookie) into one header per value and skips undefined', () => {
+    const out = buildDownstreamHeaders({ 'set-cookie': ['a=1; Path=/', 'b=2; HttpOnly'], 'x-none': undefined, vary: 'accept' });
+    expect(pairs(out)).toEqual([['set-cookie', 'a=1; Path=/'], ['set-cookie', 'b=2; HttpOnly'], ['vary', 'accept']]);
+  });
+});
