@@ -1,0 +1,92 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, test } from 'vitest';
+import { guardRequest, originForm } from '../../src/worker/request-guard.ts';
+
+/** Just what guardRequest reads from an IncomingMessage. */
+function req(rawHeaders: string[], version: '1.1' | '1.0' = '1.1'): IncomingMessage {
+  const [major, minor] = version.split('.').map(Number);
+  return { rawHeaders, httpVersionMajor: major, httpVersionMinor: minor } as unknown as IncomingMessage;
+}
+
+describe('guardRequest', () => {
+  test('an ordinary request passes', () => {
+    expect(guardRequest(req(['Host', 'a', 'Authorization', 'Bearer x', 'Content-Length', '3', 'Accept', '*/*']))).toBeNull();
+    expect(guardRequest(req([]))).toBeNull();
+  });
+
+  test.each([
+    ['Host', ['Host', 'a', 'Host', 'b']],
+    ['Host, any case', ['Host', 'a', 'HOST', 'a']],
+    ['Authorization', ['Authorization', 'Bearer a', 'authorization', 'Bearer b']],
+    ['Content-Length', ['Content-Length', '3', 'content-length', '3']],
+    ['Content-Length, even equal values in mixed case', ['CONTENT-LENGTH', '0', 'Content-Length', '0']],
+  ])('duplicate %s is 400', (_label, headers) => {
+    expect(guardRequest(req(headers))).toBe('GW_ERR_BAD_REQUEST');
+  });
+
+  test('headers that merely share a length with a guarded one are not counted', () => {
+    expect(guardRequest(req(['Host', 'a', 'Vary', 'x', 'Date', 'y', 'Accept-Ranges', 'a', 'Accept-Charset', 'b']))).toBeNull();
+    expect(guardRequest(req(['X-Content-Length', '1', 'Content-Length', '1']))).toBeNull();
+  });
+
+  test('Transfer-Encoding: chunked is fine in HTTP/1.1, in any case and with surrounding space', () => {
+    expect(guardRequest(req(['Transfer-Encoding', 'chunked']))).toBeNull();
+    expect(guardRequest(req(['transfer-encoding', ' Chunked ']))).toBeNull();
+  });
+
+  test('Transfer-Encoding in HTTP/1.0 is 400, even a bare chunked', () => {
+    expect(guardRequest(req(['Transfer-Encoding', 'chunked'], '1.0'))).toBe('GW_ERR_BAD_REQUEST');
+  });
+
+  test.each(['identity, chunked', 'gzip, chunked', 'chunked, chunked', 'chunked;q=1', 'identity', 'xchunked', ''])(
+    'Transfer-Encoding: "%s" is 400',
+    (value) => {
+      expect(guardRequest(req(['Transfer-Encoding', value]))).toBe('GW_ERR_BAD_REQUEST');
+    },
+  );
+
+  test('Transfer-Encoding anywhere in the list is checked, not only first', () => {
+    expect(guardRequest(req(['Host', 'a', 'Accept', 'x', 'TRANSFER-ENCODING', 'gzip']))).toBe('GW_ERR_BAD_REQUEST');
+  });
+});
+
+describe('originForm (absolute-form targets)', () => {
+  test('an authority equal to Host gives the origin-form path', () => {
+    expect(originForm('http://api.example.com/x/y', 'api.example.com')).toBe('/x/y');
+    expect(originForm('http://api.example.com:8080/x', 'api.example.com:8080')).toBe('/x');
+  });
+
+  test('the authority is compared case-insensitively', () => {
+    expect(originForm('http://API.Example.COM/x', 'api.example.com')).toBe('/x');
+    expect(originForm('http://api.example.com/x', 'Api.Example.Com')).toBe('/x');
+  });
+
+  test('a mismatching authority or a missing Host is rejected', () => {
+    expect(originForm('http://evil.example/x', 'api.example.com')).toBeNull();
+    expect(originForm('http://api.example.com:81/x', 'api.example.com')).toBeNull();
+    expect(originForm('http://api.example.com/x', undefined)).toBeNull();
+    expect(originForm('http://user@api.example.com/x', 'api.example.com')).toBeNull();
+  });
+
+  test('no path: "/"', () => {
+    expect(originForm('http://api.example.com', 'api.example.com')).toBe('/');
+  });
+
+  test('https is accepted as well', () => {
+    expect(originForm('https://api.example.com/secure', 'api.example.com')).toBe('/secure');
+  });
+
+  test('the path keeps its query', () => {
+    expect(originForm('http://api.example.com/x?a=1&b=2', 'api.example.com')).toBe('/x?a=1&b=2');
+  });
+
+  test('the path is returned raw: normalisation happens after, on the one path', () => {
+    expect(originForm('http://a/x/../y//z', 'a')).toBe('/x/../y//z');
+  });
+
+  test('other schemes and forms are rejected', () => {
+    expect(originForm('ftp://a/x', 'a')).toBeNull();
+    expect(originForm('*', 'a')).toBeNull();
+    expect(originForm('a:443', 'a:443')).toBeNull();
+  });
+});
