@@ -88,18 +88,31 @@ export function initArena(i32: Int32Array, rec: number, arena: number, arenaByte
   i32[rec + S_HAND] = arena;
 }
 
+// Blocks of a large bin differ in size, so a request is served from the next bin up, where
+// every block fits. When that finds nothing, the request's own bin may still hold a block
+// big enough (say, the one just freed by evicting an item of the same size): look at a few.
+const SAME_BIN_PROBES = 8;
+
+function findFit(i32: Int32Array, rec: number, size: number): number {
+  const bin = binForRequest(size);
+  if (bin >= 0) {
+    let w = bin >> 5;
+    let bits = i32[rec + S_BITMAP + w]! & (-1 << (bin & 31));
+    while (bits === 0 && ++w < BITMAP_WORDS) bits = i32[rec + S_BITMAP + w]!;
+    if (bits !== 0) return i32[rec + S_BINS + (w << 5) + 31 - Math.clz32(bits & -bits)]!;
+  }
+  let off = i32[rec + S_BINS + binOf(size)]!;
+  for (let n = 0; off !== 0 && n < SAME_BIN_PROBES; n++) {
+    if ((i32[off >> 2]! & B_SIZE_MASK) >= size) return off;
+    off = i32[(off + F_NEXT) >> 2]!;
+  }
+  return 0;
+}
+
 /** Allocates `size` bytes (a multiple of 8, >= MIN_BLOCK); returns the block offset or 0. */
 export function alloc(i32: Int32Array, rec: number, size: number): number {
-  let bin = binForRequest(size);
-  if (bin < 0) return 0;
-  let w = bin >> 5;
-  let bits = i32[rec + S_BITMAP + w]! & (-1 << (bin & 31));
-  while (bits === 0) {
-    if (++w === BITMAP_WORDS) return 0;
-    bits = i32[rec + S_BITMAP + w]!;
-  }
-  bin = (w << 5) + 31 - Math.clz32(bits & -bits);
-  const off = i32[rec + S_BINS + bin]!;
+  const off = findFit(i32, rec, size);
+  if (off === 0) return 0;
   const have = i32[off >> 2]! & B_SIZE_MASK;
   removeFree(i32, rec, off, have);
   // A free block's predecessor is never free (coalescing), so the new header has no flags.
@@ -149,7 +162,6 @@ export function shrink(i32: Int32Array, rec: number, off: number, size: number):
   i32[off >> 2] = size | (hdr & (B_PREV_FREE | B_NODE));
   const tail = off + size;
   i32[tail >> 2] = have - size; // a used block, so free() can merge it with what follows
-  i32[rec + S_FREE_BYTES]! -= have - size; // free() adds it back
   free(i32, rec, tail);
 }
 
