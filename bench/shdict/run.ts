@@ -20,6 +20,7 @@ function single(op: Op): number {
   const keys = makeKeys(0, KEYS);
   prefill(d, keys);
   runOp(d, op, keys, N >> 3);
+  // Best of three, as for the threaded runs.
   let best = 0;
   for (let r = 0; r < 3; r++) {
     const t = performance.now();
@@ -34,13 +35,24 @@ function map(op: Op): number {
   const keys = makeKeys(0, KEYS);
   for (const k of keys) m.set(k, 1);
   runMap(m, op, keys, N >> 3);
-  const t = performance.now();
-  runMap(m, op, keys, N);
-  return mops(N, performance.now() - t);
+  let best = 0;
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    runMap(m, op, keys, N);
+    best = Math.max(best, mops(N, performance.now() - t));
+  }
+  return best;
+}
+
+/** Best of three: other processes on a small machine only ever slow a run down. */
+async function threaded(op: Op, threads: number): Promise<number> {
+  let best = 0;
+  for (let r = 0; r < 3; r++) best = Math.max(best, await threadedOnce(op, threads));
+  return best;
 }
 
 /** Total ops/s of `threads` workers each running `op` on its own keys, started together. */
-async function threaded(op: Op, threads: number): Promise<number> {
+async function threadedOnce(op: Op, threads: number): Promise<number> {
   const buffer = SharedDict.create(ZONE).buffer;
   const gate = new Int32Array(new SharedArrayBuffer(8));
   const url = new URL('./worker.ts', import.meta.url);

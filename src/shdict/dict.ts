@@ -361,7 +361,7 @@ export class SharedDict {
       if (it !== 0) this.removeItem(rec, it);
       const value = init + by;
       const enc = this.setNumber(value);
-      if (!this.insert(rec, enc, initTtlMs > 0 ? this.now() + initTtlMs : 0, 0, true)) {
+      if (this.insert(rec, enc, initTtlMs > 0 ? this.now() + initTtlMs : 0, 0, true) === 0) {
         return { err: 'no memory', forcible: this.forcible };
       }
       return { value, forcible: this.forcible };
@@ -415,7 +415,7 @@ export class SharedDict {
       if (it !== 0) this.removeItem(rec, it);
       const enc = this.setNumber(next);
       const expires = ttlMs !== undefined && ttlMs > 0 ? this.now() + ttlMs : 0;
-      if (!this.insert(rec, enc, expires, 0, true)) return { ok: false, err: 'no memory', forcible: this.forcible };
+      if (this.insert(rec, enc, expires, 0, true) === 0) return { ok: false, err: 'no memory', forcible: this.forcible };
       return { ok: true, value: next, forcible: this.forcible };
     } finally {
       unlock(this.i32, rec);
@@ -770,15 +770,15 @@ export class SharedDict {
       }
       this.removeItem(rec, it);
     }
-    return this.insert(rec, enc, expires, flags, evict);
+    return this.insert(rec, enc, expires, flags, evict) !== 0;
   }
 
-  /** Allocates and links a new item for the probe's key holding `enc`. False = no memory. */
-  private insert(rec: number, enc: EncodedValue, expires: number, flags: number, evict: boolean): boolean {
+  /** Allocates and links a new item for the probe's key holding `enc`; 0 = no memory. */
+  private insert(rec: number, enc: EncodedValue, expires: number, flags: number, evict: boolean): number {
     const valueAt = align8(I_KEY + this.probe.byteLength);
     const vlen = enc.type === T_LIST ? LIST_VALUE_BYTES : enc.byteLength;
     const it = this.allocate(rec, align8(valueAt + vlen), evict);
-    if (it === 0) return false;
+    if (it === 0) return 0;
     const i32 = this.i32;
     i32[(it + I_HASH) >> 2] = this.probe.hash;
     this.probe.write(i32, it + I_KEY);
@@ -786,9 +786,11 @@ export class SharedDict {
     const bucket = this.bucketOf(this.probe.hash);
     i32[(it + I_CHAIN) >> 2] = i32[bucket]!;
     i32[bucket] = it;
-    this.touch(rec, it);
+    const tick = (i32[rec + S_TICK]! + 1) | 0;
+    i32[rec + S_TICK] = tick;
+    i32[(it + I_STAMP) >> 2] = tick;
     i32[rec + S_ITEMS]!++;
-    return true;
+    return it;
   }
 
   private fillItem(it: number, valueAt: number, expires: number, flags: number): void {
@@ -821,18 +823,19 @@ export class SharedDict {
   }
 
   /*
-   * LRU by stamps. A use stores the stripe's tick in the item (one store to a line the
-   * operation has just read; the tick lives beside the lock word it already owns). A
-   * linked-list move would instead write to the neighbours' lines, which belong to whatever
-   * other threads used last: on 2 cores that cache-line traffic made 2 threads on disjoint
-   * keys slower than one. Eviction sweeps the arena from S_HAND and takes the oldest of the
-   * next EVICTION_SAMPLE items, or the first expired one: exact LRU up to that many items
-   * per stripe, sampled LRU (as Redis does) beyond. Ages compare modulo 2^32 uses.
+   * LRU by stamps. S_TICK counts the items inserted into the stripe; a use stores it in the
+   * item, so items used between two insertions tie, which cannot change which one the next
+   * insertion evicts. A use writes nothing when the stamp is already current, so a read-
+   * mostly item is not written at all. A linked-list move would instead write to the
+   * neighbours' cache lines, which belong to whatever other threads used last: on 2 cores
+   * that traffic made 2 threads on disjoint keys slower than one. Eviction sweeps the arena
+   * from S_HAND and takes the oldest of the next EVICTION_SAMPLE items, or the first expired
+   * one: exact LRU up to that many items per stripe, sampled LRU (as Redis does) beyond.
+   * Ages compare modulo 2^32 insertions.
    */
   private touch(rec: number, it: number): void {
-    const tick = (this.i32[rec + S_TICK]! + 1) | 0;
-    this.i32[rec + S_TICK] = tick;
-    this.i32[(it + I_STAMP) >> 2] = tick;
+    const tick = this.i32[rec + S_TICK]!;
+    if (this.i32[(it + I_STAMP) >> 2] !== tick) this.i32[(it + I_STAMP) >> 2] = tick;
   }
 
   /** The item to evict next (the stripe has at least one item). */
@@ -898,8 +901,8 @@ export class SharedDict {
       const created = it === 0;
       if (created) {
         this.enc.type = T_LIST;
-        if (!this.insert(rec, this.enc, 0, 0, false)) return PUSH_NO_MEMORY;
-        it = this.find();
+        it = this.insert(rec, this.enc, 0, 0, false);
+        if (it === 0) return PUSH_NO_MEMORY;
       }
       encodeValue(value, this.enc);
       const node = alloc(i32, rec, align8(N_VALUE + this.enc.byteLength));

@@ -71,7 +71,7 @@ export const S_LOCK = 0; // owner id holding the stripe, 0 = unlocked
 export const S_WAITERS = 1; // threads parked in Atomics.wait on S_LOCK
 export const S_ITEMS = 2; // keys in this stripe (expired but unreclaimed ones included)
 export const S_FREE_BYTES = 3; // bytes in free blocks
-export const S_TICK = 4; // bumped on every use of an item in the stripe: the LRU clock
+export const S_TICK = 4; // items ever inserted in the stripe: the LRU clock
 export const S_HAND = 5; // where the eviction sweep resumes (a block offset)
 export const S_BITMAP = 8; // bit b set = S_BINS[b] non-empty
 export const S_BINS = S_BITMAP + BITMAP_WORDS;
