@@ -2,15 +2,22 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { RouteConf, SluiceConf } from '../config/types.ts';
+import type { Exit, PluginDef } from '../plugins/pdk/types.ts';
 import type { AccessLog } from './access-log.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import { Exchange } from './exchange.ts';
 import { sendGatewayError } from './gateway-errors.ts';
 import { normalizePath } from './normalize-path.ts';
+import { compileChains } from './pipeline/chain.ts';
+import { PluginCtx } from './pipeline/ctx.ts';
+import { createPluginEnvs } from './pipeline/env.ts';
+import { sendExit, sendReturn } from './pipeline/respond.ts';
+import { runLog, runRequestPhases } from './pipeline/run.ts';
 import { closeUpstream, createUpstream, proxy } from './proxy.ts';
 import type { Upstream } from './proxy.ts';
 import { guardRequest, originForm } from './request-guard.ts';
 import { compileRouter } from './router.ts';
+import type { RouteMatch } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
 import type { StaticRoot } from './static-files.ts';
 import { REQUESTS } from './stats.ts';
@@ -42,6 +49,12 @@ export interface GatewayEnv {
   readonly accessLog: AccessLog | null;
   readonly stats: Float64Array;
   readonly lifecycle: Lifecycle;
+  /** Every plugin the conf may name (the registry's `plugins`). */
+  readonly plugins: ReadonlyMap<string, PluginDef>;
+  /** Shared-dict zones from the master, for plugins' env.dict(). */
+  readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
+  /** This worker's id: the shdict lock owner. */
+  readonly workerId: number;
 }
 
 function compileReturn(route: RouteConf): RouteAction {
@@ -71,6 +84,9 @@ export function createGateway(env: GatewayEnv): Gateway {
     if (route.root !== null) return { kind: 'static', root: createStaticRoot(route.root) };
     return { kind: 'proxy', upstream: upstreams.get(route.upstream!)!, preserveHost: route.preserve_host };
   });
+  const pluginEnvs = createPluginEnvs({ log, workerId: env.workerId, zones: env.zones });
+  // Per route, in route order: null for a route without plugins, which then pays nothing.
+  const chains = compileChains({ conf, plugins: env.plugins, envFor: pluginEnvs.envFor, log });
   const clientAddress = createClientAddressResolver(conf.server.real_ip);
   const realIpHeader = conf.server.real_ip?.header.toLowerCase() ?? null;
   const maxBody = conf.server.client_max_body_size;
@@ -81,9 +97,10 @@ export function createGateway(env: GatewayEnv): Gateway {
     if (x === undefined) return;
     this[kExchange] = undefined;
     const socket = x.socket;
-    accessLog?.write(x, this.statusCode, socket.bytesWritten - x.bytesBefore, performance.now());
+    const end = performance.now();
+    accessLog?.write(x, this.statusCode, socket.bytesWritten - x.bytesBefore, end);
+    if (x.ctx !== null) runLog(x.ctx, this.statusCode, end);
     // A response whose headers went out (with keep-alive) before the drain began: close after it.
-    if (lifecycle.draining && !socket.destroyed) socket.destroySoon();
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -123,29 +140,63 @@ export function createGateway(env: GatewayEnv): Gateway {
       return;
     }
     x.route = m.route.name;
+    const chain = chains[m.index]!;
+    if (chain === null) {
+      serve(req, res, x, m, n.query, null);
+      return;
+    }
+    const ctx = new PluginCtx(chain, x, req.rawHeaders, m.upstreamPath, n.query);
+    x.ctx = ctx;
+    const r = chain.request === null ? null : runRequestPhases(ctx, chain.request, 0);
+    if (r === null) serve(req, res, x, m, n.query, ctx);
+    else if (r instanceof Promise) {
+      // Only a plugin that went async costs this closure.
+      r.then((exit) => afterRequestPhases(req, res, x, m, n.query, ctx, exit), (err: unknown) => {
+        log.error({ err }, 'plugin pipeline failed');
+        sendGatewayError(res, 'GW_ERR_INTERNAL');
+      });
+    } else sendExit(res, ctx, r);
+  }
+
+  function afterRequestPhases(req: IncomingMessage, res: ServerResponse, x: Exchange, m: RouteMatch, query: string, ctx: PluginCtx, exit: Exit | null): void {
+    // The client may have gone while a plugin waited: nothing left to answer.
+    if (res.destroyed) return;
+    if (exit === null) serve(req, res, x, m, query, ctx);
+    else sendExit(res, ctx, exit);
+  }
+
+  /** The route's own work once plugins (if any) let the request through. */
+  function serve(req: IncomingMessage, res: ServerResponse, x: Exchange, m: RouteMatch, query: string, ctx: PluginCtx | null): void {
     const action = actions[m.index]!;
     if (action.kind === 'return') {
+      if (ctx !== null) {
+        sendReturn(res, ctx, action.status, action.headers, action.body);
+        return;
+      }
       res.writeHead(action.status, action.headers as string[]);
       res.end(x.method === 'HEAD' ? undefined : action.body);
       return;
     }
     if (action.kind === 'static') {
-      serveStatic(action.root, res, m.upstreamPath, n.query).catch((err: unknown) => {
+      serveStatic(action.root, res, m.upstreamPath, query).catch((err: unknown) => {
         log.error({ err }, 'static file failed');
         sendGatewayError(res, 'GW_ERR_INTERNAL');
       });
       return;
     }
 
+    const host = req.headers.host;
+    const limit = ctx === null ? maxBody : bodyLimit(maxBody, ctx.req.bodyLimit);
     const declared = req.headers['content-length'];
-    if (maxBody > 0 && declared !== undefined && Number(declared) > maxBody) {
+    if (limit > 0 && declared !== undefined && Number(declared) > limit) {
       res.shouldKeepAlive = false;
       sendGatewayError(res, 'GW_ERR_BODY_TOO_LARGE', true);
       return;
     }
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const hasBody = chunked || (declared !== undefined && declared !== '0');
-    const headers = buildUpstreamHeaders(req.rawHeaders, {
+    // Plugins' changes first, then the gateway's rules over them: a plugin cannot forge X-Forwarded-For or identity.
+    const headers = buildUpstreamHeaders(ctx === null ? req.rawHeaders : ctx.req.headers.list, {
       host: action.preserveHost && host !== undefined ? host : '',
       peer: x.peer,
       client: x.client,
@@ -157,12 +208,13 @@ export function createGateway(env: GatewayEnv): Gateway {
       req,
       res,
       x,
-      path: n.query === '' ? m.upstreamPath : `${m.upstreamPath}?${n.query}`,
+      path: ctx !== null ? ctx.req.target() : query === '' ? m.upstreamPath : `${m.upstreamPath}?${query}`,
       headers,
       preserveHost: action.preserveHost && host !== undefined,
       hasBody,
-      maxChunkedBody: chunked ? maxBody : 0,
+      maxChunkedBody: chunked ? limit : 0,
       hashKey: undefined,
+      ctx,
       log,
       lifecycle,
     });
@@ -170,9 +222,13 @@ export function createGateway(env: GatewayEnv): Gateway {
 
   return {
     handle,
-    close: () => Promise.all([...upstreams.values()].map(closeUpstream)),
+    close: () => Promise.all([...upstreams.values()].map(closeUpstream).concat(pluginEnvs.close())),
   };
 }
+
+/** The smaller non-zero limit: a plugin can lower client_max_body_size for a route, never lift it. */
+const bodyLimit = (server: number, plugin: number): number =>
+  plugin === 0 ? server : server === 0 ? plugin : Math.min(server, plugin);
 
 /** A header that may legitimately repeat (X-Forwarded-For): all copies, comma-joined as RFC 9110 allows. */
 function headerValue(req: IncomingMessage, name: string): string | undefined {
