@@ -100,7 +100,6 @@ export function createGateway(env: GatewayEnv): Gateway {
     const end = performance.now();
     accessLog?.write(x, this.statusCode, socket.bytesWritten - x.bytesBefore, end);
     if (x.ctx !== null) runLog(x.ctx, this.statusCode, end);
-    // A response whose headers went out (with keep-alive) before the drain began: close after it.
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {

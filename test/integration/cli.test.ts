@@ -1,0 +1,243 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { parse } from 'yaml';
+import { ROOT, SLUICE, startGateway } from '../helpers/gateway.ts';
+import type { RunningGateway } from '../helpers/gateway.ts';
+
+/** `bin/sluice` as an operator runs it. */
+function sluice(args: readonly string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(SLUICE, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    proc.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    proc.once('error', reject);
+    proc.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const FIXTURES = join(ROOT, 'test/fixtures/cli');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+const tmpDirs: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
+  tmpDirs.push(d);
+  return d;
+};
+const gateways: RunningGateway[] = [];
+
+afterAll(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
+
+// Plain CLI runs are independent: run them side by side (each is a Node start-up).
+describe.concurrent('-v and usage', () => {
+  test('-v prints the version and exits 0', async () => {
+    const r = await sluice(['-v']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`sluice version: ${VERSION}\n`);
+  });
+
+  test.each([['-x'], ['extra-positional'], ['-c']])('%s exits 2 with the usage', async (...args) => {
+    const r = await sluice(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('usage: sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]');
+    expect(r.stdout).toBe('');
+  });
+
+  test('-s with an unknown signal exits 2 and names it', async () => {
+    const r = await sluice(['-s', 'restart', '-c', join(FIXTURES, 'ok/sluice.yaml'), '-p', tmp()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('sluice: invalid signal "restart"');
+    expect(r.stderr).toContain('usage: sluice');
+  });
+});
+
+describe.concurrent('-t', () => {
+  test('a valid conf (with an include) exits 0 and says so', async () => {
+    const file = join(FIXTURES, 'ok/sluice.yaml');
+    const r = await sluice(['-t', '-c', file, '-p', tmp()]);
+    expect(r.stderr).toBe(
+      `sluice: the configuration file ${file} syntax is ok\nsluice: configuration file ${file} test is successful\n`,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+  });
+
+  test('-c is relative to -p, and defaults to conf/sluice.yaml under it', async () => {
+    expect((await sluice(['-t', '-c', 'ok/sluice.yaml', '-p', FIXTURES])).code).toBe(0);
+    const prefix = tmp();
+    mkdirSync(join(prefix, 'conf'));
+    writeFileSync(join(prefix, 'conf/sluice.yaml'), readFileSync(join(FIXTURES, 'yaml-syntax.yaml')));
+    const r = await sluice(['-t', '-p', prefix]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${join(prefix, 'conf/sluice.yaml')}:4:1: `);
+  });
+
+  test('a broken conf: every error as file:line:col: path: message, included files too, exit 1', async () => {
+    const file = join(FIXTURES, 'broken/sluice.yaml');
+    const included = join(FIXTURES, 'broken/conf.d/10-extra.yaml');
+    const r = await sluice(['-t', '-c', file, '-p', tmp()]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.split('\n')).toEqual([
+      `${file}:3:1: colour: unknown key "colour"`,
+      `${file}:6:22: server.keepalive_timeout: invalid duration "5 minutes": expected a number and a unit (ms, s, m, h, d) at "5 minutes"`,
+      `${file}:13:15: routes[0].upstream: upstream "nowhere" is not defined`,
+      `${file}:15:13: routes[1].paths[0]: bad regex: Invalid regular expression: /^/(unclosed/: Unterminated group`,
+      `${file}:17:11: routes[2].name: duplicate route name "api" (first defined at ${file}:11)`,
+      `${included}:4:19: upstreams.extra.read_timeout: invalid duration "soon": expected a number and a unit (ms, s, m, h, d) at "soon"`,
+      `sluice: configuration file ${file} test failed`,
+      '',
+    ]);
+  });
+
+  test('a YAML syntax error, at its position, exit 1', async () => {
+    const file = join(FIXTURES, 'yaml-syntax.yaml');
+    const r = await sluice(['-t', '-c', file, '-p', tmp()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')).toEqual([
+      `${file}:4:1: Flow sequence in block collection must be sufficiently indented and end with a ]`,
+      `sluice: configuration file ${file} test failed`,
+      '',
+    ]);
+  });
+
+  test('a missing conf file is an error at 1:1, exit 1', async () => {
+    const prefix = tmp();
+    const r = await sluice(['-t', '-c', 'absent.yaml', '-p', prefix]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^${join(prefix, 'absent.yaml')}:1:1: cannot read conf file: ENOENT`));
+  });
+
+  test('a broken conf without -t does not start either', async () => {
+    const file = join(FIXTURES, 'broken/sluice.yaml');
+    const r = await sluice(['-c', file, '-p', tmp()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${file}:3:1: colour: unknown key "colour"`);
+  });
+});
+
+describe.concurrent('-T', () => {
+  test('prints the resolved conf: includes merged, defaults filled, durations in ms, sizes in bytes, paths absolute', async () => {
+    const file = join(FIXTURES, 'ok/sluice.yaml');
+    const prefix = tmp();
+    const r = await sluice(['-T', '-c', file, '-p', prefix]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('test is successful');
+    expect(r.stdout.startsWith(`# resolved conf of ${file}: durations in ms, sizes in bytes\n`)).toBe(true);
+    expect(r.stdout).toContain('  keepalive_timeout: 75000\n');
+    const conf = parse(r.stdout) as Record<string, any>;
+    expect(conf.file).toBe(file);
+    expect(conf.prefix).toBe(prefix);
+    expect(conf.worker_processes).toBe(1);
+    expect(conf.worker_shutdown_timeout).toBe(10_000);
+    expect(conf.pid).toBe(join(prefix, 'logs/sluice.pid'));
+    expect(conf.access_log).toEqual({ path: join(prefix, 'logs/access.log') });
+    expect(conf.error_log).toEqual({ path: 'stderr', level: 'info' });
+    expect(conf.server).toEqual({
+      listen: [{ host: '127.0.0.1', port: 8080 }],
+      client_max_body_size: 1_048_576,
+      client_header_timeout: 60_000,
+      client_body_timeout: 60_000,
+      keepalive_timeout: 75_000,
+      real_ip: null,
+    });
+    expect(conf.status).toEqual({ listen: { host: '127.0.0.1', port: 9145 } });
+    expect(conf.upstreams.echo).toMatchObject({
+      algorithm: 'round-robin', keepalive: 64, connect_timeout: 5000, send_timeout: 60_000, read_timeout: 60_000, retries: 1,
+      targets: [{ address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 1 }],
+    });
+    // From conf.d/10-extra.yaml.
+    expect(conf.upstreams.extra).toMatchObject({ read_timeout: 120_000, targets: [{ address: '127.0.0.1:9002', weight: 3 }] });
+    expect(conf.routes.map((route: { name: string }) => route.name)).toEqual(['echo', 'ping', 'extra']);
+    expect(conf.routes[1]).toMatchObject({ return: { status: 200, body: 'pong\n', headers: {} }, upstream: null, root: null });
+    expect(conf.routes[2]).toMatchObject({ strip_path: true, upstream: 'extra' });
+  });
+
+  test('-T on a broken conf prints no conf, only the errors', async () => {
+    const r = await sluice(['-T', '-c', join(FIXTURES, 'broken/sluice.yaml'), '-p', tmp()]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('unknown key "colour"');
+  });
+});
+
+describe('-s', () => {
+  const start = async (): Promise<RunningGateway> => {
+    const gw = await startGateway(() => ({
+      worker_processes: 1,
+      access_log: { path: 'off' },
+      routes: [{ name: 'ping', paths: ['= /ping'], return: { status: 200, body: 'pong\n' } }],
+    }));
+    gateways.push(gw);
+    return gw;
+  };
+
+  test('reload, then stop: the master exits 0 and removes its pid file', async () => {
+    const gw = await start();
+    const pidFile = join(gw.dir, 'logs/sluice.pid');
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(gw.proc.pid));
+
+    const reloaded = gw.waitForLog('"msg":"reload complete', true);
+    const reload = await sluice(['-c', gw.confFile, '-p', gw.dir, '-s', 'reload']);
+    expect(reload).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    await reloaded;
+    expect((await gw.status()).generation).toBe(2);
+
+    const stop = await sluice(['-c', gw.confFile, '-p', gw.dir, '-s', 'stop']);
+    expect(stop.code).toBe(0);
+    expect(await gw.exited()).toBe(0);
+    expect(existsSync(pidFile)).toBe(false);
+    expect(gw.stderr()).toContain('"msg":"fast stop"');
+  });
+
+  test('quit works even when the conf on disk no longer validates (default pid path)', async () => {
+    const gw = await start();
+    const pidFile = join(gw.dir, 'logs/sluice.pid');
+    writeFileSync(gw.confFile, 'worker_processes: [\n');
+    const quit = await sluice(['-c', gw.confFile, '-p', gw.dir, '-s', 'quit']);
+    expect(quit.code).toBe(0);
+    expect(await gw.exited()).toBe(0);
+    expect(gw.stderr()).toContain('"msg":"graceful stop"');
+    expect(existsSync(pidFile)).toBe(false);
+  });
+});
+
+describe.concurrent('-s without a running master', () => {
+  test('no pid file: exit 1 with a message naming the pid file', async () => {
+    const prefix = tmp();
+    const r = await sluice(['-c', join(FIXTURES, 'ok/sluice.yaml'), '-p', prefix, '-s', 'stop']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^sluice: cannot signal the master \\(${join(prefix, 'logs/sluice.pid')}\\): .*ENOENT`));
+  });
+
+  test('a stale pid file (the master is gone): exit 1', async () => {
+    const prefix = tmp();
+    // A pid that certainly belonged to a process that has exited.
+    const dead = spawn(process.execPath, ['-e', '']);
+    const deadPid = dead.pid!;
+    await new Promise((resolve) => dead.once('exit', resolve));
+    mkdirSync(join(prefix, 'logs'));
+    writeFileSync(join(prefix, 'logs/sluice.pid'), `${deadPid}\n`);
+    const r = await sluice(['-c', join(FIXTURES, 'ok/sluice.yaml'), '-p', prefix, '-s', 'reload']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('sluice: cannot signal the master');
+    expect(r.stderr).toContain('ESRCH');
+  });
+
+  test('a pid file with garbage: exit 1', async () => {
+    const prefix = tmp();
+    mkdirSync(join(prefix, 'logs'));
+    writeFileSync(join(prefix, 'logs/sluice.pid'), 'not a pid\n');
+    const r = await sluice(['-c', join(FIXTURES, 'ok/sluice.yaml'), '-p', prefix, '-s', 'stop']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no valid pid in file');
+  });
+});
