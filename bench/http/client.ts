@@ -1,0 +1,48 @@
+import { createRequire } from 'node:module';
+import { LIMIT_US } from './histogram.ts';
+
+/**
+ * One load-generator process: autocannon's programmatic API on its own event
+ * loop. autocannon's own histogram keeps whole milliseconds, which turns every
+ * sub-millisecond p50 into 0 or 1; so each response's time (autocannon measures
+ * it with hrtime) also goes into a 1 µs bucket array that the bench merges over
+ * all client processes. Prints one JSON line. Usage: node client.ts '<json settings>'
+ */
+interface Settings {
+  url: string;
+  connections: number;
+  duration: number;
+  headers: Record<string, string>;
+}
+interface AutocannonResult {
+  duration: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+interface Instance {
+  on(event: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void;
+  stop(): void;
+}
+type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, r: AutocannonResult) => void) => Instance;
+
+// autocannon ships CommonJS without type declarations: load it through require with the slice of its API used here.
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+const s = JSON.parse(process.argv[2]!) as Settings;
+
+const buckets = new Uint32Array(LIMIT_US + 1);
+let responses = 0;
+let max = 0;
+const inst = autocannon({ url: s.url, connections: s.connections, duration: s.duration, headers: s.headers }, (err, r) => {
+  if (err !== null) throw err;
+  const hist: [number, number][] = [];
+  for (let us = 0; us <= LIMIT_US; us++) if (buckets[us]! > 0) hist.push([us, buckets[us]!]);
+  process.stdout.write(`${JSON.stringify({ responses, duration: r.duration, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, max, hist })}\n`);
+});
+inst.on('response', (_c, _status, _bytes, ms) => {
+  responses++;
+  if (ms > max) max = ms;
+  const us = Math.round(ms * 1000);
+  buckets[us < LIMIT_US ? us : LIMIT_US]!++;
+});
+process.on('SIGTERM', () => inst.stop());

@@ -1,0 +1,225 @@
+// HTTP benchmark: the upstream alone, nginx proxy_pass (when nginx is on PATH)
+// and Sluice scenarios, each under the same autocannon load, on this one box.
+// Prints a table and writes bench/results/http.json. Run: npm run bench
+//
+//   BENCH_DURATION=10     measured seconds per scenario
+//   BENCH_WARMUP=3        warm-up seconds before each measured run (same load)
+//   BENCH_CONNECTIONS=50  client connections
+//   BENCH_CLIENTS=1       load-generator processes sharing the connections
+//   BENCH_WORKERS=2       Sluice worker_processes and nginx worker_processes
+//   BENCH_UPSTREAM_CPU=   pin the upstream process to this CPU (taskset); empty = unpinned
+//   BENCH_CLIENT_CPU=     pin the load-generator processes to this CPU; empty = unpinned
+//   BENCH_ONLY=regex      run only the scenarios whose name matches
+//   BENCH_QUIET_WAIT=60   seconds to wait, before each scenario, for other processes to leave the CPUs (0 = don't)
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { load } from './load.ts';
+import type { ClientSettings, LoadResult } from './load.ts';
+import { commandOutput, cpuSeconds } from './processes.ts';
+import type { Scenario } from './scenarios.ts';
+import { SCENARIOS } from './scenarios.ts';
+import { nginxVersion, ROOT, startNginx, startSluice, startUpstream } from './targets.ts';
+import type { Running } from './targets.ts';
+
+function envInt(name: string, def: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${v}: expected a whole number`);
+  return n;
+}
+const envCpu = (name: string): number | null => (process.env[name] ?? '') === '' ? null : envInt(name, 0);
+
+const settings = {
+  duration: envInt('BENCH_DURATION', 10),
+  warmup: envInt('BENCH_WARMUP', 3),
+  connections: envInt('BENCH_CONNECTIONS', 50),
+  clients: Math.max(1, envInt('BENCH_CLIENTS', 1)),
+  workers: Math.max(1, envInt('BENCH_WORKERS', 2)),
+  upstreamCpu: envCpu('BENCH_UPSTREAM_CPU'),
+  clientCpu: envCpu('BENCH_CLIENT_CPU'),
+  only: process.env['BENCH_ONLY'] ?? '',
+  quietWait: envInt('BENCH_QUIET_WAIT', 60),
+  sluiceAccessLog: 'off unless the scenario sets it',
+  sluiceErrorLog: 'warn',
+};
+const only = settings.only === '' ? null : new RegExp(settings.only, 'i');
+const client = (duration: number): ClientSettings =>
+  ({ connections: settings.connections, duration, processes: settings.clients, cpu: settings.clientCpu });
+
+/** CPU-seconds the whole machine spent busy so far, from /proc/stat (null off Linux). */
+function machineBusy(): number | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return (f.reduce((a, b) => a + b, 0) - f[3]! - (f[4] ?? 0)) / 100; // minus idle and iowait; USER_HZ = 100
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU used during the measured run, each in % of one core (200 = two cores
+ * busy): the system under test, the upstream, the load generator, and
+ * `foreign` — everything on the machine outside this bench, which must be near
+ * 0 for the numbers to mean anything on a shared box.
+ */
+interface Cpu {
+  readonly sut: number | null;
+  readonly upstream: number | null;
+  readonly client: number | null;
+  readonly foreign: number | null;
+}
+
+/**
+ * Runs the measured load and samples CPU over a window inside it (from 1 s in
+ * to the planned end), so client start-up and teardown are not counted.
+ */
+async function measure(url: string, s: Scenario, sut: number | null, upstream: number): Promise<{ load: LoadResult; cpu: Cpu }> {
+  const sample = () => ({
+    at: performance.now(), sut: sut === null ? 0 : cpuSeconds(sut), up: cpuSeconds(upstream), tree: cpuSeconds(process.pid), machine: machineBusy(),
+  });
+  type Sample = ReturnType<typeof sample>;
+  let first: Sample | null = null;
+  let last: Sample | null = null;
+  const t1 = setTimeout(() => { first = sample(); }, 1000);
+  const t2 = setTimeout(() => { last = sample(); }, Math.max(1500, settings.duration * 1000));
+  const result = await load(url, s.headers ?? {}, client(settings.duration));
+  clearTimeout(t1);
+  clearTimeout(t2);
+  const a = first as Sample | null;
+  const b = last as Sample | null;
+  if (a === null || b === null) return { load: result, cpu: { sut: null, upstream: null, client: null, foreign: null } };
+  const secs = (b.at - a.at) / 1000;
+  const used = (k: keyof Omit<Sample, 'at'>): number | null => (a[k] === null || b[k] === null ? null : b[k]! - a[k]!);
+  const pct = (v: number | null): number | null => (v === null ? null : Math.round((v / secs) * 100));
+  const [sutS, upS, treeS, machineS] = [used('sut'), used('up'), used('tree'), used('machine')];
+  return {
+    load: result,
+    cpu: {
+      sut: sut === null ? null : pct(sutS),
+      upstream: pct(upS),
+      client: treeS === null || sutS === null || upS === null ? null : pct(treeS - sutS - upS),
+      foreign: machineS === null || treeS === null ? null : pct(Math.max(0, machineS - treeS)),
+    },
+  };
+}
+
+/**
+ * On a shared development box a test suite running next to the bench halves
+ * every figure. Before each scenario (with nothing of ours under load) wait,
+ * up to `quietWait` seconds, for a half-second in which the machine is under
+ * 15% of one core busy; say so when it never comes.
+ */
+async function quiet(name: string): Promise<void> {
+  const deadline = Date.now() + settings.quietWait * 1000;
+  let said = false;
+  for (;;) {
+    const a = machineBusy();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = machineBusy();
+    if (a === null || b === null || (b - a) / 0.5 < 0.15) return;
+    if (Date.now() > deadline) {
+      console.error(`bench: ${name}: the machine is still busy (${Math.round(((b - a) / 0.5) * 100)}% of a core) — measuring anyway`);
+      return;
+    }
+    if (!said) console.error(`bench: ${name}: waiting for other processes to leave the CPUs (${Math.round(((b - a) / 0.5) * 100)}% of a core busy)`);
+    said = true;
+  }
+}
+
+interface Row {
+  readonly scenario: string;
+  readonly kind: Scenario['kind'];
+  readonly path: string;
+  readonly result: LoadResult | null;
+  readonly cpu: Cpu | null;
+  readonly skipped?: string;
+}
+
+const nginx = nginxVersion();
+const upstream = await startUpstream(settings.upstreamCpu);
+const rows: Row[] = [];
+console.error(`bench: upstream on 127.0.0.1:${upstream.port}, ${settings.connections} connections, ` +
+  `${settings.warmup}s warm-up + ${settings.duration}s per scenario, ${settings.workers} workers for Sluice and nginx`);
+
+for (const s of SCENARIOS) {
+  if (only !== null && !only.test(s.name)) continue;
+  let target: Running | null = null;
+  if (s.kind === 'nginx') {
+    if (nginx === null) {
+      console.error(`bench: ${s.name}: skipped, nginx is not on PATH`);
+      rows.push({ scenario: s.name, kind: s.kind, path: s.path, result: null, cpu: null, skipped: 'nginx not on PATH' });
+      continue;
+    }
+    try {
+      target = await startNginx(settings.workers, upstream.port);
+    } catch (err) {
+      const why = (err as Error).message.split('\n').slice(0, 3).join(' ');
+      console.error(`bench: ${s.name}: skipped, nginx did not start: ${why}`);
+      rows.push({ scenario: s.name, kind: s.kind, path: s.path, result: null, cpu: null, skipped: `nginx did not start: ${why}` });
+      continue;
+    }
+  } else if (s.kind === 'sluice') {
+    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port }, s.conf);
+  }
+  const url = `http://127.0.0.1:${target?.port ?? upstream.port}${s.path}`;
+  console.error(`bench: ${s.name}: ${url}`);
+  if (settings.quietWait > 0) await quiet(s.name);
+  if (settings.warmup > 0) await load(url, s.headers ?? {}, client(settings.warmup));
+  const { load: result, cpu } = await measure(url, s, target?.child.pid ?? null, upstream.child.pid);
+  rows.push({ scenario: s.name, kind: s.kind, path: s.path, result, cpu });
+  await target?.child.stop();
+}
+await upstream.child.stop();
+
+const rpsOf = (kind: Scenario['kind']): number | null => rows.find((r) => r.kind === kind && r.result !== null)?.result?.rps ?? null;
+const nginxRps = rpsOf('nginx');
+const directRps = rpsOf('direct');
+const ratio = (rps: number, base: number | null): number | null => (base === null ? null : Math.round((rps / base) * 100) / 100);
+
+const cpuModel = cpus()[0]?.model ?? 'unknown cpu';
+const machine = `node ${process.version}, ${nginx === null ? 'no nginx' : `nginx ${nginx}`}, ${cpuModel} x${cpus().length}, Linux ${release()}`;
+const header = ['scenario', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'non-2xx', 'x nginx', 'x direct', 'cpu% sut/upstream/client/foreign'];
+const table: string[][] = rows.map((r) => {
+  if (r.result === null) return [r.scenario, `skipped: ${r.skipped ?? ''}`, '', '', '', '', '', '', '', ''];
+  const x = r.result;
+  const c = r.cpu;
+  return [
+    r.scenario, Math.round(x.rps).toString(), x.p50.toFixed(3), x.p90.toFixed(3), x.p99.toFixed(3),
+    String(x.errors + x.timeouts), String(x.non2xx),
+    ratio(x.rps, nginxRps)?.toFixed(2) ?? '-', ratio(x.rps, directRps)?.toFixed(2) ?? '-',
+    c === null ? '-' : [c.sut, c.upstream, c.client, c.foreign].map((v) => v ?? '-').join('/'),
+  ];
+});
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
+const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+console.log(`\nSluice HTTP bench — ${machine}`);
+console.log(`same box: load generator, upstream and the system under test share ${cpus().length} cores; ` +
+  `${settings.connections} connections, ${settings.duration}s after ${settings.warmup}s warm-up; Sluice access_log off unless named`);
+console.log(`cpu: % of one core during the measured run; foreign = processes outside this bench (${cpus().length * 100} = the whole machine)`);
+console.log(line(header));
+for (const t of table) console.log(line(t));
+
+const commit = commandOutput('git', ['-C', ROOT, 'rev-parse', 'HEAD']) || null;
+const dirty = commit === null ? null : commandOutput('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bin']) !== '';
+const results = join(ROOT, 'bench/results');
+mkdirSync(results, { recursive: true });
+writeFileSync(join(results, 'http.json'), `${JSON.stringify({
+  date: new Date().toISOString(),
+  node: process.version,
+  nginx,
+  cpu: { model: cpuModel, cores: cpus().length },
+  os: `Linux ${release()}`,
+  git: { commit, dirty },
+  settings,
+  note: 'same-box numbers: load generator, upstream and system under test share the machine',
+  results: rows.map((r) => ({
+    ...r,
+    ratio_to_nginx: r.result === null ? null : ratio(r.result.rps, nginxRps),
+    ratio_to_direct: r.result === null ? null : ratio(r.result.rps, directRps),
+  })),
+}, null, 2)}\n`);
+const noisy = rows.filter((r) => (r.cpu?.foreign ?? 0) > 10).map((r) => r.scenario);
+if (noisy.length > 0) console.log(`\nWARNING: other processes used over 10% of a core during: ${noisy.join(', ')}; those numbers are unreliable`);
+console.log(`\nwrote ${join(results, 'http.json')}`);

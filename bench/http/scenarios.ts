@@ -1,0 +1,47 @@
+/**
+ * What the HTTP bench measures. A scenario is a name, the system under test,
+ * the request the client repeats, and for Sluice the conf fragment that makes
+ * it: `routes` (and, for later plugin scenarios, `plugins`, `consumers`,
+ * `shared_dicts`, `access_log`…) merged over the bench's base conf, which
+ * defines the upstream `origin` (the bench's own upstream process). Each Sluice
+ * scenario gets a fresh gateway on its own conf, so a global plugin in one
+ * scenario never leaks into another.
+ *
+ * Plugin scenarios (issues to come) are added here, for example:
+ *   { kind: 'sluice', name: 'sluice key-auth', path: '/bare',
+ *     headers: { apikey: 'bench-key' },
+ *     conf: { consumers: [{ username: 'bench', credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
+ *             routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {} } }] } }
+ */
+export type Scenario =
+  | { readonly kind: 'direct' | 'nginx'; readonly name: string; readonly path: string; readonly headers?: Readonly<Record<string, string>> }
+  | {
+    readonly kind: 'sluice';
+    readonly name: string;
+    readonly path: string;
+    readonly headers?: Readonly<Record<string, string>>;
+    /** Top-level conf keys for this scenario's gateway; `routes` is required. */
+    readonly conf: { readonly routes: readonly Readonly<Record<string, unknown>>[]; readonly [key: string]: unknown };
+  };
+
+/** The proxy route plugin scenarios decorate: no strip_path, so the upstream sees what nginx's proxy_pass sends. */
+export const BARE_ROUTE = { name: 'bare', paths: ['/'], upstream: 'origin' } as const;
+
+export const SCENARIOS: readonly Scenario[] = [
+  { kind: 'direct', name: 'upstream direct', path: '/bare' },
+  { kind: 'nginx', name: 'nginx proxy_pass', path: '/bare' },
+  { kind: 'sluice', name: 'sluice bare proxy', path: '/bare', conf: { routes: [BARE_ROUTE] } },
+  {
+    kind: 'sluice',
+    name: 'sluice return route',
+    path: '/ping',
+    conf: { routes: [{ name: 'ping', paths: ['= /ping'], return: { status: 200, body: 'hello world\n', headers: { 'content-type': 'text/plain' } } }] },
+  },
+  // The headline runs with access_log off (as nginx's); this row prices the JSON access log line.
+  {
+    kind: 'sluice',
+    name: 'sluice bare proxy + access_log',
+    path: '/bare',
+    conf: { routes: [BARE_ROUTE], access_log: { path: 'logs/access.log' } },
+  },
+];

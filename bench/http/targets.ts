@@ -1,0 +1,119 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { commandOutput, freePort, onPath, pinned, start, tempDir } from './processes.ts';
+import type { Child } from './processes.ts';
+
+/**
+ * The systems under test, each started on a free port in a temp prefix and
+ * considered ready only once it says so (upstream, Sluice) or answers (nginx).
+ */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NODE = process.execPath;
+
+export interface Running {
+  readonly child: Child;
+  readonly port: number;
+}
+
+export async function startUpstream(cpu: number | null): Promise<Running> {
+  const [cmd, args] = pinned(NODE, [join(ROOT, 'bench/http/upstream.ts')], cpu);
+  const child = start(cmd, args);
+  const line = await child.waitFor('listening ');
+  return { child, port: Number(line.split(' ')[1]) };
+}
+
+export interface SluiceSettings {
+  readonly workers: number;
+  readonly upstreamPort: number;
+}
+
+/** The bench's base conf; a scenario's fragment is laid over its top-level keys. */
+export async function startSluice(s: SluiceSettings, fragment: Readonly<Record<string, unknown>>): Promise<Running> {
+  const dir = tempDir(mkdtempSync(join(tmpdir(), 'sluice-bench-')));
+  const port = await freePort();
+  const statusPort = await freePort();
+  const conf = {
+    worker_processes: s.workers,
+    pid: 'sluice.pid',
+    error_log: { path: 'stderr', level: 'warn' },
+    access_log: { path: 'off' },
+    server: { listen: [`127.0.0.1:${port}`] },
+    // Readiness comes from /status: at level warn the master does not log "sluice started".
+    status: { listen: `127.0.0.1:${statusPort}` },
+    upstreams: { origin: { targets: [`127.0.0.1:${s.upstreamPort}`], keepalive: 64 } },
+    ...fragment,
+  };
+  const file = join(dir, 'sluice.yaml');
+  writeFileSync(file, stringify(conf));
+  const child = start(NODE, [join(ROOT, 'src/master/entry.ts'), '-c', file, '-p', dir]);
+  await until(child, 'sluice', async () => {
+    const doc = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json() as { workers: { state: string }[] };
+    return doc.workers.length === s.workers && doc.workers.every((w) => w.state === 'running');
+  });
+  return { child, port };
+}
+
+export function nginxVersion(): string | null {
+  if (onPath('nginx') === null) return null;
+  return commandOutput('nginx', ['-v']).replace(/^nginx version:\s*/, '') || null;
+}
+
+/**
+ * nginx as the reference reverse proxy: the same worker count, SO_REUSEPORT
+ * like Sluice's workers, keep-alive to the upstream (HTTP/1.1 with the
+ * Connection header cleared, as nginx requires for upstream keepalive), no
+ * access log. Everything it writes stays in the temp prefix; it runs as the
+ * bench's own user (`user root` only when that is who we are, since nginx
+ * would otherwise drop its workers to nobody).
+ */
+export async function startNginx(workers: number, upstreamPort: number): Promise<Running> {
+  const dir = tempDir(mkdtempSync(join(tmpdir(), 'sluice-bench-nginx-')));
+  const port = await freePort();
+  const conf = `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes ${workers};
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream origin {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+  await until(child, 'nginx', async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/`);
+    await r.arrayBuffer();
+    return r.ok;
+  });
+  return { child, port };
+}
+
+/** Polls `ready` (a refused connection counts as not yet) until true, the process exits, or 15 s pass. */
+async function until(child: Child, name: string, ready: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.proc.exitCode !== null) throw new Error(`${name} exited (${child.proc.exitCode}):\n${child.output()}`);
+    if (await ready().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${name} not ready after 15 s:\n${child.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
