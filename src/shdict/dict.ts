@@ -60,7 +60,10 @@ import { lock, RECOVERY_OWNER, unlock } from './lock.ts';
 export type DictOptions = {
   /** Clock in ms; inject one in tests. Default Date.now. */
   readonly now?: () => number;
-  /** This thread's lock owner id, >= 1 and distinct per thread. Default threadId + 1. */
+  /**
+   * This thread's lock owner id, >= 1 and distinct per thread (the master numbers its
+   * workers). Default DEFAULT_OWNER_BASE + threadId, out of the way of small assigned ids.
+   */
   readonly owner?: number;
   /** Give up on a stripe lock after this long (a dead holder nobody released). Default 5000. */
   readonly lockTimeoutMs?: number;
@@ -132,6 +135,8 @@ const CAS_MISSING: CasResult = Object.freeze({ ok: false, forcible: false });
 const CAS_NOT_A_NUMBER: CasResult = Object.freeze({ ok: false, err: 'not a number', forcible: false });
 const UNCHANGED_MISSING: UpdateResult = Object.freeze({ ok: false, forcible: false });
 
+const DEFAULT_OWNER_BASE = 0x4000_0000;
+
 const noMemory = (forcible: boolean): WriteResult => (forcible ? NO_MEMORY_FORCIBLE : NO_MEMORY);
 
 function checkTtl(ttlMs: number): void {
@@ -183,7 +188,7 @@ export class SharedDict {
     if (i32.length < HEADER_BYTES >> 2 || i32[H_MAGIC] !== MAGIC || i32[H_VERSION] !== VERSION) {
       throw new ShdictError('SHDICT_ERR_BAD_ZONE', 'buffer is not a shdict zone (or another layout version)');
     }
-    const owner = opts.owner ?? threadId + 1;
+    const owner = opts.owner ?? DEFAULT_OWNER_BASE + threadId;
     if (!Number.isInteger(owner) || owner < 1 || owner >= RECOVERY_OWNER) {
       throw new ShdictError('SHDICT_ERR_BAD_OWNER', `shdict owner must be an integer >= 1, got ${owner}`);
     }

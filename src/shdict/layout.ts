@@ -19,11 +19,11 @@
  *  | ARENA stripe 1 ...                                                       |
  *  +--------------------------------------------------------------------------+
  *
- *  Every block starts with a header word B_HDR = size | B_FREE | B_PREV_FREE | B_NODE
+ *  Every block starts with a header word: size | B_FREE | B_PREV_FREE | B_NODE
  *  (sizes are multiples of 8, so the low 3 bits are free for flags).
  *
  *  item block (a key):                      free block:
- *   +0  B_HDR                                +0  B_HDR (B_FREE set)
+ *   +0  header                               +0  header (B_FREE set)
  *   +4  I_CHAIN    next item in bucket        +4  F_NEXT  next in its bin
  *   +8  I_EXPIRES  float64 ms, 0 = never      +8  F_PREV  previous in its bin
  *   +16 I_STAMP    S_TICK at last use (LRU)   ...
@@ -79,7 +79,6 @@ export const STRIPE_RECORD_WORDS = (S_BINS + BIN_COUNT + 15) & ~15;
 export const STRIPE_RECORD_BYTES = STRIPE_RECORD_WORDS * 4;
 
 // Block header bits.
-export const B_HDR = 0;
 export const B_FREE = 1;
 export const B_PREV_FREE = 2;
 export const B_NODE = 4;
@@ -132,9 +131,9 @@ export const EXPIRES_FLUSHED = -1;
 export const MAX_KEY_BYTES = 65535;
 export const MIN_CAPACITY = 8192;
 export const MAX_CAPACITY = 0x7fff_0000; // offsets are int32
-export const BYTES_PER_STRIPE = 1 << 20;
-export const MAX_STRIPES = 64;
-export const ARENA_BYTES_PER_BUCKET = 128;
+const BYTES_PER_STRIPE = 1 << 20;
+const MAX_STRIPES = 64;
+const ARENA_BYTES_PER_BUCKET = 128;
 
 export const align8 = (n: number): number => (n + 7) & ~7;
 
