@@ -1,0 +1,22 @@
+import { correlationId } from './correlation-id/index.ts';
+import type { PluginDef } from './pdk/types.ts';
+import { buildRegistry } from './registry.ts';
+import type { PluginRegistry } from './registry.ts';
+
+export type { PluginRegistry } from './registry.ts';
+
+/**
+ * The built-in plugins, listed by hand (no directory scanning): what ships is
+ * what is written here. Folder name = `name` = YAML key (a unit test checks).
+ */
+export const BUILTIN_PLUGINS: readonly PluginDef[] = [
+  correlationId,
+] as readonly PluginDef[];
+
+/**
+ * Every plugin a conf may use: the built-in ones plus the custom ones found
+ * under `plugin_paths` (already absolute in a resolved conf). The master
+ * passes `.schemas` to loadConf; workers pass `.plugins` to their pipeline.
+ */
+export const loadPluginRegistry = (pluginPaths: readonly string[]): Promise<PluginRegistry> =>
+  buildRegistry(BUILTIN_PLUGINS, pluginPaths);

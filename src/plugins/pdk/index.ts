@@ -1,0 +1,17 @@
+/**
+ * The plugin development kit: the only module a plugin imports. See
+ * src/plugins/README.md, "Writing a plugin", and src/plugins/example/.
+ */
+export { definePlugin } from './types.ts';
+export type {
+  CtxVars, Exit, Handlers, Ids, LogCtx, MaybePromise, MutableRequestHead, MutableResponseHead, Offload,
+  PluginDef, PluginEnv, RequestCtx, RequestHead, ResponseCtx, ResponseHead, RouteInfo, Timing,
+} from './types.ts';
+export { s, toBytes, toMs, Type } from './schema.ts';
+export type { Static, TSchema } from './schema.ts';
+export { isHeaderName, isHeaderValue } from './headers.ts';
+export type { MutableHeaders, ReadonlyHeaders } from './headers.ts';
+export type { MutableQuery, ReadonlyQuery } from './query.ts';
+export { GatewayError, PluginError } from './errors.ts';
+export type { Phase, PluginErrorCode } from './errors.ts';
+export type { SharedDict } from '../../shdict/index.ts';

@@ -1,0 +1,186 @@
+import type { Static, TSchema } from 'typebox';
+import type { Logger } from 'pino';
+import type { SharedDict } from '../../shdict/index.ts';
+import type { MutableHeaders, ReadonlyHeaders } from './headers.ts';
+import type { MutableQuery, ReadonlyQuery } from './query.ts';
+
+export type MaybePromise<T> = T | PromiseLike<T>;
+
+/**
+ * A response that ends the request, returned from `rewrite` or `access`
+ * (or made with `ctx.exit`). An object body is sent as JSON.
+ */
+export interface Exit {
+  readonly status: number;
+  readonly body?: string | Uint8Array | object | undefined;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * Per-request variables shared by the plugins of one request. A plugin adds
+ * its keys by declaration merging:
+ * @example
+ * declare module '../pdk/index.ts' { interface CtxVars { tenant?: string } }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface CtxVars {}
+
+export interface RouteInfo {
+  /** The matched route's `name`. */
+  readonly name: string;
+}
+
+/** The request as plugins see it once the route is matched. */
+export interface RequestHead {
+  readonly method: string;
+  /** Path sent upstream (after `strip_path`), normalised, without the query. */
+  readonly path: string;
+  readonly query: ReadonlyQuery;
+  readonly headers: ReadonlyHeaders;
+}
+
+/** What `rewrite` and `access` may change before the request goes upstream. */
+export interface MutableRequestHead extends RequestHead {
+  /** Must start with `/`; no spaces, controls, `?` or `#`. */
+  path: string;
+  readonly query: MutableQuery;
+  /**
+   * Headers sent upstream. The gateway's rules still apply after the plugins:
+   * hop-by-hop headers, X-Forwarded-*, X-Real-IP and identity headers are set
+   * by the gateway alone, whatever a plugin writes here.
+   */
+  readonly headers: MutableHeaders;
+  /**
+   * Largest request body in bytes for this request (0 = no plugin limit). The
+   * gateway enforces the smaller of this and `client_max_body_size`, counting
+   * a chunked body as it streams (413).
+   */
+  bodyLimit: number;
+}
+
+export interface ResponseHead {
+  readonly status: number;
+  readonly headers: ReadonlyHeaders;
+}
+
+export interface MutableResponseHead extends ResponseHead {
+  readonly headers: MutableHeaders;
+}
+
+export interface Timing {
+  /** Wall-clock ms (epoch) when the request arrived. */
+  readonly start: number;
+  /** ms from arrival to the end of the response. */
+  readonly total: number;
+  /** ms spent waiting on upstreams, summed over attempts; null when none was asked. */
+  readonly upstream: number | null;
+}
+
+interface BaseCtx {
+  /** The client address after `server.real_ip`: the only one plugins should trust. */
+  readonly client: string;
+  readonly route: RouteInfo;
+  readonly vars: CtxVars;
+  /** The correlation id, when a plugin set one; the access log records it. */
+  readonly requestId: string | null;
+}
+
+/** `rewrite` and `access`: the request may be changed or ended. */
+export interface RequestCtx extends BaseCtx {
+  readonly req: MutableRequestHead;
+  requestId: string | null;
+  /**
+   * Ends the request with this response; later plugins and the upstream are skipped.
+   * Return its result (or just call it) from `rewrite` or `access`.
+   * @example access: (ctx) => ctx.exit(403, { message: 'forbidden' })
+   */
+  exit(status: number, body?: Exit['body'], headers?: Exit['headers']): Exit;
+}
+
+/** `headerFilter` and `bodyFilter`: response headers may change, the request is read-only. */
+export interface ResponseCtx extends BaseCtx {
+  readonly req: RequestHead;
+  readonly res: MutableResponseHead;
+}
+
+/** `log`: everything is read-only; the response is already sent. */
+export interface LogCtx extends BaseCtx {
+  readonly req: RequestHead;
+  readonly res: ResponseHead;
+  readonly timing: Timing;
+}
+
+/**
+ * The phase handlers a plugin instance provides; leave out the phases it does
+ * not need (a missing phase costs nothing per request). Phases run in this
+ * order, as OpenResty's do.
+ */
+export interface Handlers {
+  /** Before access; may end the request. Async allowed: only a returned thenable is awaited. */
+  rewrite?: ((ctx: RequestCtx) => MaybePromise<Exit | void>) | undefined;
+  /** Auth, limits, validation; may end the request. */
+  access?: ((ctx: RequestCtx) => MaybePromise<Exit | void>) | undefined;
+  /** Synchronous: before the response head is written (proxied, `return:` and exits). */
+  headerFilter?: ((ctx: ResponseCtx) => void) | undefined;
+  /**
+   * Synchronous: each chunk of a proxied response body, then once with `eof`
+   * and an empty chunk. Returns the bytes to send. A filter that changes the
+   * length must remove Content-Length in its headerFilter.
+   */
+  bodyFilter?: ((ctx: ResponseCtx, chunk: Uint8Array, eof: boolean) => Uint8Array) | undefined;
+  /** Synchronous, after the response is sent: enqueue, never wait. */
+  log?: ((ctx: LogCtx) => void) | undefined;
+}
+
+/** Request-id generators; injected so tests get fixed ids. */
+export interface Ids {
+  uuid(): string;
+}
+
+/**
+ * CPU-heavy work off the reactor (OpenResty `ngx.run_worker_thread`): runs
+ * the function `name` (default: the default export) of `module` in a pool thread.
+ * @example env.offload.run(new URL('./validate-task.ts', import.meta.url), input)
+ */
+export interface Offload {
+  run<R = unknown>(module: URL | string, input: unknown, name?: string): Promise<R>;
+}
+
+/** What `create` gets besides its conf: one per plugin instance. */
+export interface PluginEnv {
+  /** The worker's logger with `{ plugin: name }`. */
+  readonly log: Logger;
+  /** Wall clock in ms; injected so tests never sleep. */
+  readonly now: () => number;
+  readonly ids: Ids;
+  /** This worker thread's id (unique per master lifetime). */
+  readonly workerId: number;
+  /** A shared dict declared in `shared_dicts`, shared by every worker; throws GW_ERR_NO_DICT when undeclared. */
+  dict(name: string): SharedDict;
+  readonly offload: Offload;
+}
+
+export interface PluginDef<S extends TSchema = TSchema> {
+  /** kebab-case; equal to the folder name and the YAML key. */
+  readonly name: string;
+  readonly version: string;
+  /** Higher runs first within its group (global, then route). Kong's numbers for Kong's plugins. */
+  readonly priority: number;
+  /** Checked by the master with defaults filled in before any worker sees the conf. */
+  readonly schema: S;
+  /** Builds the handlers for one conf (once per conf and attachment, never per request). */
+  create(conf: Static<S>, env: PluginEnv): Handlers;
+}
+
+/**
+ * Declares a plugin; the conf type given to `create` comes from the schema.
+ * @example
+ * export const hello = definePlugin({
+ *   name: 'hello', version: '1.0.0', priority: 1000,
+ *   schema: s.object({ greeting: s.string({ default: 'hi', description: 'Header value' }) }),
+ *   create: (conf) => ({ headerFilter: (ctx) => ctx.res.headers.set('x-hello', conf.greeting) }),
+ * });
+ */
+export function definePlugin<const S extends TSchema>(def: PluginDef<S>): PluginDef<S> {
+  return Object.freeze(def);
+}
