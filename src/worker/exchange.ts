@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { PluginCtx } from './pipeline/ctx.ts';
 
 /**
  * One request/response as the gateway saw it: filled in as the request moves
@@ -18,6 +19,10 @@ export class Exchange {
   upstreamAddr: string | null;
   /** ms spent waiting on upstreams, summed over attempts; -1 = none. */
   upstreamTime: number;
+  /** The correlation id a plugin set (correlation-id), for the access log; null = none. */
+  requestId: string | null;
+  /** The plugin context, on routes that have plugins; the log phase runs from it. */
+  ctx: PluginCtx | null;
   /** Kept because Node detaches `req.socket` before the response's 'close' event. */
   readonly socket: Socket;
   /** Socket bytes written before this response, to count this response's bytes. */
@@ -33,6 +38,8 @@ export class Exchange {
     this.route = null;
     this.upstreamAddr = null;
     this.upstreamTime = -1;
+    this.requestId = null;
+    this.ctx = null;
     this.bytesBefore = socket.bytesWritten;
   }
 }

@@ -100,6 +100,7 @@ export function createGateway(env: GatewayEnv): Gateway {
     const end = performance.now();
     accessLog?.write(x, this.statusCode, socket.bytesWritten - x.bytesBefore, end);
     if (x.ctx !== null) runLog(x.ctx, this.statusCode, end);
+    // A response whose headers went out (with keep-alive) before the drain began: close after it.
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -150,8 +151,8 @@ export function createGateway(env: GatewayEnv): Gateway {
     if (r === null) serve(req, res, x, m, n.query, ctx);
     else if (r instanceof Promise) {
       // Only a plugin that went async costs this closure.
-      r.then((exit) => afterRequestPhases(req, res, x, m, n.query, ctx, exit), (err: unknown) => {
-        log.error({ err }, 'plugin pipeline failed');
+      r.then((exit) => afterRequestPhases(req, res, x, m, n.query, ctx, exit)).catch((err: unknown) => {
+        log.error({ err, route: x.route }, 'request failed after an async plugin');
         sendGatewayError(res, 'GW_ERR_INTERNAL');
       });
     } else sendExit(res, ctx, r);

@@ -3,9 +3,10 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createErrorLog } from '../config/logger.ts';
+import { loadPluginRegistry } from '../plugins/index.ts';
 import { createAccessLog } from './access-log.ts';
 import { createGateway } from './gateway.ts';
-import type { Lifecycle } from './gateway.ts';
+import type { Gateway, Lifecycle } from './gateway.ts';
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts';
 import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from './stats.ts';
 
@@ -24,7 +25,28 @@ const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, 
 const accessLog = createAccessLog(conf.access_log.path, data.id);
 const stats = new Float64Array(data.stats);
 const lifecycle: Lifecycle = { draining: false };
-const gateway = createGateway({ conf, log, accessLog, stats, lifecycle });
+
+/**
+ * Plugins (built-in and from plugin_paths) and the pipeline are built before
+ * listening: a conf whose plugins fail to build never serves, and the master
+ * hears why through the same 'failed' message as a port that cannot be bound.
+ */
+async function build(): Promise<Gateway> {
+  const registry = await loadPluginRegistry(conf.plugin_paths);
+  return createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, workerId: data.id });
+}
+
+/** Reported like a port that cannot be bound: the master keeps the old generation. */
+function startFailed(err: unknown): never {
+  const e = err as NodeJS.ErrnoException;
+  log.error({ err: { code: e.code, message: e.message } }, 'worker could not start');
+  post({ type: 'failed', code: e.code ?? 'GW_ERR_START', message: e.message });
+  accessLog?.flush();
+  dest.flushSync();
+  process.exit(1);
+}
+
+const gateway = await build().catch(startFailed);
 
 function onSocketClose(): void {
   stats[CONN_ACTIVE]!--;

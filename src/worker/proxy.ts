@@ -10,6 +10,8 @@ import type { Balancer, HashKey, TargetState } from './balancer.ts';
 import type { Exchange } from './exchange.ts';
 import type { Lifecycle } from './gateway.ts';
 import { sendGatewayError } from './gateway-errors.ts';
+import type { PluginCtx } from './pipeline/ctx.ts';
+import { runBodyFilter, runHeaderFilter } from './pipeline/run.ts';
 import type { GatewayErrorCode } from './gateway-errors.ts';
 import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.ts';
 
@@ -64,6 +66,7 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
 const kCall = Symbol('sluice.proxyCall');
+const EMPTY = new Uint8Array(0);
 type WithCall = { [kCall]?: ProxyCall | undefined };
 
 class GatewayAbort extends Error {
@@ -120,6 +123,8 @@ export interface ProxyRequest {
   /** client_max_body_size for a chunked body (0 = unlimited); a Content-Length body was checked already. */
   readonly maxChunkedBody: number;
   readonly hashKey: HashKey;
+  /** The request's plugin context (header and body filters run on the response); null on a route without plugins. */
+  readonly ctx: PluginCtx | null;
   readonly log: Logger;
   readonly lifecycle: Lifecycle;
 }
@@ -198,17 +203,31 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     if (status < 200) return; // 100 Continue and friends: the client already got its own
     if (this.p.lifecycle.draining) this.p.res.shouldKeepAlive = false;
-    this.p.res.writeHead(status, buildDownstreamHeaders(headers));
+    const list = buildDownstreamHeaders(headers);
+    const ctx = this.p.ctx;
+    if (ctx === null) {
+      this.p.res.writeHead(status, list);
+      return;
+    }
+    const view = ctx.startResponse(status, list);
+    runHeaderFilter(ctx);
+    this.p.res.writeHead(status, view.list as string[]);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const { res } = this.p;
-    if (!res.write(chunk)) controller.pause();
+    const { res, ctx } = this.p;
+    const out = ctx === null || ctx.chain.bodyFilter === null ? chunk : runBodyFilter(ctx, chunk, false);
+    if (!res.write(out)) controller.pause();
   }
 
   onResponseEnd(): void {
     this.settle(true);
-    this.p.res.end();
+    const { res, ctx } = this.p;
+    if (ctx !== null && ctx.chain.bodyFilter !== null) {
+      const tail = runBodyFilter(ctx, EMPTY, true);
+      if (tail.length > 0) res.write(tail);
+    }
+    res.end();
     this.finish();
   }
 
