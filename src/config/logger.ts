@@ -11,17 +11,36 @@ import type { LogLevel } from './types.ts';
  * (sonic-boom), so a slow disk never stalls a reactor; `reopen()` is what USR1
  * calls after logrotate has renamed the file.
  */
-export type Destination = ReturnType<typeof pino.destination>;
+type SonicBoom = ReturnType<typeof pino.destination>;
+
+export interface Destination {
+  readonly stream: SonicBoom;
+  write(line: string): void;
+  /** After logrotate renamed the file: open it anew. stderr/stdout have nothing to reopen. */
+  reopen(): void;
+  flushSync(): void;
+}
 
 export function openDestination(path: string): Destination {
-  if (path === 'stderr') return pino.destination({ dest: 2, sync: false });
-  if (path === 'stdout') return pino.destination({ dest: 1, sync: false });
-  mkdirSync(dirname(path), { recursive: true });
-  return pino.destination({ dest: path, sync: false });
+  const isStd = path === 'stderr' || path === 'stdout';
+  if (!isStd) mkdirSync(dirname(path), { recursive: true });
+  const stream = pino.destination({ dest: path === 'stderr' ? 2 : path === 'stdout' ? 1 : path, sync: false });
+  return {
+    stream,
+    write: (line) => void stream.write(line),
+    reopen: isStd ? () => {} : () => stream.reopen(),
+    flushSync: () => {
+      try {
+        stream.flushSync();
+      } catch {
+        // not yet open (async open still pending): nothing buffered to lose
+      }
+    },
+  };
 }
 
 export function createErrorLog(path: string, level: LogLevel, bindings: Record<string, unknown>): { log: Logger; dest: Destination } {
   const dest = openDestination(path);
-  const log = pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  const log = pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, dest.stream);
   return { log, dest };
 }

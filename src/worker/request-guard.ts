@@ -45,8 +45,9 @@ export function guardRequest(req: IncomingMessage): GatewayErrorCode | null {
 export function originForm(target: string, host: string | undefined): string | null {
   const scheme = target.startsWith('http://') ? 7 : target.startsWith('https://') ? 8 : 0;
   if (scheme === 0) return null;
-  const slash = target.indexOf('/', scheme);
-  const authority = target.slice(scheme, slash === -1 ? undefined : slash).toLowerCase();
+  let end = scheme;
+  while (end < target.length && target[end] !== '/' && target[end] !== '?') end++;
+  const authority = target.slice(scheme, end).toLowerCase();
   if (host === undefined || authority !== host.toLowerCase()) return null;
-  return slash === -1 ? '/' : target.slice(slash);
+  return target[end] === '/' ? target.slice(end) : `/${target.slice(end)}`;
 }

@@ -48,7 +48,7 @@ export async function startGateway(build: ConfBuilder, files: Record<string, str
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const port = await freePort();
   const statusPort = await freePort();
-  const conf = {
+  const conf: Record<string, unknown> = {
     worker_processes: 2,
     error_log: { path: 'stderr', level: 'info' },
     access_log: { path: 'logs/access.log' },

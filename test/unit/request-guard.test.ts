@@ -90,3 +90,13 @@ describe('originForm (absolute-form targets)', () => {
     expect(originForm('a:443', 'a:443')).toBeNull();
   });
 });
+
+// BUG (uncommitted on purpose): an absolute-form target with a query and no path keeps the query
+// in the authority, so `GET http://a?x=1` with `Host: a` is rejected (authority "a?x=1" != "a")
+// instead of becoming `/?x=1` (RFC 9112 §3.2.2: an empty path is "/", the query stays).
+describe('originForm: query without a path', () => {
+  test('http://a?x=1 becomes /?x=1', () => {
+    expect(originForm('http://api.example.com?x=1', 'api.example.com')).toBe('/?x=1');
+    expect(originForm('https://a:8443?x=1&y=2', 'a:8443')).toBe('/?x=1&y=2');
+  });
+});

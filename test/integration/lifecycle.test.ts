@@ -1,0 +1,158 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { request } from 'undici';
+import { startGateway } from '../helpers/gateway.ts';
+import type { RunningGateway } from '../helpers/gateway.ts';
+import { startUpstream } from '../helpers/upstream.ts';
+import type { TestUpstream } from '../helpers/upstream.ts';
+
+/** Signals to the real master: HUP with a broken conf, QUIT, TERM, USR1, and many reloads. */
+let gw: RunningGateway | undefined;
+let up: TestUpstream | undefined;
+
+afterEach(async () => {
+  await gw?.stop();
+  await up?.close();
+  gw = undefined;
+  up = undefined;
+});
+
+const body = async (url: string): Promise<{ status: number; text: string; headers: Record<string, unknown> }> => {
+  const res = await request(url);
+  return { status: res.statusCode, text: await res.body.text(), headers: res.headers };
+};
+
+const pongConf = (text: string) => () => ({
+  routes: [{ name: 'which', paths: ['= /which'], return: { status: 200, body: text } }],
+});
+
+describe('reload (HUP)', () => {
+  test('a broken conf is refused, counted, and the old conf keeps serving', async () => {
+    gw = await startGateway(pongConf('old'));
+    writeFileSync(gw.confFile, 'routes: [ { name: broken, paths: ["/x"], upstream: nowhere } ]\nserver: { listen: [ nope ] }\n');
+    gw.signal('SIGHUP');
+    await gw.waitForLog('"msg":"reload failed');
+    expect(await body(gw.url('/which'))).toMatchObject({ status: 200, text: 'old' });
+    const status = await gw.status();
+    expect(status.reloads.ok).toBe(0);
+    expect(status.reloads.failed).toBe(1);
+    expect(status.reloads.last_error).toMatch(/sluice\.yaml:\d+:\d+: /);
+    expect(status.generation).toBe(1);
+  });
+
+  test('a listen address that cannot be bound fails the reload and leaves the old workers serving', async () => {
+    const blocker = await startUpstream((_q, r) => r.end()); // holds a port without SO_REUSEPORT
+    gw = await startGateway(pongConf('old'));
+    const conf = readFileSync(gw.confFile, 'utf8').replace('listen:\n', `listen:\n    - 127.0.0.1:${blocker.port}\n`);
+    writeFileSync(gw.confFile, conf.replace('body: old', 'body: new'));
+    gw.signal('SIGHUP');
+    await gw.waitForLog('"msg":"reload failed');
+    expect((await gw.status()).reloads.last_error).toMatch(/EADDRINUSE/);
+    expect(await body(gw.url('/which'))).toMatchObject({ text: 'old' });
+    await blocker.close();
+  });
+
+  test('a good conf starts a new generation and the old workers exit', async () => {
+    gw = await startGateway(pongConf('one'));
+    const first = await gw.status();
+    writeFileSync(gw.confFile, readFileSync(gw.confFile, 'utf8').replace('body: one', 'body: two'));
+    gw.signal('SIGHUP');
+    await gw.waitForLog('"msg":"reload complete');
+    expect(await body(gw.url('/which'))).toMatchObject({ text: 'two' });
+    const oldIds = first.workers.map((w) => w.id);
+    for (const id of oldIds) await gw.waitForLog(`"worker":${id},"generation":1,"code":0,"msg":"worker exited"`);
+    const status = await gw.status();
+    expect(status.generation).toBe(2);
+    expect(status.workers.map((w) => w.generation)).toEqual([2, 2]);
+    expect(status.reloads).toMatchObject({ ok: 1, failed: 0 });
+  });
+});
+
+describe('stop and logs', () => {
+  test('QUIT lets a slow in-flight request finish with Connection: close, then exits 0 and removes the pid file', async () => {
+    let arrived!: () => void;
+    const atUpstream = new Promise<void>((resolve) => { arrived = resolve; });
+    up = await startUpstream((_req, res) => {
+      arrived();
+      setTimeout(() => res.end('slow but complete'), 400);
+    });
+    const address = up.address;
+    gw = await startGateway(() => ({
+      upstreams: { slow: { targets: [{ address }] } },
+      routes: [{ name: 'slow', paths: ['/slow'], upstream: 'slow' }],
+    }));
+    const pidFile = join(gw.dir, 'logs/sluice.pid');
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(gw.proc.pid));
+    const pending = body(gw.url('/slow'));
+    await atUpstream;
+    gw.signal('SIGQUIT');
+    const res = await pending;
+    expect(res).toMatchObject({ status: 200, text: 'slow but complete' });
+    expect(res.headers['connection']).toBe('close');
+    expect(await gw.exited()).toBe(0);
+    expect(existsSync(pidFile)).toBe(false);
+  });
+
+  test('TERM stops at once, even with a request hanging on the upstream', async () => {
+    let arrived!: () => void;
+    const atUpstream = new Promise<void>((resolve) => { arrived = resolve; });
+    up = await startUpstream(() => arrived());
+    const address = up.address;
+    gw = await startGateway(() => ({
+      worker_shutdown_timeout: '30s',
+      upstreams: { hang: { targets: [{ address }] } },
+      routes: [{ name: 'hang', paths: ['/hang'], upstream: 'hang' }],
+    }));
+    const pending = request(gw.url('/hang')).catch((err: unknown) => err);
+    await atUpstream;
+    const t0 = performance.now();
+    gw.signal('SIGTERM');
+    expect(await gw.exited()).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(await pending).toBeInstanceOf(Error);
+  });
+
+  test('USR1 reopens the access log after logrotate renamed it', async () => {
+    gw = await startGateway(pongConf('x'));
+    await body(gw.url('/which'));
+    const log = join(gw.dir, 'logs/access.log');
+    renameSync(log, `${log}.1`);
+    gw.signal('SIGUSR1');
+    await gw.waitForLog('"msg":"log files reopened"');
+    // Each worker reopens on its own message; wait until a request's line lands in the new file.
+    let text = '';
+    for (let i = 0; i < 200 && !text.includes('"path":"/which"'); i++) {
+      await body(gw.url('/which'));
+      text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    }
+    expect(text).toContain('"path":"/which"');
+  });
+});
+
+describe('many reloads', () => {
+  const procStatus = (pid: number, field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+  test.skipIf(!existsSync('/proc/self/status'))('after 50 reloads the thread count and memory are back at their baseline', async () => {
+    gw = await startGateway(() => ({ worker_processes: 1, worker_shutdown_timeout: '2s', ...pongConf('v0')() }));
+    const g = gw;
+    const pid = g.proc.pid!;
+    const reload = async (n: number): Promise<void> => {
+      writeFileSync(g.confFile, readFileSync(g.confFile, 'utf8').replace(/body: v\d+/, `body: v${n}`));
+      g.signal('SIGHUP');
+      await g.waitForLog(`"generation":${n + 1},"msg":"reload complete`);
+      // The retired generation's worker has exited: nothing is left over from this reload.
+      await g.waitForLog(`"generation":${n},"code":0,"msg":"worker exited"`);
+    };
+    // Baseline after a few reloads, so lazily created runtime threads and caches already exist.
+    for (let n = 1; n <= 5; n++) await reload(n);
+    const threads0 = procStatus(pid, 'Threads');
+    const rss0 = procStatus(pid, 'VmRSS') * 1024;
+    for (let n = 6; n <= 55; n++) await reload(n);
+    expect(procStatus(pid, 'Threads')).toBe(threads0);
+    // Each retired worker's heap must be released: allow noise, not 50 workers' worth (~10 MB each).
+    expect(procStatus(pid, 'VmRSS') * 1024).toBeLessThan(rss0 + 60 * 1024 * 1024);
+    expect(await body(g.url('/which'))).toMatchObject({ text: 'v55' });
+    expect((await g.status()).workers).toHaveLength(1);
+  }, 120_000);
+});
