@@ -1,12 +1,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SharedDict } from '../../src/shdict/index.ts';
-import { makeKeys, type Op, prefill, runOp } from './ops.ts';
+import { makeKeys, type Op, runOp } from './ops.ts';
 
 type Job = { buffer: SharedArrayBuffer; gate: SharedArrayBuffer; thread: number; op: Op; n: number; keys: number };
 const job = workerData as Job;
 const d = SharedDict.attach(job.buffer, { owner: job.thread + 1 });
 const keys = makeKeys(job.thread, job.keys);
-prefill(d, keys);
 runOp(d, job.op, keys, job.n >> 3); // warm-up: let the JIT settle before the clock starts
 
 // Start together: report ready, then spin until the main thread opens the gate.
