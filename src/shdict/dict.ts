@@ -534,11 +534,11 @@ export class SharedDict {
       this.eachItem(s, (it) => {
         const e = this.f64[(it + I_EXPIRES) >> 3]!;
         if (e !== 0 && e <= t) expired.push(it);
-        return n + expired.length !== max;
+        return max === 0 || n + expired.length < max;
       });
       for (const it of expired) this.removeItem(rec, it);
       n += expired.length;
-      return n !== max;
+      return max === 0 || n < max;
     });
     return n;
   }
@@ -553,9 +553,9 @@ export class SharedDict {
         if (e !== 0 && e <= t) return true;
         const len = this.i32[(it + I_META) >> 2]! & META_KEY_MASK;
         keys.push(this.buf.toString('utf8', it + I_KEY, it + I_KEY + len));
-        return keys.length !== max;
+        return max === 0 || keys.length < max;
       });
-      return keys.length !== max;
+      return max === 0 || keys.length < max;
     });
     return keys;
   }

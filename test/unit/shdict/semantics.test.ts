@@ -240,6 +240,20 @@ describe('shdict writes (OpenResty semantics)', () => {
     d.checkInvariants();
   });
 
+  it('whole-zone walks visit every stripe, whatever the first one holds', () => {
+    let t = 100;
+    const d = SharedDict.create(1 << 20, { stripes: 16, now: () => t });
+    for (let i = 0; i < 200; i++) d.set(`k${i}`, i, i % 3 === 0 ? 0 : 10);
+    t += 10;
+    expect(d.getKeys(0)).toHaveLength(67);
+    expect(d.flushExpired()).toBe(133);
+    expect(d.count()).toBe(67);
+    d.flushAll();
+    expect(d.getKeys(0)).toEqual([]);
+    expect(d.flushExpired(0)).toBe(67);
+    d.checkInvariants();
+  });
+
   it('attach sees the same zone', () => {
     const { d } = dict();
     const other = SharedDict.attach(d.buffer, { owner: 9 });
