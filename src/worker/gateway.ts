@@ -178,7 +178,7 @@ export function createGateway(env: GatewayEnv): Gateway {
       return;
     }
     if (action.kind === 'static') {
-      serveStatic(action.root, res, m.upstreamPath, query).catch((err: unknown) => {
+      serveStatic(action.root, res, m.upstreamPath, x.path, query).catch((err: unknown) => {
         log.error({ err }, 'static file failed');
         sendGatewayError(res, 'GW_ERR_INTERNAL');
       });

@@ -45,8 +45,12 @@ function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | 
   return false;
 }
 
-/** `path` is the normalised (and, with strip_path, stripped) request path; `query` is re-attached to redirects. */
-export async function serveStatic(root: StaticRoot, res: ServerResponse, path: string, query: string): Promise<void> {
+/**
+ * `path` is the file's path under the root (the normalised path, stripped when
+ * the route strips); `requestPath` is the normalised path the client asked for,
+ * which a directory redirect must keep; `query` is re-attached to redirects.
+ */
+export async function serveStatic(root: StaticRoot, res: ServerResponse, path: string, requestPath: string, query: string): Promise<void> {
   const req = res.req;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
@@ -67,17 +71,22 @@ export async function serveStatic(root: StaticRoot, res: ServerResponse, path: s
   }
   try {
     let file = await realpath(candidate);
+    // Checked after resolving symlinks (a link inside the root may point anywhere), and
+    // before anything else is said about the target, even that it is a directory.
+    if (!inside(root, file)) {
+      sendGatewayError(res, 'GW_ERR_NOT_FOUND');
+      return;
+    }
     let info = await stat(file);
     if (info.isDirectory()) {
-      if (!path.endsWith('/')) {
-        res.writeHead(301, { location: `${path}/${query === '' ? '' : `?${query}`}`, 'content-length': '0' });
+      if (!requestPath.endsWith('/')) {
+        res.writeHead(301, { location: `${requestPath}/${query === '' ? '' : `?${query}`}`, 'content-length': '0' });
         res.end();
         return;
       }
       file = await realpath(join(file, INDEX));
       info = await stat(file);
     }
-    // Checked after resolving symlinks: a link inside the root may point anywhere.
     if (!inside(root, file) || !info.isFile()) {
       sendGatewayError(res, 'GW_ERR_NOT_FOUND');
       return;

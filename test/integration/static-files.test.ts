@@ -291,3 +291,12 @@ describe('nothing outside the root is ever served', () => {
     for (const body of seen) for (const s of SECRETS) expect(body).not.toContain(s);
   });
 });
+
+// With strip_path the redirect must keep the path the client asked for, not the stripped one.
+describe('strip_path directory redirect', () => {
+  test('GET /static/sub redirects to /static/sub/, not /sub/', async () => {
+    const res = await get('/static/sub?x=1');
+    expect(res.status).toBe(301);
+    expect(res.headers['location']).toBe('/static/sub/?x=1');
+  });
+});
