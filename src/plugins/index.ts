@@ -1,6 +1,12 @@
 import { correlationId } from './correlation-id/index.ts';
+import { cors } from './cors/index.ts';
+import { ipRestriction } from './ip-restriction/index.ts';
 import type { PluginDef } from './pdk/types.ts';
 import { buildRegistry } from './registry.ts';
+import { requestSizeLimiting } from './request-size-limiting/index.ts';
+import { requestTermination } from './request-termination/index.ts';
+import { requestTransformer } from './request-transformer/index.ts';
+import { responseTransformer } from './response-transformer/index.ts';
 import type { PluginRegistry } from './registry.ts';
 
 export type { PluginRegistry } from './registry.ts';
@@ -11,6 +17,12 @@ export type { PluginRegistry } from './registry.ts';
  */
 export const BUILTIN_PLUGINS: readonly PluginDef[] = [
   correlationId,
+  cors,
+  ipRestriction,
+  requestSizeLimiting,
+  requestTermination,
+  requestTransformer,
+  responseTransformer,
 ] as readonly PluginDef[];
 
 /**

@@ -7,7 +7,7 @@ export type {
   CtxVars, Exit, Handlers, Ids, LogCtx, MaybePromise, MutableRequestHead, MutableResponseHead, Offload,
   PluginDef, PluginEnv, RequestCtx, RequestHead, ResponseCtx, ResponseHead, RouteInfo, Timing,
 } from './types.ts';
-export { s, toBytes, toMs, Type } from './schema.ts';
+export { s, splitPair, toBytes, toMs, Type } from './schema.ts';
 export type { Static, TSchema } from './schema.ts';
 export { isHeaderName, isHeaderValue } from './headers.ts';
 export type { MutableHeaders, ReadonlyHeaders } from './headers.ts';

@@ -69,7 +69,23 @@ const size = (opts: Opts) =>
 const headerName = (opts: Opts) =>
   Type.Refine(Type.String({ minLength: 1, ...opts }), isHeaderName, (v) => `invalid header name ${JSON.stringify(v)}`);
 
-export const s = { object, oneOf, ipOrCidr, duration, size, headerName };
+/** `name:value`, Kong's notation for transformer entries; the value may contain further colons. */
+export function splitPair(pair: string): readonly [string, string] {
+  const colon = pair.indexOf(':');
+  return colon === -1 ? [pair, ''] : [pair.slice(0, colon).trim(), pair.slice(colon + 1).trim()];
+}
+
+/** A header as `Name:value` (transformers). */
+const headerPair = (opts: Opts) =>
+  Type.Refine(Type.String(opts), (v) => v.includes(':') && isHeaderName(splitPair(v)[0]),
+    (v) => `invalid header entry ${JSON.stringify(v)}: expected Name:value`);
+
+/** A query argument as `name:value` (transformers). */
+const queryPair = (opts: Opts) =>
+  Type.Refine(Type.String(opts), (v) => v.includes(':') && splitPair(v)[0] !== '',
+    (v) => `invalid query entry ${JSON.stringify(v)}: expected name:value`);
+
+export const s = { object, oneOf, ipOrCidr, duration, size, headerName, headerPair, queryPair };
 export { Type };
 export type { Static, TSchema } from 'typebox';
 

@@ -1,0 +1,28 @@
+import { describe, expect, test } from 'vitest';
+import { requestTermination } from '../../../src/plugins/request-termination/index.ts';
+import { checkConf, harness } from '../../helpers/plugin-harness.ts';
+
+describe('schema', () => {
+  test('defaults', () => {
+    expect(checkConf(requestTermination, {}).conf).toEqual({ status_code: 503, message: null, body: null, content_type: null });
+  });
+  test('invalid: status out of range, message with body', () => {
+    expect(checkConf(requestTermination, { status_code: 99 }).errors[0]).toMatch(/^\/status_code/);
+    expect(checkConf(requestTermination, { message: 'a', body: 'b' }).errors.join()).toMatch(/mutually exclusive/);
+  });
+});
+
+describe('access', () => {
+  test('default: the status text as a JSON message, upstream never reached', async () => {
+    const r = await harness([requestTermination], { 'request-termination': {} }).run();
+    expect(r.upstream).toBeNull();
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body)).toEqual({ message: 'Service Unavailable' });
+  });
+  test('message, or body with content_type', async () => {
+    expect(JSON.parse((await harness([requestTermination], { 'request-termination': { status_code: 410, message: 'gone' } }).run()).body)).toEqual({ message: 'gone' });
+    const r = await harness([requestTermination], { 'request-termination': { status_code: 200, body: '<b>hi</b>', content_type: 'text/html' } }).run();
+    expect(r.body).toBe('<b>hi</b>');
+    expect(r.header('content-type')).toBe('text/html');
+  });
+});
