@@ -21,8 +21,8 @@ const isPluginDef = (v: unknown): v is PluginDef =>
 
 /**
  * Custom plugins: each subfolder of a `plugin_paths` entry whose `index.ts`
- * exports one definition, named as its folder. Loaded with import(), so a
- * changed custom plugin needs a restart, not a reload (ESM has no unload).
+ * exports one definition, named as its folder. Loaded with import(): a new
+ * worker thread imports afresh, the master's copy is cached (ESM has no unload).
  */
 async function loadCustom(dir: string): Promise<PluginDef[]> {
   let entries: string[];
