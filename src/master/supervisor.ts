@@ -167,7 +167,9 @@ export class Supervisor {
       this.pendingRestarts.delete(timer);
       if (this.stopping || generation !== this.generation) return;
       const replacement = this.spawn(conf, zones, generation, w.slot);
-      this.whenListening(replacement).catch((err: unknown) => {
+      this.whenListening(replacement).then(() => {
+        this.log.info({ worker: replacement.id, replaced: w.id }, 'replacement worker listening');
+      }, (err: unknown) => {
         // Its exit comes back through onExit as another crash, with a longer backoff.
         this.log.error({ err, worker: replacement.id }, 'replacement worker failed to start');
         void replacement.thread.terminate();

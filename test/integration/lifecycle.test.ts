@@ -2,10 +2,12 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { request } from 'undici';
-import { startGateway } from '../helpers/gateway.ts';
+import { ROOT, startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import type { TestUpstream } from '../helpers/upstream.ts';
+
+const ROOT_FIXTURES = join(ROOT, 'test/fixtures');
 
 /** Signals to the real master: HUP with a broken conf, QUIT, TERM, USR1, and many reloads. */
 let gw: RunningGateway | undefined;
@@ -155,4 +157,58 @@ describe('many reloads', () => {
     expect(await body(g.url('/which'))).toMatchObject({ text: 'v55' });
     expect((await g.status()).workers).toHaveLength(1);
   }, 120_000);
+});
+
+describe('workers and zones', () => {
+  const probeConf = (body: string) => ({ dir }: { dir: string }) => ({
+    plugin_paths: [join(ROOT_FIXTURES, 'plugins')],
+    shared_dicts: { probe: '1m' },
+    routes: [{ name: 'probe', paths: ['/'], plugins: { 'lifecycle-probe': {} }, return: { status: 200, body } }],
+    pid: join(dir, 'logs/sluice.pid'),
+  });
+
+  test('a worker that crashes is replaced and the other never stops serving', async () => {
+    gw = await startGateway(probeConf('ok'));
+    const before = await gw.status();
+    const crash = await body(gw.url('/crash'));
+    expect(crash.status).toBe(202);
+    const crashed = Number(/crashing worker (\d+)/.exec(crash.text)![1]);
+    await gw.waitForLog('"msg":"worker exited unexpectedly; starting a replacement"');
+    // Meanwhile and after, fresh connections are all answered (by the survivor, then by both).
+    for (let i = 0; i < 40; i++) {
+      const res = await request(gw.url('/fine'), { reset: true });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    }
+    await gw.waitForLog(`"replaced":${crashed},"msg":"replacement worker listening"`);
+    const after = await gw.status();
+    expect(after.workers.map((w) => w.state)).toEqual(['running', 'running']);
+    const ids = after.workers.map((w) => w.id);
+    expect(ids).not.toContain(crashed);
+    expect(ids.filter((id) => before.workers.some((w) => w.id === id))).toHaveLength(1);
+  });
+
+  test('a worker that keeps crashing is restarted with growing backoff, never in a hot loop', async () => {
+    gw = await startGateway(probeConf('ok'));
+    for (let i = 0; i < 3; i++) {
+      const crash = await body(gw.url('/crash'));
+      const crashed = Number(/crashing worker (\d+)/.exec(crash.text)![1]);
+      await gw.waitForLog(`"replaced":${crashed},"msg":"replacement worker listening"`);
+    }
+    const delays = [...gw.stderr().matchAll(/"restartInMs":(\d+),"msg":"worker exited unexpectedly/g)].map((m) => Number(m[1]));
+    expect(delays).toEqual([0, 250, 500]);
+  });
+
+  test('counters in a shared dict survive a reload; a resized zone starts empty', async () => {
+    gw = await startGateway(probeConf('ok'));
+    for (let i = 1; i <= 3; i++) expect((await body(gw.url('/count'))).text).toBe(`${i}\n`);
+    gw.signal('SIGHUP');
+    await gw.waitForLog('"msg":"reload complete');
+    expect((await body(gw.url('/count'))).text).toBe('4\n');
+    expect((await gw.status()).shared_dicts['probe']!.keys).toBe(1);
+    writeFileSync(gw.confFile, readFileSync(gw.confFile, 'utf8').replace('probe: 1m', 'probe: 2m'));
+    gw.signal('SIGHUP');
+    await gw.waitForLog('"generation":3,"msg":"reload complete');
+    expect((await body(gw.url('/count'))).text).toBe('1\n');
+  });
 });
