@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { dumpConf, formatIssue } from '../config/format.ts';
-import { loadConf } from '../config/load.ts';
+import { loadConfWithPlugins } from '../plugins/load-conf.ts';
 import { Master } from './master.ts';
 import { readPidFile } from './pid-file.ts';
 import { VERSION } from './version.ts';
@@ -59,7 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const prefix = resolve(args.p ?? process.cwd());
   const confFile = resolve(prefix, args.c ?? 'conf/sluice.yaml');
-  const loaded = loadConf(confFile, { prefix });
+  const loaded = await loadConfWithPlugins(confFile, { prefix });
 
   if (args.s !== undefined) {
     const signal = SIGNALS[args.s];

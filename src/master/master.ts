@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { formatIssue } from '../config/format.ts';
-import { loadConf } from '../config/load.ts';
+import { loadConfWithPlugins } from '../plugins/load-conf.ts';
 import { createErrorLog } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
@@ -97,7 +97,7 @@ export class Master {
   private async reloadOnce(): Promise<void> {
     if (this.stopping) return;
     this.log.info({ conf: this.opts.confFile }, 'reload requested');
-    const loaded = loadConf(this.opts.confFile, { prefix: this.opts.prefix });
+    const loaded = await loadConfWithPlugins(this.opts.confFile, { prefix: this.opts.prefix });
     if (!loaded.ok) {
       this.reloadFailed(loaded.issues.map(formatIssue).join('\n'));
       return;

@@ -10,7 +10,7 @@ import type { Exchange } from './exchange.ts';
  *
  *   {"time":"…","remote_addr":"…","method":"GET","path":"/x","status":200,"bytes":512,
  *    "request_time":0.004,"upstream_addr":"127.0.0.1:9001","upstream_time":0.003,
- *    "route":"echo","worker":1}
+ *    "route":"echo","request_id":"…","worker":1}
  */
 export interface AccessLog {
   write(x: Exchange, status: number, bytes: number, now: number): void;
@@ -39,7 +39,8 @@ export function createAccessLog(path: string, worker: number): AccessLog | null 
         `"status":${status},"bytes":${bytes},"request_time":${seconds(now - x.start)},` +
         `"upstream_addr":${x.upstreamAddr === null ? 'null' : `"${x.upstreamAddr}"`},` +
         `"upstream_time":${x.upstreamTime < 0 ? 'null' : seconds(x.upstreamTime)},` +
-        `"route":${x.route === null ? 'null' : JSON.stringify(x.route)},"worker":${worker}}\n`,
+        `"route":${x.route === null ? 'null' : JSON.stringify(x.route)},` +
+        `"request_id":${x.requestId === null ? 'null' : JSON.stringify(x.requestId)},"worker":${worker}}\n`,
       );
     },
     reopen: () => dest.reopen(),

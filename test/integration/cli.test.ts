@@ -109,6 +109,27 @@ describe.concurrent('-t', () => {
     ]);
   });
 
+  test('plugin confs are checked by the master: unknown plugins and bad options at their position', async () => {
+    const dir = tmp();
+    const file = join(dir, 'plugins.yaml');
+    writeFileSync(file, [
+      'plugins:',
+      '  no-such-plugin: {}',
+      'routes:',
+      '  - name: r',
+      '    paths: ["/"]',
+      '    return: { status: 200 }',
+      '    plugins:',
+      '      ip-restriction: { allow: ["10.0.0.0/33"] }',
+      '',
+    ].join('\n'));
+    const r = await sluice(['-t', '-c', file, '-p', dir]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe(`${file}:2:3: plugins.no-such-plugin: unknown plugin "no-such-plugin"`);
+    expect(lines[1]).toMatch(new RegExp(`^${file}:8:33: routes\\[0\\]\\.plugins\\.ip-restriction\\.allow\\[0\\]: `));
+  });
+
   test('a missing conf file is an error at 1:1, exit 1', async () => {
     const prefix = tmp();
     const r = await sluice(['-t', '-c', 'absent.yaml', '-p', prefix]);

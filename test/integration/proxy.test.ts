@@ -313,5 +313,6 @@ describe('workers and status', () => {
     expect(line).toHaveProperty('request_time');
     expect(line).toHaveProperty('upstream_time');
     expect(line).toHaveProperty('worker');
+    expect(line).toHaveProperty('request_id', null); // no correlation-id plugin on this route
   });
 });
