@@ -135,13 +135,16 @@ export function commandOutput(cmd: string, args: readonly string[]): string {
 }
 
 /**
- * CPU time (user + system, seconds) of a process and all its descendants, from
- * /proc: Sluice's worker threads are in its own counters, nginx's workers are
- * children. Null where /proc is missing (not Linux).
+ * CPU time (user + system, seconds) from /proc: `of[i]` for each root process
+ * and its descendants (Sluice's worker threads are in its own counters, nginx's
+ * workers are children), and `others` for every process outside the first
+ * root's tree except kernel threads (loopback traffic's softirq work lands in
+ * ksoftirqd: it is ours, not a neighbour's). Null where /proc is missing.
  */
 const TICK = 100; // USER_HZ, 100 on every Linux ABI Node supports
+const KTHREADD = 2;
 
-export function cpuSeconds(root: number): number | null {
+export function cpuSeconds(roots: readonly number[]): { of: (number | null)[]; others: number } | null {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
@@ -164,15 +167,16 @@ export function cpuSeconds(root: number): number | null {
     parent.set(pid, Number(f[1]));
     ticks.set(pid, Number(f[11]) + Number(f[12]));
   }
-  if (!ticks.has(root)) return null;
-  let total = 0;
+  const of: (number | null)[] = roots.map((r) => (ticks.has(r) ? 0 : null));
+  let others = 0;
   for (const [pid, t] of ticks) {
-    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
-      if (p === root) {
-        total += t;
-        break;
-      }
+    let mine = false;
+    for (let p: number | undefined = pid; p !== undefined && p > 0; p = parent.get(p)) {
+      const i = roots.indexOf(p);
+      if (i !== -1) of[i]! += t;
+      if (p === roots[0] || p === KTHREADD) mine = true;
     }
+    if (!mine) others += t;
   }
-  return total / TICK;
+  return { of: of.map((t) => (t === null ? null : t / TICK)), others: others / TICK };
 }

@@ -61,8 +61,8 @@ function machineBusy(): number | null {
 /**
  * CPU used during the measured run, each in % of one core (200 = two cores
  * busy): the system under test, the upstream, the load generator, and
- * `foreign` — everything on the machine outside this bench, which must be near
- * 0 for the numbers to mean anything on a shared box.
+ * `foreign` — user processes outside this bench, which must be near 0 for the
+ * numbers to mean anything on a shared box.
  */
 interface Cpu {
   readonly sut: number | null;
@@ -76,9 +76,10 @@ interface Cpu {
  * to the planned end), so client start-up and teardown are not counted.
  */
 async function measure(url: string, s: Scenario, sut: number | null, upstream: number): Promise<{ load: LoadResult; cpu: Cpu }> {
-  const sample = () => ({
-    at: performance.now(), sut: sut === null ? 0 : cpuSeconds(sut), up: cpuSeconds(upstream), tree: cpuSeconds(process.pid), machine: machineBusy(),
-  });
+  const sample = () => {
+    const c = cpuSeconds([process.pid, sut ?? -1, upstream]);
+    return { at: performance.now(), tree: c?.of[0] ?? null, sut: sut === null ? 0 : c?.of[1] ?? null, up: c?.of[2] ?? null, others: c?.others ?? null };
+  };
   type Sample = ReturnType<typeof sample>;
   let first: Sample | null = null;
   let last: Sample | null = null;
@@ -93,14 +94,14 @@ async function measure(url: string, s: Scenario, sut: number | null, upstream: n
   const secs = (b.at - a.at) / 1000;
   const used = (k: keyof Omit<Sample, 'at'>): number | null => (a[k] === null || b[k] === null ? null : b[k]! - a[k]!);
   const pct = (v: number | null): number | null => (v === null ? null : Math.round((v / secs) * 100));
-  const [sutS, upS, treeS, machineS] = [used('sut'), used('up'), used('tree'), used('machine')];
+  const [sutS, upS, treeS] = [used('sut'), used('up'), used('tree')];
   return {
     load: result,
     cpu: {
       sut: sut === null ? null : pct(sutS),
       upstream: pct(upS),
       client: treeS === null || sutS === null || upS === null ? null : pct(treeS - sutS - upS),
-      foreign: machineS === null || treeS === null ? null : pct(Math.max(0, machineS - treeS)),
+      foreign: pct(used('others')),
     },
   };
 }
