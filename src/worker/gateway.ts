@@ -10,6 +10,7 @@ import { sendGatewayError } from './gateway-errors.ts';
 import { normalizePath } from './normalize-path.ts';
 import { compileChains } from './pipeline/chain.ts';
 import { PluginCtx } from './pipeline/ctx.ts';
+import { compileConsumers } from './pipeline/consumers.ts';
 import { createPluginEnvs } from './pipeline/env.ts';
 import { sendExit, sendReturn } from './pipeline/respond.ts';
 import { runLog, runRequestPhases } from './pipeline/run.ts';
@@ -21,7 +22,7 @@ import type { RouteMatch } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
 import type { StaticRoot } from './static-files.ts';
 import { REQUESTS } from './stats.ts';
-import { buildUpstreamHeaders } from './upstream-headers.ts';
+import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.ts';
 
 /**
  * The per-conf request pipeline: everything here is compiled once when a worker
@@ -84,7 +85,7 @@ export function createGateway(env: GatewayEnv): Gateway {
     if (route.root !== null) return { kind: 'static', root: createStaticRoot(route.root) };
     return { kind: 'proxy', upstream: upstreams.get(route.upstream!)!, preserveHost: route.preserve_host };
   });
-  const pluginEnvs = createPluginEnvs({ log, workerId: env.workerId, zones: env.zones });
+  const pluginEnvs = createPluginEnvs({ log, workerId: env.workerId, zones: env.zones, consumers: compileConsumers(conf.consumers) });
   // Per route, in route order: null for a route without plugins, which then pays nothing.
   const chains = compileChains({ conf, plugins: env.plugins, envFor: pluginEnvs.envFor, log });
   const clientAddress = createClientAddressResolver(conf.server.real_ip);
@@ -202,6 +203,7 @@ export function createGateway(env: GatewayEnv): Gateway {
       client: x.client,
       clientHost: host ?? '',
     });
+    if (ctx !== null && ctx.identity !== null) appendIdentityHeaders(headers, ctx.identity);
     if (hasBody) watchBodyIdle(req, res, conf.server.client_body_timeout);
     proxy({
       upstream: action.upstream,

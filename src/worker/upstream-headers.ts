@@ -1,3 +1,5 @@
+import type { Identity } from '../plugins/pdk/types.ts';
+
 /**
  * Builds the header list sent upstream from the client's raw headers.
  *
@@ -95,6 +97,21 @@ export function buildUpstreamHeaders(raw: readonly string[], fwd: ForwardedFor):
 }
 
 export const UPSTREAM_HOST_INDEX = 1;
+
+/** A value that cannot end or split a header line (a JWT claim is client data). */
+const SAFE_VALUE = /^[\x20-\x7e\t]*$/;
+
+/**
+ * The identity an auth plugin established, as the only identity headers the
+ * upstream receives (every client copy was removed by buildUpstreamHeaders).
+ * A value that is not a safe header value is left out rather than sent.
+ */
+export function appendIdentityHeaders(out: string[], id: Identity): void {
+  if (id.consumer !== null && SAFE_VALUE.test(id.consumer)) out.push('x-consumer-username', id.consumer);
+  if (id.user_id !== null && SAFE_VALUE.test(id.user_id)) out.push('x-user-id', id.user_id);
+  if (id.company_id !== null && SAFE_VALUE.test(id.company_id)) out.push('x-company-id', id.company_id);
+  if (id.anonymous) out.push('x-anonymous-consumer', 'true');
+}
 
 /**
  * Response side: undici hands headers as a lower-cased object (arrays for

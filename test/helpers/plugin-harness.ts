@@ -7,7 +7,8 @@ import { compileChains } from '../../src/worker/pipeline/chain.ts';
 import { PluginCtx } from '../../src/worker/pipeline/ctx.ts';
 import { createPluginEnvs } from '../../src/worker/pipeline/env.ts';
 import { runBodyFilter, runHeaderFilter, runLog, runRequestPhases } from '../../src/worker/pipeline/run.ts';
-import type { RouteConf, SluiceConf } from '../../src/config/types.ts';
+import type { ConsumerConf, RouteConf, SluiceConf } from '../../src/config/types.ts';
+import { compileConsumers } from '../../src/worker/pipeline/consumers.ts';
 
 /**
  * Runs plugins' phases in-process on a fake request, through the real
@@ -66,6 +67,8 @@ export interface HarnessOptions {
   readonly zones?: Record<string, SharedArrayBuffer>;
   /** Plugins configured globally (top-level `plugins:`), name -> conf. */
   readonly globals?: Record<string, unknown>;
+  /** `consumers:` as in the conf (resolved shape). */
+  readonly consumers?: readonly ConsumerConf[];
 }
 
 const toRaw = (h: Record<string, string | string[]>): string[] =>
@@ -76,7 +79,7 @@ export function harness(defs: readonly PluginDef[], plugins: Record<string, unkn
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
   const envs = createPluginEnvs({
-    log, workerId: 1, zones: opts.zones ?? {},
+    log, workerId: 1, zones: opts.zones ?? {}, consumers: compileConsumers(opts.consumers ?? []),
     ...(opts.now === undefined ? {} : { now: opts.now }),
     ...(opts.ids === undefined ? {} : { ids: opts.ids }),
   });

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   UPSTREAM_HOST_INDEX,
+  appendIdentityHeaders,
   buildDownstreamHeaders,
   buildUpstreamHeaders,
   isIdentityHeader,
@@ -146,5 +147,26 @@ describe('buildDownstreamHeaders', () => {
   test('expands arrays (set-cookie) into one header per value and skips undefined', () => {
     const out = buildDownstreamHeaders({ 'set-cookie': ['a=1; Path=/', 'b=2; HttpOnly'], 'x-none': undefined, vary: 'accept' });
     expect(pairs(out)).toEqual([['set-cookie', 'a=1; Path=/'], ['set-cookie', 'b=2; HttpOnly'], ['vary', 'accept']]);
+  });
+});
+
+describe('appendIdentityHeaders', () => {
+  const id = { consumer: 'alice', user_id: '1001', company_id: '42', anonymous: false, attributes: { user_id: '1001', company_id: '42' } };
+
+  test('sends the identity as the only identity headers, after the client copies were removed', () => {
+    const out = buildUpstreamHeaders(['X-User-Id', '666', 'X_Company_Id', '1', 'Accept', '*/*'], FWD);
+    appendIdentityHeaders(out, id);
+    const pairs = Object.fromEntries(Array.from({ length: out.length / 2 }, (_, i) => [out[2 * i]!.toLowerCase(), out[2 * i + 1]]));
+    expect(pairs['x-user-id']).toBe('1001');
+    expect(pairs['x-company-id']).toBe('42');
+    expect(pairs['x-consumer-username']).toBe('alice');
+    expect(pairs['x-anonymous-consumer']).toBeUndefined();
+    expect(out.filter((n, i) => i % 2 === 0 && /user.id/i.test(n))).toHaveLength(1);
+  });
+
+  test('marks anonymous identities and drops values that could split a header', () => {
+    const out: string[] = [];
+    appendIdentityHeaders(out, { ...id, anonymous: true, user_id: '1\r\nX-Admin: 1', company_id: null });
+    expect(out).toEqual(['x-consumer-username', 'alice', 'x-anonymous-consumer', 'true']);
   });
 });

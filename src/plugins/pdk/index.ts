@@ -4,7 +4,7 @@
  */
 export { definePlugin } from './types.ts';
 export type {
-  CtxVars, Exit, Handlers, Ids, LogCtx, MaybePromise, MutableRequestHead, MutableResponseHead, Offload,
+  Consumer, ConsumerCredential, Consumers, CtxVars, Exit, Handlers, Identity, Ids, LogCtx, MaybePromise, MutableRequestHead, MutableResponseHead, Offload,
   PluginDef, PluginEnv, RequestCtx, RequestHead, ResponseCtx, ResponseHead, RouteInfo, Timing,
 } from './types.ts';
 export { s, splitPair, toBytes, toMs, Type } from './schema.ts';

@@ -76,9 +76,50 @@ export interface Timing {
   readonly upstream: number | null;
 }
 
+/**
+ * Who the request is for, set by an auth plugin in `access` (DESIGN.md §5).
+ * The gateway sends it upstream as X-Consumer-Username, X-User-Id,
+ * X-Company-Id and X-Anonymous-Consumer after removing every client copy of
+ * those headers, so upstream services can trust them.
+ */
+export interface Identity {
+  /** The consumer's username; null for an identity with no consumer (e.g. from a forward-auth service). */
+  readonly consumer: string | null;
+  readonly user_id: string | null;
+  readonly company_id: string | null;
+  /** true when the `anonymous` consumer of an auth plugin stands in for a missing credential. */
+  readonly anonymous: boolean;
+  /** Every attribute of the consumer (user_id and company_id included), for rate-limit keys and plugins. */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** A consumer from the conf, with the credentials auth plugins index once per conf. */
+export interface Consumer {
+  readonly username: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** The identity to set for this consumer (`anonymous` false). */
+  readonly identity: Identity;
+}
+
+export interface ConsumerCredential {
+  readonly consumer: Consumer;
+  readonly credential: Readonly<Record<string, unknown>>;
+}
+
+/** The conf's consumers, built once per conf and shared by every plugin of a worker. */
+export interface Consumers {
+  byUsername(username: string): Consumer | undefined;
+  /** Every `credentials[plugin]` entry of every consumer, in conf order: index them in `create`. */
+  credentials(plugin: string): readonly ConsumerCredential[];
+  /** The identity for the `anonymous` option of an auth plugin: the consumer's, marked anonymous. */
+  anonymous(username: string): Identity | undefined;
+}
+
 interface BaseCtx {
   /** The client address after `server.real_ip`: the only one plugins should trust. */
   readonly client: string;
+  /** Set by an auth plugin; null until then (and on routes without auth). */
+  readonly identity: Identity | null;
   readonly route: RouteInfo;
   readonly vars: CtxVars;
   /** The correlation id, when a plugin set one; the access log records it. */
@@ -89,6 +130,8 @@ interface BaseCtx {
 export interface RequestCtx extends BaseCtx {
   readonly req: MutableRequestHead;
   requestId: string | null;
+  /** Auth plugins set this; the gateway turns it into trusted upstream headers. */
+  identity: Identity | null;
   /**
    * Ends the request with this response; later plugins and the upstream are skipped.
    * Return its result (or just call it) from `rewrite` or `access`.
@@ -155,6 +198,8 @@ export interface PluginEnv {
   readonly ids: Ids;
   /** This worker thread's id (unique per master lifetime). */
   readonly workerId: number;
+  /** The conf's consumers and their credentials. */
+  readonly consumers: Consumers;
   /** A shared dict declared in `shared_dicts`, shared by every worker; throws GW_ERR_NO_DICT when undeclared. */
   dict(name: string): SharedDict;
   readonly offload: Offload;

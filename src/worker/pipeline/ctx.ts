@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../../plugins/pdk/errors.ts';
 import { HeaderList } from '../../plugins/pdk/headers.ts';
 import { QueryArgs } from '../../plugins/pdk/query.ts';
-import type { CtxVars, Exit, LogCtx, MutableRequestHead, MutableResponseHead, RequestCtx, ResponseCtx, RouteInfo, Timing } from '../../plugins/pdk/types.ts';
+import type { CtxVars, Exit, Identity, LogCtx, MutableRequestHead, MutableResponseHead, RequestCtx, ResponseCtx, RouteInfo, Timing } from '../../plugins/pdk/types.ts';
 import type { Exchange } from '../exchange.ts';
 import type { Chain } from './chain.ts';
 
@@ -81,6 +81,7 @@ export class PluginCtx implements RequestCtx, ResponseCtx, LogCtx {
   timing: Timing;
   /** The Exit a plugin made with `ctx.exit()`, even if it did not return it. */
   exited: Exit | null;
+  identity: Identity | null;
 
   constructor(chain: Chain, x: Exchange, rawHeaders: readonly string[], path: string, query: string) {
     this.chain = chain;
@@ -92,6 +93,7 @@ export class PluginCtx implements RequestCtx, ResponseCtx, LogCtx {
     this.res = PENDING_RESPONSE;
     this.timing = PENDING_TIMING;
     this.exited = null;
+    this.identity = null;
   }
 
   get requestId(): string | null {

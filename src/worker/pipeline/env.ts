@@ -3,13 +3,14 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { SharedDict } from '../../shdict/index.ts';
 import { GatewayError } from '../../plugins/pdk/errors.ts';
-import type { Ids, Offload, PluginDef, PluginEnv } from '../../plugins/pdk/types.ts';
+import type { Consumers, Ids, Offload, PluginDef, PluginEnv } from '../../plugins/pdk/types.ts';
 
 export interface EnvOptions {
   readonly log: Logger;
   readonly workerId: number;
   /** The master's zones (workerData.zones). */
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
+  readonly consumers: Consumers;
   /** Injected in tests; default Date.now and crypto.randomUUID. */
   readonly now?: () => number;
   readonly ids?: Ids;
@@ -63,6 +64,7 @@ export function createPluginEnvs(opts: EnvOptions): PluginEnvs {
           now: opts.now ?? Date.now,
           ids: opts.ids ?? systemIds,
           workerId: opts.workerId,
+          consumers: opts.consumers,
           dict,
           offload,
         });
