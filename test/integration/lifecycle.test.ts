@@ -55,6 +55,32 @@ describe('reload (HUP)', () => {
     await blocker.close();
   });
 
+  test('reloads arriving during a reload are coalesced into one more pass; the last conf on disk wins', async () => {
+    gw = await startGateway(pongConf('v0'));
+    const g = gw;
+    const setBody = (text: string): void => writeFileSync(g.confFile, readFileSync(g.confFile, 'utf8').replace(/body: v\w+/, `body: ${text}`));
+    setBody('v1');
+    g.signal('SIGHUP');
+    await g.waitForLog('"msg":"reload requested"');
+    // Three more while the first is starting its workers, each after the conf changed again.
+    for (const text of ['v2', 'v3', 'vlast']) {
+      setBody(text);
+      g.signal('SIGHUP');
+    }
+    await g.waitForLog('"generation":3,"msg":"reload complete');
+    const status = await g.status();
+    expect(status.reloads.ok).toBe(2);
+    expect(status.generation).toBe(3);
+    expect(await body(g.url('/which'))).toMatchObject({ text: 'vlast' });
+  });
+
+  test.skipIf(!existsSync('/proc/sys/net/ipv4/tcp_migrate_req'))('the master warns at start when tcp_migrate_req is 0', async () => {
+    gw = await startGateway(pongConf('x'));
+    const value = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim();
+    const warned = gw.stderr().includes('tcp_migrate_req is 0');
+    expect(warned).toBe(value === '0');
+  });
+
   test('a good conf starts a new generation and the old workers exit', async () => {
     gw = await startGateway(pongConf('one'));
     const first = await gw.status();
