@@ -1,0 +1,68 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Value } from 'typebox/value';
+import { GatewayError } from '../pdk/index.ts';
+import type { Consumer, Consumers, Exit, Identity, TSchema } from '../pdk/index.ts';
+
+/**
+ * What the auth plugins (key-auth, basic-auth, jwt, forward-auth) share:
+ * credential checking at `create`, secret digests, constant-time comparison
+ * and the 401 they answer with. Lives beside key-auth, the simplest of them.
+ */
+
+/** SHA-256 of a secret: fixed length, so comparisons and Map keys never reveal a secret's bytes or length. */
+export const digest = (secret: string | Uint8Array): Buffer => createHash('sha256').update(secret).digest();
+
+/** Map key for a secret: its digest, so the Map's early-exit string compare only ever leaks digest bytes. */
+export const digestKey = (secret: string | Uint8Array): string => createHash('sha256').update(secret).digest('base64');
+
+/** Constant-time equality of two equal-length digests. */
+export const sameDigest = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
+
+export interface CheckedCredential<T> {
+  readonly consumer: Consumer;
+  readonly credential: T;
+}
+
+/**
+ * The consumers' credentials for `plugin`, each checked against `schema`
+ * (defaults filled in). A bad one fails the conf with a message naming the
+ * consumer and the field, never the secret's value.
+ */
+export function checkedCredentials<T>(plugin: string, schema: TSchema, consumers: Consumers): CheckedCredential<T>[] {
+  return consumers.credentials(plugin).map(({ consumer, credential }, i) => {
+    const filled: unknown = Value.Default(schema, structuredClone(credential));
+    if (!Value.Check(schema, filled)) {
+      const first = Value.Errors(schema, filled)[0];
+      const where = first === undefined || first.instancePath === '' ? '' : ` ${first.instancePath.slice(1).replaceAll('/', '.')}`;
+      throw new GatewayError('GW_ERR_PLUGIN_CONF',
+        `consumer "${consumer.username}": credentials.${plugin}[${i}]${where}: ${first?.message ?? 'invalid credential'}`);
+    }
+    return { consumer, credential: filled as T };
+  });
+}
+
+/** Fails the conf when two credentials claim the same lookup key (a key, a username, an `iss`). */
+export function duplicate(plugin: string, what: string, a: Consumer, b: Consumer): GatewayError {
+  return new GatewayError('GW_ERR_PLUGIN_CONF',
+    `credentials.${plugin}: consumers "${a.username}" and "${b.username}" have the same ${what}`);
+}
+
+/** The identity of the `anonymous` option, resolved once per conf; an unknown username fails the conf. */
+export function anonymousIdentity(plugin: string, username: string | null, consumers: Consumers): Identity | null {
+  if (username === null) return null;
+  const identity = consumers.anonymous(username);
+  if (identity === undefined) throw new GatewayError('GW_ERR_PLUGIN_CONF', `${plugin}.anonymous: no consumer "${username}"`);
+  return identity;
+}
+
+/** A prebuilt 401: WWW-Authenticate plus a JSON body with a stable code. Nothing from the request goes in it. */
+export function unauthorized(challenge: string, code: string, message: string): Exit {
+  return Object.freeze({
+    status: 401,
+    body: Object.freeze({ code, message }),
+    headers: Object.freeze({ 'WWW-Authenticate': challenge }),
+  });
+}
+
+/** A realm as a quoted-string (RFC 9110 §11.2): no quote or backslash can end it early. */
+export const quoted = (realm: string): string => `"${realm.replace(/["\\]/g, '\\$&')}"`;
