@@ -9,7 +9,8 @@ import { Exchange } from './exchange.ts';
 import { sendGatewayError } from './gateway-errors.ts';
 import { normalizePath } from './normalize-path.ts';
 import { compileChains } from './pipeline/chain.ts';
-import { PluginCtx } from './pipeline/ctx.ts';
+import type { BodyLimits } from './pipeline/body.ts';
+import { PluginCtx, smallestLimit } from './pipeline/ctx.ts';
 import { compileConsumers } from './pipeline/consumers.ts';
 import { createPluginEnvs } from './pipeline/env.ts';
 import { sendExit, sendReturn } from './pipeline/respond.ts';
@@ -91,6 +92,7 @@ export function createGateway(env: GatewayEnv): Gateway {
   const clientAddress = createClientAddressResolver(conf.server.real_ip);
   const realIpHeader = conf.server.real_ip?.header.toLowerCase() ?? null;
   const maxBody = conf.server.client_max_body_size;
+  const bodyLimits: BodyLimits = Object.freeze({ maxBody, idleMs: conf.server.client_body_timeout });
 
   // Hoisted so a request allocates no listener closure; `this` is the response.
   function onResponseDone(this: WithExchange): void {
@@ -146,7 +148,7 @@ export function createGateway(env: GatewayEnv): Gateway {
       serve(req, res, x, m, n.query, null);
       return;
     }
-    const ctx = new PluginCtx(chain, x, req.rawHeaders, m.upstreamPath, n.query);
+    const ctx = new PluginCtx(chain, x, req.rawHeaders, m.upstreamPath, n.query, req, bodyLimits);
     x.ctx = ctx;
     const r = chain.request === null ? null : runRequestPhases(ctx, chain.request, 0);
     if (r === null) serve(req, res, x, m, n.query, ctx);
@@ -162,6 +164,11 @@ export function createGateway(env: GatewayEnv): Gateway {
   function afterRequestPhases(req: IncomingMessage, res: ServerResponse, x: Exchange, m: RouteMatch, query: string, ctx: PluginCtx, exit: Exit | null): void {
     // The client may have gone while a plugin waited: nothing left to answer.
     if (res.destroyed) return;
+    const failed = ctx.req.bodyFailure;
+    if (failed !== null) {
+      if (failed.code !== 'GW_ERR_CLIENT_GONE') sendGatewayError(res, failed.code, true);
+      return;
+    }
     if (exit === null) serve(req, res, x, m, query, ctx);
     else sendExit(res, ctx, exit);
   }
@@ -186,16 +193,22 @@ export function createGateway(env: GatewayEnv): Gateway {
       return;
     }
 
+    if (ctx !== null && ctx.req.reading !== null && ctx.req.buffered === null && ctx.req.bodyFailure === null) {
+      // A plugin started reading the body without awaiting it: the body goes upstream once it is all here.
+      ctx.req.reading.then(() => serve(req, res, x, m, query, ctx), () => afterRequestPhases(req, res, x, m, query, ctx, null));
+      return;
+    }
     const host = req.headers.host;
-    const limit = ctx === null ? maxBody : bodyLimit(maxBody, ctx.req.bodyLimit);
+    const buffered = ctx === null ? null : ctx.req.buffered;
+    const limit = ctx === null ? maxBody : smallestLimit(maxBody, ctx.req.bodyLimit);
     const declared = req.headers['content-length'];
-    if (limit > 0 && declared !== undefined && Number(declared) > limit) {
+    if (buffered === null && limit > 0 && declared !== undefined && Number(declared) > limit) {
       res.shouldKeepAlive = false;
       sendGatewayError(res, 'GW_ERR_BODY_TOO_LARGE', true);
       return;
     }
     const chunked = req.headers['transfer-encoding'] !== undefined;
-    const hasBody = chunked || (declared !== undefined && declared !== '0');
+    const hasBody = buffered !== null ? buffered.length > 0 : chunked || (declared !== undefined && declared !== '0');
     // Plugins' changes first, then the gateway's rules over them: a plugin cannot forge X-Forwarded-For or identity.
     const headers = buildUpstreamHeaders(ctx === null ? req.rawHeaders : ctx.req.headers.list, {
       host: action.preserveHost && host !== undefined ? host : '',
@@ -204,7 +217,8 @@ export function createGateway(env: GatewayEnv): Gateway {
       clientHost: host ?? '',
     });
     if (ctx !== null && ctx.identity !== null) appendIdentityHeaders(headers, ctx.identity);
-    if (hasBody) watchBodyIdle(req, res, conf.server.client_body_timeout);
+    if (buffered !== null) setContentLength(headers, buffered.length, chunked || declared !== undefined);
+    else if (hasBody) watchBodyIdle(req, res, conf.server.client_body_timeout);
     proxy({
       upstream: action.upstream,
       req,
@@ -214,7 +228,8 @@ export function createGateway(env: GatewayEnv): Gateway {
       headers,
       preserveHost: action.preserveHost && host !== undefined,
       hasBody,
-      maxChunkedBody: chunked ? limit : 0,
+      body: buffered,
+      maxChunkedBody: chunked && buffered === null ? limit : 0,
       hashKey: undefined,
       ctx,
       log,
@@ -228,9 +243,17 @@ export function createGateway(env: GatewayEnv): Gateway {
   };
 }
 
-/** The smaller non-zero limit: a plugin can lower client_max_body_size for a route, never lift it. */
-const bodyLimit = (server: number, plugin: number): number =>
-  plugin === 0 ? server : server === 0 ? plugin : Math.min(server, plugin);
+/**
+ * A buffered body goes upstream with its own length: the client's
+ * Content-Length may no longer match (a plugin replaced the body), and its
+ * chunked framing (already dropped as hop-by-hop) is gone.
+ */
+function setContentLength(headers: string[], length: number, clientSentBody: boolean): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i]!.toLowerCase() === 'content-length') headers.splice(i, 2);
+  }
+  if (length > 0 || clientSentBody) headers.push('content-length', String(length));
+}
 
 /** A header that may legitimately repeat (X-Forwarded-For): all copies, comma-joined as RFC 9110 allows. */
 function headerValue(req: IncomingMessage, name: string): string | undefined {

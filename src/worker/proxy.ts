@@ -18,7 +18,8 @@ import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.
 /**
  * The streaming proxy on undici's dispatch API (the fastest client Node has:
  * no promise, no stream object per request). Request and response bodies flow
- * through with backpressure in both directions and are never buffered.
+ * through with backpressure in both directions and are never buffered (unless
+ * a plugin read the request body with ctx.req.body(): those bytes go instead).
  *
  * One `ProxyCall` per request doubles as undici's handler; the listeners it
  * needs on the request and response are module-level functions that find the
@@ -120,6 +121,8 @@ export interface ProxyRequest {
   readonly headers: string[];
   readonly preserveHost: boolean;
   readonly hasBody: boolean;
+  /** The body a plugin read (ctx.req.body) and the gateway sends instead of the client stream; null = stream it. */
+  readonly body: Buffer | null;
   /** client_max_body_size for a chunked body (0 = unlimited); a Content-Length body was checked already. */
   readonly maxChunkedBody: number;
   readonly hashKey: HashKey;
@@ -148,7 +151,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       path: p.path,
       method: p.req.method as Dispatcher.HttpMethod,
       headers: p.headers,
-      body: !p.hasBody ? null : p.maxChunkedBody > 0 ? Readable.from(limitedBody(this, p.req, p.maxChunkedBody), { objectMode: false }) : p.req,
+      body: p.body !== null ? p.body : !p.hasBody ? null : p.maxChunkedBody > 0 ? Readable.from(limitedBody(this, p.req, p.maxChunkedBody), { objectMode: false }) : p.req,
     };
   }
 

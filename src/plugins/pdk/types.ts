@@ -56,6 +56,20 @@ export interface MutableRequestHead extends RequestHead {
    * a chunked body as it streams (413).
    */
   bodyLimit: number;
+  /**
+   * Reads the whole request body (at most `limit` bytes; 0 = only the
+   * gateway's limits, client_max_body_size and `bodyLimit`) so `access` can
+   * inspect it. Only a request whose plugin calls this is buffered: anywhere
+   * else the body streams upstream untouched. Once read, the buffered bytes
+   * (or those given to `setBody`) go upstream with a Content-Length. A body
+   * over the limit (413), one idle past client_body_timeout (408) or a client
+   * that leaves ends the request with the gateway's own error, whatever the
+   * plugin does with the rejection. Later calls return the same bytes.
+   * @example access: async (ctx) => { const raw = await ctx.req.body(1 << 20); … }
+   */
+  body(limit?: number): Promise<Buffer>;
+  /** Replaces the body sent upstream (e.g. re-encoded JSON); Content-Length follows. */
+  setBody(body: Uint8Array | string): void;
 }
 
 export interface ResponseHead {
@@ -151,6 +165,8 @@ export interface LogCtx extends BaseCtx {
   readonly req: RequestHead;
   readonly res: ResponseHead;
   readonly timing: Timing;
+  /** The last upstream target tried (`host:port`); null when none was asked. */
+  readonly upstreamAddr: string | null;
 }
 
 /**

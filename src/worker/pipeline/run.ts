@@ -1,5 +1,6 @@
 import { PluginError } from '../../plugins/pdk/errors.ts';
 import type { Exit } from '../../plugins/pdk/types.ts';
+import { BodyReadError } from './body.ts';
 import type { RequestStep, Step } from './chain.ts';
 import type { PluginCtx } from './ctx.ts';
 
@@ -54,7 +55,8 @@ async function resumeAfter(ctx: PluginCtx, steps: readonly RequestStep[], i: num
   try {
     r = await pending;
   } catch (err) {
-    logFailure(ctx, steps[i]!, err);
+    // A body read that failed is the client's doing: the gateway answers with the read's own error (413, 408).
+    if (!(err instanceof BodyReadError)) logFailure(ctx, steps[i]!, err);
     return PLUGIN_FAILED;
   }
   if (r !== undefined && r !== null) return r as Exit;
