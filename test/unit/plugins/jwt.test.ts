@@ -1,0 +1,175 @@
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import type { CryptoKey } from 'jose';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { jwt } from '../../../src/plugins/jwt/index.ts';
+import type { ConsumerConf } from '../../../src/config/types.ts';
+import { identityOf, identityProbe } from '../../fixtures/auth/identity-probe.ts';
+import { checkConf, harness } from '../../helpers/plugin-harness.ts';
+
+const NOW = 1_800_000_000_000; // injected clock, ms
+const SECRET = 'hs256-secret-that-is-long-enough-0123456789';
+const b64url = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
+
+let rsa: { privateKey: CryptoKey; pem: string };
+let ec: { privateKey: CryptoKey; pem: string };
+let ed: { privateKey: CryptoKey; pem: string };
+let consumers: ConsumerConf[];
+
+const pair = async (alg: string, opts?: object) => {
+  const { privateKey, publicKey } = await generateKeyPair(alg, opts);
+  return { privateKey, pem: await exportSPKI(publicKey) };
+};
+
+beforeAll(async () => {
+  [rsa, ec, ed] = await Promise.all([pair('RS256'), pair('ES256'), pair('EdDSA', { crv: 'Ed25519' })]);
+  consumers = [
+    { username: 'hs', attributes: { user_id: '1', company_id: '10' }, credentials: { jwt: [{ key: 'hs-iss', algorithm: 'HS256', secret: SECRET }] } },
+    { username: 'rs', attributes: {}, credentials: { jwt: [{ key: 'rs-iss', algorithm: 'RS256', rsa_public_key: rsa.pem }] } },
+    { username: 'es', attributes: {}, credentials: { jwt: [{ key: 'es-iss', algorithm: 'ES256', public_key: ec.pem }] } },
+    { username: 'ed', attributes: {}, credentials: { jwt: [{ key: 'ed-iss', algorithm: 'EdDSA', public_key: ed.pem }] } },
+    { username: 'guest', attributes: {}, credentials: {} },
+  ];
+});
+
+const sign = (claims: Record<string, unknown>, alg: string, key: CryptoKey | Uint8Array) =>
+  new SignJWT(claims).setProtectedHeader({ alg }).sign(key);
+const hs = (claims: Record<string, unknown>) => sign(claims, 'HS256', new TextEncoder().encode(SECRET));
+
+const run = (conf: object, req: Parameters<ReturnType<typeof harness>['run']>[0]) =>
+  harness([jwt, identityProbe], { jwt: conf, 'identity-probe': {} }, { consumers, now: () => NOW }).run(req);
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+const code = async (conf: object, token: string) => {
+  const r = await run(conf, bearer(token));
+  if (r.status === 200) return 200;
+  expect(r.status).toBe(401);
+  expect(r.header('www-authenticate')).toMatch(/^Bearer realm="sluice"/);
+  expect(r.body).not.toContain(token);
+  return (JSON.parse(r.body) as { code: string }).code;
+};
+
+describe('schema', () => {
+  test('defaults are Kong\'s', () => {
+    expect(checkConf(jwt, {}).conf).toEqual({
+      uri_param_names: ['jwt'], cookie_names: [], header_names: ['authorization'], key_claim_name: 'iss',
+      secret_is_base64: false, claims_to_verify: [], maximum_expiration: 0, clock_skew: 0, claims_to_identity: {},
+      anonymous: null, run_on_preflight: true, realm: 'sluice',
+    });
+  });
+  test('unknown claims to verify are refused', () => {
+    expect(checkConf(jwt, { claims_to_verify: ['iat'] }).ok).toBe(false);
+  });
+  test('a credential must pair its algorithm with the right kind of key', () => {
+    const make = (cred: object) => () => harness([jwt], { jwt: {} }, { consumers: [{ username: 'x', attributes: {}, credentials: { jwt: [cred] } }] });
+    expect(make({ key: 'i', algorithm: 'RS256', secret: 'abc' })).toThrow(/consumer "x".*RS256 needs a public key/);
+    expect(make({ key: 'i', algorithm: 'HS256', rsa_public_key: rsa.pem })).toThrow(/HS256 needs a secret/);
+    expect(make({ key: 'i', algorithm: 'ES256', public_key: rsa.pem })).toThrow(/rsa key cannot verify ES256/);
+    expect(make({ key: 'i', algorithm: 'RS256', public_key: 'not a pem' })).toThrow(/not a valid PEM/);
+    expect(make({ key: 'i', algorithm: 'none', secret: 'abc' })).toThrow(/consumer "x": credentials.jwt\[0\] algorithm/);
+    expect(make({ key: 'i', algorithm: 'HS256', secret: 'sekrit-value' })).not.toThrow();
+    try {
+      make({ key: 'i', algorithm: 'RS256', secret: 'sekrit-value' })();
+    } catch (err) {
+      expect(String(err)).not.toContain('sekrit-value');
+    }
+  });
+});
+
+describe('verification', () => {
+  const exp = NOW / 1000 + 3600;
+
+  test('HS256, RS256, ES256 and EdDSA tokens identify their consumer', async () => {
+    expect(await code({}, await hs({ iss: 'hs-iss', exp }))).toBe(200);
+    expect(await code({}, await sign({ iss: 'rs-iss' }, 'RS256', rsa.privateKey))).toBe(200);
+    expect(await code({}, await sign({ iss: 'es-iss' }, 'ES256', ec.privateKey))).toBe(200);
+    expect(await code({}, await sign({ iss: 'ed-iss' }, 'EdDSA', ed.privateKey))).toBe(200);
+    const r = await run({}, bearer(await hs({ iss: 'hs-iss' })));
+    expect(identityOf(r.upstream!.headers)).toMatchObject({ consumer: 'hs', user_id: '1', company_id: '10', anonymous: false });
+  });
+
+  test('alg none in several spellings is refused', async () => {
+    for (const alg of ['none', 'None', 'NONE', 'nOnE']) {
+      const token = `${b64url({ alg, typ: 'JWT' })}.${b64url({ iss: 'hs-iss' })}.`;
+      expect(await code({}, token)).not.toBe(200);
+      expect(await code({}, `${token}${b64url('sig')}`)).not.toBe(200);
+    }
+  });
+
+  test('algorithm confusion: HS256 signed with the RS256 public key is refused', async () => {
+    const token = await sign({ iss: 'rs-iss' }, 'HS256', new TextEncoder().encode(rsa.pem));
+    expect(await code({}, token)).toBe('AUTH_JWT_BAD_ALGORITHM');
+    // and an RS256 token for an HS256 credential
+    expect(await code({}, await sign({ iss: 'hs-iss' }, 'RS256', rsa.privateKey))).toBe('AUTH_JWT_BAD_ALGORITHM');
+  });
+
+  test('tampered payload and foreign key: bad signature', async () => {
+    const [h, , sig] = (await hs({ iss: 'hs-iss', sub: 'u1' })).split('.');
+    expect(await code({}, `${h}.${b64url({ iss: 'hs-iss', sub: 'admin' })}.${sig}`)).toBe('AUTH_JWT_BAD_SIGNATURE');
+    const other = await pair('RS256');
+    expect(await code({}, await sign({ iss: 'rs-iss' }, 'RS256', other.privateKey))).toBe('AUTH_JWT_BAD_SIGNATURE');
+  });
+
+  test('expired and not-yet-valid tokens; clock_skew tolerates a little', async () => {
+    const t = NOW / 1000;
+    expect(await code({}, await hs({ iss: 'hs-iss', exp: t - 10 }))).toBe('AUTH_JWT_EXPIRED');
+    expect(await code({}, await hs({ iss: 'hs-iss', nbf: t + 10 }))).toBe('AUTH_JWT_BAD_CLAIMS');
+    expect(await code({ clock_skew: 30 }, await hs({ iss: 'hs-iss', exp: t - 10 }))).toBe(200);
+    expect(await code({ clock_skew: 30 }, await hs({ iss: 'hs-iss', nbf: t + 10 }))).toBe(200);
+    expect(await code({ clock_skew: 30 }, await hs({ iss: 'hs-iss', exp: t - 31 }))).toBe('AUTH_JWT_EXPIRED');
+  });
+
+  test('claims_to_verify requires the claims; maximum_expiration caps exp', async () => {
+    expect(await code({ claims_to_verify: ['exp'] }, await hs({ iss: 'hs-iss' }))).toBe('AUTH_JWT_BAD_CLAIMS');
+    expect(await code({ claims_to_verify: ['exp', 'nbf'] }, await hs({ iss: 'hs-iss', exp, nbf: NOW / 1000 }))).toBe(200);
+    expect(await code({ maximum_expiration: 600 }, await hs({ iss: 'hs-iss', exp }))).toBe('AUTH_JWT_EXPIRATION_TOO_LONG');
+    expect(await code({ maximum_expiration: 7200 }, await hs({ iss: 'hs-iss', exp }))).toBe(200);
+    expect(await code({ maximum_expiration: 7200 }, await hs({ iss: 'hs-iss' }))).toBe('AUTH_JWT_BAD_CLAIMS');
+  });
+
+  test('unknown iss, missing iss, malformed and 100 KB tokens', async () => {
+    expect(await code({}, await hs({ iss: 'who' }))).toBe('AUTH_JWT_UNKNOWN_KEY');
+    expect(await code({}, await hs({ sub: 'x' }))).toBe('AUTH_JWT_UNKNOWN_KEY');
+    for (const t of ['abc', 'a.b.c', '...', `${b64url({ alg: 'HS256' })}.not-json.x`]) expect(await code({}, t)).toBe('AUTH_JWT_MALFORMED');
+    expect(await code({}, await hs({ iss: 'hs-iss', pad: 'x'.repeat(100 * 1024) }))).toBe('AUTH_JWT_MALFORMED');
+  });
+
+  test('key_claim_name picks another claim', async () => {
+    expect(await code({ key_claim_name: 'kid_claim' }, await hs({ kid_claim: 'hs-iss' }))).toBe(200);
+  });
+});
+
+describe('token locations', () => {
+  test('query parameter, cookie, custom header; Bearer is optional in a header', async () => {
+    const t = await hs({ iss: 'hs-iss' });
+    expect((await run({}, { query: `jwt=${t}` })).status).toBe(200);
+    expect((await run({ cookie_names: ['session'] }, { headers: { cookie: `a=1; session=${t}` } })).status).toBe(200);
+    expect((await run({ header_names: ['x-token'] }, { headers: { 'x-token': t } })).status).toBe(200);
+    expect((await run({ uri_param_names: [] }, { query: `jwt=${t}` })).status).toBe(401);
+  });
+  test('two different tokens in one request: 401', async () => {
+    const a = await hs({ iss: 'hs-iss', sub: 'a' });
+    const b = await hs({ iss: 'hs-iss', sub: 'b' });
+    const r = await run({}, { headers: { authorization: `Bearer ${a}` }, query: `jwt=${b}` });
+    expect(r.status).toBe(401);
+    expect(JSON.parse(r.body).code).toBe('AUTH_CONFLICTING_CREDENTIALS');
+    expect((await run({}, { headers: { authorization: `Bearer ${a}` }, query: `jwt=${a}` })).status).toBe(200);
+  });
+  test('no token: 401, or the anonymous consumer', async () => {
+    expect(JSON.parse((await run({}, {})).body).code).toBe('AUTH_NO_CREDENTIALS');
+    const r = await run({ anonymous: 'guest' }, {});
+    expect(identityOf(r.upstream!.headers)).toMatchObject({ consumer: 'guest', anonymous: true });
+  });
+});
+
+describe('claims_to_identity', () => {
+  test('maps claims onto identity fields and attributes', async () => {
+    const r = await run({ claims_to_identity: { user_id: 'sub', company_id: 'cid', plan: 'tier' } }, bearer(await hs({ iss: 'hs-iss', sub: 'u-77', cid: 99, tier: 'gold' })));
+    expect(identityOf(r.upstream!.headers)).toEqual({
+      consumer: 'hs', user_id: 'u-77', company_id: '99', anonymous: false,
+      attributes: { user_id: 'u-77', company_id: '99', plan: 'gold' },
+    });
+  });
+  test('a claim the token lacks keeps the consumer\'s value', async () => {
+    const r = await run({ claims_to_identity: { user_id: 'sub' } }, bearer(await hs({ iss: 'hs-iss' })));
+    expect(identityOf(r.upstream!.headers)).toMatchObject({ user_id: '1' });
+  });
+});
