@@ -1,0 +1,286 @@
+import { definePlugin, s, Type } from '../pdk/index.ts';
+import type { Exit, RequestCtx, ResponseCtx, SharedDict } from '../pdk/index.ts';
+import { bySchema, compileKey } from './key.ts';
+import type { KeyFn } from './key.ts';
+import { connectRedis } from './redis.ts';
+import { LocalWindow, MAX_LIMIT, WINDOWS } from './window.ts';
+import type { WindowName } from './window.ts';
+
+declare module '../pdk/index.ts' {
+  interface CtxVars {
+    /** rate-limiting's header values for this request: see `Outcome`. */
+    rateLimiting?: Outcome;
+  }
+}
+
+const WINDOW_NAMES = Object.keys(WINDOWS) as WindowName[];
+
+const count = (w: WindowName) =>
+  Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIMIT, description: `Requests allowed per ${w}` }));
+
+const Limit = Type.Refine(
+  s.object({
+    by: bySchema('consumer'),
+    second: count('second'),
+    minute: count('minute'),
+    hour: count('hour'),
+    day: count('day'),
+  }, { description: 'One limit: a key and one or several windows' }),
+  (l) => WINDOW_NAMES.some((w) => l[w] !== undefined),
+  () => 'a limit needs at least one of second, minute, hour, day',
+);
+
+const Schema = s.object({
+  limits: Type.Array(Limit, { minItems: 1, maxItems: 16, description: 'Every limit is enforced; a request passes only if it is under all of them' }),
+  algorithm: Type.Union([Type.Literal('sliding-window'), Type.Literal('fixed-window')], {
+    default: 'sliding-window',
+    description: 'sliding-window weights the previous window by how much of it is still inside the last period; fixed-window resets at each boundary',
+  }),
+  group: Type.Optional(Type.String({ minLength: 1, description: 'Routes with the same group share counters (default: each route has its own)' })),
+  on_missing_key: Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], {
+    default: 'reject',
+    description: 'A request without the key (no identity, no header): reject it (403), count it by client address instead, or skip that limit',
+  }),
+  policy: Type.Union([Type.Literal('local'), Type.Literal('redis')], { default: 'local', description: 'local: counters in a shared dict; redis: in a Redis server shared by several gateways' }),
+  dict: Type.String({ default: 'sluice_limits', description: 'Shared dict holding the local counters (see README: sizing)' }),
+  redis: s.object({
+    url: Type.String({ default: 'redis://127.0.0.1:6379', description: 'redis:// or rediss:// URL (user, password and db number in it)' }),
+    timeout: Type.Integer({ minimum: 1, default: 2000, description: 'ms to connect or answer before Redis counts as unreachable' }),
+    prefix: Type.String({ default: 'sluice:rl:', description: 'Prefix of every Redis key' }),
+  }, { description: 'policy redis' }),
+  fault_tolerant: Type.Boolean({ default: true, description: 'policy redis: while Redis is unreachable, count locally (true) or refuse with 503 (false)' }),
+  hide_client_headers: Type.Boolean({ default: false, description: 'Do not send RateLimit-* and X-RateLimit-* headers' }),
+  error_code: Type.Integer({ minimum: 400, maximum: 599, default: 429, description: 'Status when a limit is hit' }),
+  error_message: Type.String({ default: 'API rate limit exceeded', description: 'message of the JSON body when a limit is hit' }),
+}, { description: 'Limits requests per consumer, user, company, client address, route or header, exactly across workers' });
+
+/** One window of one limit. */
+interface Counter {
+  readonly limitIndex: number;
+  readonly window: WindowName;
+  /** Index of `window` in WINDOW_NAMES. */
+  readonly slot: number;
+  /** Appended to the limit's key: `:<limit>:<window>`. */
+  readonly suffix: string;
+  readonly local: LocalWindow;
+}
+
+/**
+ * Header values decided in access and sent in headerFilter: per window name,
+ * the lowest remaining among the limits using it (-1: none) and that limit, and the most
+ * restrictive counter for RateLimit-*.
+ */
+interface Outcome {
+  readonly remaining: Int32Array;
+  /** Per window name, the limit whose remaining is reported. */
+  readonly limits: Int32Array;
+  limit: number;
+  left: number;
+  reset: number;
+}
+
+const NO_KEY: Exit = Object.freeze({
+  status: 403,
+  body: Object.freeze({ message: 'No rate-limiting key in the request', code: 'RL_ERR_NO_KEY' }),
+});
+const REDIS_DOWN: Exit = Object.freeze({
+  status: 503,
+  body: Object.freeze({ message: 'Rate limiting is unavailable', code: 'RL_ERR_REDIS' }),
+});
+
+const cap = (w: WindowName): string => w[0]!.toUpperCase() + w.slice(1);
+const LIMIT_HEADERS = WINDOW_NAMES.map((w) => `X-RateLimit-Limit-${cap(w)}`);
+const REMAINING_HEADERS = WINDOW_NAMES.map((w) => `X-RateLimit-Remaining-${cap(w)}`);
+const secs = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
+
+/**
+ * Kong's rate-limiting with several limits and exact counting: each counter
+ * is checked and counted in one atomic step (a shdict `update` under the
+ * stripe lock, or one Redis script for all counters). Locally, when a later
+ * limit refuses, the counts already taken are given back, so refused requests
+ * use no quota; in between, a concurrent request may see one count too many
+ * and be refused: an error on the side of the limit, never over it.
+ */
+export const rateLimiting = definePlugin({
+  name: 'rate-limiting',
+  version: '1.0.0',
+  priority: 910, // Kong's
+  schema: Schema,
+  create(conf, env) {
+    const sliding = conf.algorithm === 'sliding-window';
+    const keys: KeyFn[] = conf.limits.map((l) => compileKey(l.by));
+    const counters: Counter[] = [];
+    conf.limits.forEach((l, limitIndex) => {
+      for (let slot = 0; slot < WINDOW_NAMES.length; slot++) {
+        const window = WINDOW_NAMES[slot]!;
+        const limit = l[window];
+        if (limit === undefined) continue;
+        counters.push({ limitIndex, window, slot, suffix: `:${limitIndex}:${window}`, local: new LocalWindow(limit, WINDOWS[window], sliding) });
+      }
+    });
+    const usedSlots = [...new Set(counters.map((c) => c.slot))];
+    const scope = conf.group === undefined ? null : `rl:${conf.group}:`;
+    const dict: SharedDict = env.dict(conf.dict);
+    const headers = !conf.hide_client_headers;
+    const rejectBody = Object.freeze({ message: conf.error_message });
+    const redis = conf.policy === 'redis' ? connectRedis(conf.redis) : null;
+    let redisDown = false;
+
+    /** Per limit, its key for this request (null: skip it), or null when the request is refused for a missing key. */
+    function keysOf(ctx: RequestCtx): (string | null)[] | null {
+      const prefix = scope ?? `rl:${ctx.route.name}:`;
+      const out: (string | null)[] = [];
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!(ctx);
+        if (k !== null) out.push(prefix + k);
+        else if (conf.on_missing_key === 'ip') out.push(`${prefix}\x1fip\x1f${ctx.client}`);
+        else if (conf.on_missing_key === 'skip') out.push(null);
+        else return null;
+      }
+      return out;
+    }
+
+    function newOutcome(): Outcome {
+      return { remaining: new Int32Array(WINDOW_NAMES.length).fill(-1), limits: new Int32Array(WINDOW_NAMES.length), limit: 0, left: -1, reset: 0 };
+    }
+
+    function note(o: Outcome, c: Counter, limit: number, left: number, resetMs: number): void {
+      const r = o.remaining[c.slot]!;
+      if (r === -1 || left < r) {
+        o.remaining[c.slot] = left;
+        o.limits[c.slot] = limit;
+      }
+      if (o.left === -1 || left < o.left) {
+        o.limit = limit;
+        o.left = left;
+        o.reset = secs(resetMs);
+      }
+    }
+
+    function refuse(c: Counter, limit: number, retryMs: number, resetMs: number): Exit {
+      const h: Record<string, string> = { 'Retry-After': String(secs(retryMs)) };
+      if (headers) {
+        h['RateLimit-Limit'] = String(limit);
+        h['RateLimit-Remaining'] = '0';
+        h['RateLimit-Reset'] = String(secs(resetMs));
+        h[LIMIT_HEADERS[c.slot]!] = String(limit);
+        h[REMAINING_HEADERS[c.slot]!] = '0';
+      }
+      return { status: conf.error_code, body: rejectBody, headers: h };
+    }
+
+    function checkLocal(ctx: RequestCtx, ks: readonly (string | null)[]): Exit | undefined {
+      const now = env.now();
+      const o = headers ? newOutcome() : null;
+      for (let i = 0; i < counters.length; i++) {
+        const c = counters[i]!;
+        const k = ks[c.limitIndex];
+        if (k === null || k === undefined) continue;
+        const w = c.local;
+        if (!w.check(dict, k + c.suffix, now)) {
+          const refusal = refuse(c, w.limit, w.retryIn(now), w.resetIn(now));
+          for (let j = 0; j < i; j++) {
+            const d = counters[j]!;
+            const dk = ks[d.limitIndex];
+            if (dk !== null && dk !== undefined) d.local.undo(dict, dk + d.suffix);
+          }
+          return refusal;
+        }
+        if (o !== null) note(o, c, w.limit, w.remaining(), w.resetIn(now));
+      }
+      if (o !== null) ctx.vars.rateLimiting = o;
+      return undefined;
+    }
+
+    async function checkRedis(ctx: RequestCtx, ks: readonly (string | null)[]): Promise<Exit | undefined> {
+      const now = env.now();
+      const used: Counter[] = [];
+      const args: (string | number)[] = [];
+      const argv: (string | number)[] = [];
+      for (const c of counters) {
+        const k = ks[c.limitIndex];
+        if (k === null || k === undefined) continue;
+        const n = Math.floor(now / c.local.ms);
+        const base = conf.redis.prefix + k + c.suffix + ':';
+        args.push(base + n, base + (n - 1));
+        const weight = sliding ? (c.local.ms - (now - n * c.local.ms)) / c.local.ms : 0;
+        argv.push(c.local.limit, weight, c.local.ms * 2);
+        used.push(c);
+      }
+      if (used.length === 0) return undefined;
+      let res: number[];
+      try {
+        res = await redis!.sluiceRateLimit(args.length, ...args, ...argv);
+      } catch (err) {
+        if (!redisDown) {
+          redisDown = true;
+          env.log.error({ err, code: 'RL_ERR_REDIS', url: redactUrl(conf.redis.url) },
+            conf.fault_tolerant ? 'redis unreachable: counting locally until it is back' : 'redis unreachable: refusing requests until it is back');
+        }
+        return conf.fault_tolerant ? checkLocal(ctx, ks) : REDIS_DOWN;
+      }
+      if (redisDown) {
+        redisDown = false;
+        env.log.info({ url: redactUrl(conf.redis.url) }, 'redis reachable again: counting in redis');
+      }
+      const refused = res[0]!;
+      if (refused !== 0) {
+        const c = used[refused - 1]!;
+        const w = c.local;
+        // The script's counts, seen through the local window's estimate.
+        w.cur = res[1]!;
+        w.prev = res[2]!;
+        w.start = Math.floor(now / w.ms) * w.ms;
+        return refuse(c, w.limit, w.retryIn(now), w.resetIn(now));
+      }
+      if (!headers) return undefined;
+      const o = newOutcome();
+      for (let i = 0; i < used.length; i++) {
+        const c = used[i]!;
+        const ms = c.local.ms;
+        const start = Math.floor(now / ms) * ms;
+        const weight = sliding ? (ms - (now - start)) / ms : 0;
+        const left = Math.max(0, Math.floor(c.local.limit - res[2 * i + 2]! * weight - res[2 * i + 1]!));
+        note(o, c, c.local.limit, left, start + ms - now);
+      }
+      ctx.vars.rateLimiting = o;
+      return undefined;
+    }
+
+    function headerFilter(ctx: ResponseCtx): void {
+      const o = ctx.vars.rateLimiting;
+      if (o === undefined) return;
+      const h = ctx.res.headers;
+      h.set('RateLimit-Limit', String(o.limit));
+      h.set('RateLimit-Remaining', String(o.left));
+      h.set('RateLimit-Reset', String(o.reset));
+      for (let i = 0; i < usedSlots.length; i++) {
+        const slot = usedSlots[i]!;
+        const r = o.remaining[slot]!;
+        if (r === -1) continue;
+        h.set(LIMIT_HEADERS[slot]!, String(o.limits[slot]));
+        h.set(REMAINING_HEADERS[slot]!, String(r));
+      }
+    }
+
+    return {
+      access(ctx) {
+        const ks = keysOf(ctx);
+        if (ks === null) return NO_KEY;
+        return redis === null ? checkLocal(ctx, ks) : checkRedis(ctx, ks);
+      },
+      ...(headers ? { headerFilter } : {}),
+    };
+  },
+});
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://(unparsable)';
+  }
+}

@@ -1,0 +1,69 @@
+import { Type } from '../pdk/index.ts';
+import type { RequestCtx } from '../pdk/index.ts';
+
+/**
+ * The `by` option shared by rate-limiting, limit-req and limit-conn: which
+ * part of the request a counter belongs to. Compiled once per conf into one
+ * function; per request it only reads fields and joins them.
+ */
+
+const PART = '^(consumer|user_id|company_id|ip|route|header:[!#$%&\'*+.^_`|~0-9A-Za-z-]+|[A-Za-z_][A-Za-z0-9_.-]*)$';
+
+const part = Type.String({
+  pattern: PART,
+  description: 'consumer | user_id | company_id | ip | route | header:NAME | the name of any identity attribute',
+});
+
+export const bySchema = (dflt: string | string[]) =>
+  Type.Union([part, Type.Array(part, { minItems: 1, maxItems: 8 })], {
+    default: dflt,
+    description: 'What a counter is kept per: one key part, or a list of them combined into one key ([company_id, user_id])',
+  });
+
+/** The key for a request, or null when a part is missing (no identity, no such header). */
+export type KeyFn = (ctx: RequestCtx) => string | null;
+
+type PartFn = (ctx: RequestCtx) => string | null | undefined;
+
+function compilePart(p: string): PartFn {
+  switch (p) {
+    case 'consumer': return (ctx) => ctx.identity?.consumer;
+    case 'user_id': return (ctx) => ctx.identity?.user_id;
+    case 'company_id': return (ctx) => ctx.identity?.company_id;
+    case 'ip': return (ctx) => ctx.client;
+    case 'route': return (ctx) => ctx.route.name;
+    default: {
+      if (p.startsWith('header:')) {
+        const name = p.slice(7).toLowerCase();
+        return (ctx) => ctx.req.headers.get(name);
+      }
+      return (ctx) => ctx.identity?.attributes[p];
+    }
+  }
+}
+
+/**
+ * Parts are joined with U+001F: header values cannot hold control characters,
+ * so `[a, "b\x1fc"]` and `["a\x1fb", c]` can never make the same key from headers.
+ */
+const SEP = '\x1f';
+
+export function compileKey(by: string | readonly string[]): KeyFn {
+  const parts = (typeof by === 'string' ? [by] : by).map(compilePart);
+  if (parts.length === 1) {
+    const only = parts[0]!;
+    return (ctx) => {
+      const v = only(ctx);
+      return v === undefined || v === null || v === '' ? null : v;
+    };
+  }
+  return (ctx) => {
+    let key = '';
+    for (let i = 0; i < parts.length; i++) {
+      const v = parts[i]!(ctx);
+      if (v === undefined || v === null || v === '') return null;
+      key = i === 0 ? v : key + SEP + v;
+    }
+    return key;
+  };
+}

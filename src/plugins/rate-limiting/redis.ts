@@ -1,0 +1,59 @@
+import { Redis } from 'ioredis';
+
+/**
+ * Checks every counter of a request and, only if all pass, counts them: one
+ * script, run atomically by the Redis server, so gateways on several hosts
+ * share one exact limit. KEYS: per counter, its current then its previous
+ * window key. ARGV: per counter, its limit, the previous window's weight (0
+ * for fixed windows) and its ttl in ms. Returns 0 and per counter its current
+ * and previous counts, or the 1-based index of the refusing counter and its
+ * current and previous counts.
+ */
+const SCRIPT = `
+local n = #KEYS / 2
+local prev = {}
+for i = 1, n do
+  local limit = tonumber(ARGV[3 * i - 2])
+  local weight = tonumber(ARGV[3 * i - 1])
+  local cur = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  local p = 0
+  if weight > 0 then p = tonumber(redis.call('GET', KEYS[2 * i]) or '0') end
+  prev[i] = p
+  if p * weight + cur + 1 > limit then return { i, cur, p } end
+end
+local out = { 0 }
+for i = 1, n do
+  local c = redis.call('INCR', KEYS[2 * i - 1])
+  if c == 1 then redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[3 * i]) end
+  out[2 * i] = c
+  out[2 * i + 1] = prev[i]
+end
+return out
+`;
+
+interface LimitClient extends Redis {
+  sluiceRateLimit(numKeys: number, ...args: (string | number)[]): Promise<number[]>;
+}
+
+export interface RedisOptions {
+  readonly url: string;
+  readonly timeout: number;
+}
+
+/** A client that fails fast while Redis is away (no offline queue) and keeps reconnecting. */
+export function connectRedis(opts: RedisOptions): LimitClient {
+  const client = new Redis(opts.url, {
+    connectTimeout: opts.timeout,
+    commandTimeout: opts.timeout,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // Reconnect forever, backing off to 1 s: the limiter must notice Redis coming back.
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+  }) as LimitClient;
+  client.defineCommand('sluiceRateLimit', { lua: SCRIPT });
+  // Connection errors surface as failed commands, which the plugin logs once per outage.
+  client.on('error', () => {});
+  return client;
+}
+
+export type { LimitClient };
