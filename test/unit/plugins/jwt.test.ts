@@ -59,7 +59,7 @@ describe('schema', () => {
     expect(checkConf(jwt, { claims_to_verify: ['iat'] }).ok).toBe(false);
   });
   test('a credential must pair its algorithm with the right kind of key', () => {
-    const make = (cred: object) => () => harness([jwt], { jwt: {} }, { consumers: [{ username: 'x', attributes: {}, credentials: { jwt: [cred] } }] });
+    const make = (cred: Record<string, unknown>) => () => harness([jwt], { jwt: {} }, { consumers: [{ username: 'x', attributes: {}, credentials: { jwt: [cred] } }] });
     expect(make({ key: 'i', algorithm: 'RS256', secret: 'abc' })).toThrow(/consumer "x".*RS256 needs a public key/);
     expect(make({ key: 'i', algorithm: 'HS256', rsa_public_key: rsa.pem })).toThrow(/HS256 needs a secret/);
     expect(make({ key: 'i', algorithm: 'ES256', public_key: rsa.pem })).toThrow(/rsa key cannot verify ES256/);
