@@ -1,14 +1,19 @@
+import { basicAuth } from './basic-auth/index.ts';
 import { correlationId } from './correlation-id/index.ts';
 import { cors } from './cors/index.ts';
+import { forwardAuth } from './forward-auth/index.ts';
 import { ipRestriction } from './ip-restriction/index.ts';
 import { limitConn } from './limit-conn/index.ts';
 import { limitReq } from './limit-req/index.ts';
+import { jwt } from './jwt/index.ts';
+import { keyAuth } from './key-auth/index.ts';
 import type { PluginDef } from './pdk/types.ts';
 import { rateLimiting } from './rate-limiting/index.ts';
 import { buildRegistry } from './registry.ts';
 import { requestSizeLimiting } from './request-size-limiting/index.ts';
 import { requestTermination } from './request-termination/index.ts';
 import { requestTransformer } from './request-transformer/index.ts';
+import { requestValidation } from './request-validation/index.ts';
 import { responseTransformer } from './response-transformer/index.ts';
 import type { PluginRegistry } from './registry.ts';
 
@@ -19,15 +24,20 @@ export type { PluginRegistry } from './registry.ts';
  * what is written here. Folder name = `name` = YAML key (a unit test checks).
  */
 export const BUILTIN_PLUGINS: readonly PluginDef[] = [
+  basicAuth,
   correlationId,
   cors,
+  forwardAuth,
   ipRestriction,
   limitConn,
   limitReq,
   rateLimiting,
+  jwt,
+  keyAuth,
   requestSizeLimiting,
   requestTermination,
   requestTransformer,
+  requestValidation,
   responseTransformer,
 ] as readonly PluginDef[];
 
