@@ -12,6 +12,7 @@ import { VERSION } from './version.ts';
  * pid file, no flag runs in the foreground (systemd Type=exec).
  */
 const USAGE = `usage: sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]
+       sluice hash-password [--algorithm bcrypt|scrypt|argon2]   (password on stdin)
 
   -c FILE     conf file (default: conf/sluice.yaml)
   -p PREFIX   prefix for relative paths (default: current directory)
@@ -28,7 +29,38 @@ const SIGNALS: Readonly<Record<string, NodeJS.Signals>> = {
   stop: 'SIGTERM',
 };
 
+/**
+ * `sluice hash-password [--algorithm bcrypt|scrypt|argon2]`: reads a password
+ * on stdin (one line, so `echo pw | sluice hash-password` works) and prints
+ * the hash a basic-auth credential's `password_hash` takes.
+ */
+async function hashPasswordCommand(argv: readonly string[]): Promise<number> {
+  const { ALGORITHMS, hashPassword } = await import('../plugins/basic-auth/hash.ts');
+  let algorithm;
+  try {
+    algorithm = parseArgs({ args: [...argv], options: { algorithm: { type: 'string', default: 'bcrypt' } }, strict: true }).values.algorithm;
+  } catch (err) {
+    process.stderr.write(`sluice hash-password: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const alg = ALGORITHMS.find((a) => a === algorithm);
+  if (alg === undefined) {
+    process.stderr.write(`sluice hash-password: --algorithm must be one of ${ALGORITHMS.join(', ')}\n`);
+    return 2;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password === '') {
+    process.stderr.write('sluice hash-password: no password on stdin\n');
+    return 2;
+  }
+  process.stdout.write(`${await hashPassword(password, alg)}\n`);
+  return 0;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'hash-password') return hashPasswordCommand(argv.slice(1));
   let args;
   try {
     args = parseArgs({
