@@ -1,3 +1,5 @@
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
+
 /**
  * What the HTTP bench measures. A scenario is a name, the system under test,
  * the request the client repeats, and for Sluice the conf fragment that makes
@@ -27,6 +29,28 @@ export type Scenario =
 /** The proxy route plugin scenarios decorate: no strip_path, so the upstream sees what nginx's proxy_pass sends. */
 export const BARE_ROUTE = { name: 'bare', paths: ['/'], upstream: 'origin' } as const;
 
+/**
+ * Bench tokens, signed here with node:crypto so the table needs no async setup:
+ * exp a day ahead (the bench never runs that long), RS256 with a fresh 2048-bit key.
+ */
+const b64url = (v: object | Buffer): string => (Buffer.isBuffer(v) ? v : Buffer.from(JSON.stringify(v))).toString('base64url');
+const BENCH_HS_SECRET = 'bench-hs256-secret-0123456789abcdef';
+const BENCH_RSA = generateKeyPairSync('rsa', { modulusLength: 2048 });
+function benchToken(alg: 'HS256' | 'RS256', iss: string): string {
+  const input = `${b64url({ alg, typ: 'JWT' })}.${b64url({ iss, sub: 'bench-user', exp: Math.floor(Date.now() / 1000) + 86_400 })}`;
+  const sig = alg === 'HS256' ? createHmac('sha256', BENCH_HS_SECRET).update(input).digest() : sign('sha256', Buffer.from(input), BENCH_RSA.privateKey);
+  return `${input}.${b64url(sig)}`;
+}
+const JWT_CONSUMERS = [{
+  username: 'bench',
+  credentials: {
+    jwt: [
+      { key: 'bench-hs', algorithm: 'HS256', secret: BENCH_HS_SECRET },
+      { key: 'bench-rs', algorithm: 'RS256', rsa_public_key: BENCH_RSA.publicKey.export({ type: 'spki', format: 'pem' }) },
+    ],
+  },
+}];
+
 export const SCENARIOS: readonly Scenario[] = [
   { kind: 'direct', name: 'upstream direct', path: '/bare' },
   { kind: 'nginx', name: 'nginx proxy_pass', path: '/bare' },
@@ -43,5 +67,29 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'sluice bare proxy + access_log',
     path: '/bare',
     conf: { routes: [BARE_ROUTE], access_log: { path: 'logs/access.log' } },
+  },
+  {
+    kind: 'sluice',
+    name: 'sluice key-auth',
+    path: '/bare',
+    headers: { apikey: 'bench-key' },
+    conf: {
+      consumers: [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
+      routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {} } }],
+    },
+  },
+  {
+    kind: 'sluice',
+    name: 'sluice jwt HS256',
+    path: '/bare',
+    headers: { authorization: `Bearer ${benchToken('HS256', 'bench-hs')}` },
+    conf: { consumers: JWT_CONSUMERS, routes: [{ ...BARE_ROUTE, plugins: { jwt: {} } }] },
+  },
+  {
+    kind: 'sluice',
+    name: 'sluice jwt RS256',
+    path: '/bare',
+    headers: { authorization: `Bearer ${benchToken('RS256', 'bench-rs')}` },
+    conf: { consumers: JWT_CONSUMERS, routes: [{ ...BARE_ROUTE, plugins: { jwt: {} } }] },
   },
 ];
