@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ROOT, startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
 import { startUpstream } from '../helpers/upstream.ts';
+import { fresh } from '../fixtures/ratelimit/http.ts';
+import type { Reply } from '../fixtures/ratelimit/http.ts';
 import type { TestUpstream } from '../helpers/upstream.ts';
 
 /**
@@ -12,20 +14,6 @@ import type { TestUpstream } from '../helpers/upstream.ts';
  * workers: exact counts under concurrency, counters surviving a SIGHUP, and
  * limit-conn released when a client goes away.
  */
-
-export interface Reply { status: number; headers: Record<string, string | string[] | undefined>; workerHint?: string }
-
-/** One request on its own connection (agent: false), so the kernel spreads them over the workers. */
-export function fresh(port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const who = (consumer: string, user?: string, company?: string): Record<string, string> => ({
   'x-test-consumer': consumer, ...(user === undefined ? {} : { 'x-test-user': user }), ...(company === undefined ? {} : { 'x-test-company': company }),
