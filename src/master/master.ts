@@ -9,6 +9,7 @@ import type { SluiceConf } from '../config/types.ts';
 import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED, REQUESTS } from '../worker/stats.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
 import { startStatusServer } from './status-server.ts';
+import { HealthChecker } from './health-checker.ts';
 import { Supervisor } from './supervisor.ts';
 import { VERSION } from './version.ts';
 import { reconcileZones, zoneBuffers } from './zones.ts';
@@ -36,6 +37,7 @@ export class Master {
   private conf: SluiceConf;
   private zones = new Map<string, Zone>();
   private readonly supervisor: Supervisor;
+  private readonly health: HealthChecker;
   private readonly log: Logger;
   private readonly dest: Destination;
   private readonly opts: MasterOptions;
@@ -54,6 +56,7 @@ export class Master {
     const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, { role: 'master' });
     this.log = log;
     this.dest = dest;
+    this.health = new HealthChecker(log);
     this.supervisor = new Supervisor(log, {
       onWorkerExit: (w, code) => {
         this.retiredRequests += w.stats[REQUESTS]!;
@@ -67,7 +70,7 @@ export class Master {
   async start(): Promise<void> {
     warnIfNoMigrate(this.log);
     this.zones = reconcileZones(this.zones, this.conf.shared_dicts);
-    await this.supervisor.startGeneration(this.conf, zoneBuffers(this.zones));
+    await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), health: this.health.apply(this.conf) });
     if (this.conf.status.listen !== null) this.status = await startStatusServer(this.conf.status.listen, () => this.statusDocument());
     writePidFile(this.conf.pid);
     process.on('SIGHUP', () => void this.reload());
@@ -105,8 +108,9 @@ export class Master {
     const conf = loaded.conf;
     const zones = reconcileZones(this.zones, conf.shared_dicts);
     try {
-      await this.supervisor.startGeneration(conf, zoneBuffers(zones));
+      await this.supervisor.startGeneration(conf, { zones: zoneBuffers(zones), health: this.health.apply(conf) });
     } catch (err) {
+      this.health.apply(this.conf); // back to probing what the old generation uses
       this.reloadFailed((err as Error).message);
       return;
     }
@@ -135,6 +139,7 @@ export class Master {
     this.status?.close();
     this.status?.closeAllConnections();
     await this.supervisor.stopAll(graceful);
+    await this.health.stop();
     removePidFile(this.conf.pid);
     this.dest.flushSync();
     process.exit(0);
@@ -173,6 +178,7 @@ export class Master {
       requests_total: requests,
       reloads: this.reloads,
       shared_dicts,
+      upstreams: this.health.snapshot(),
     };
   }
 }

@@ -36,6 +36,12 @@ export interface SupervisorEvents {
   onWorkerExit(handle: WorkerHandle, code: number): void;
 }
 
+/** The master's SharedArrayBuffers a generation attaches to: shared-dict zones and upstream health. */
+export interface SharedBuffers {
+  readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
+  readonly health: Readonly<Record<string, SharedArrayBuffer>>;
+}
+
 export class StartError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -49,7 +55,7 @@ export class Supervisor {
   generation = 0;
   private nextId = 1;
   private conf: SluiceConf | null = null;
-  private zones: Readonly<Record<string, SharedArrayBuffer>> = {};
+  private shared: SharedBuffers = { zones: {}, health: {} };
   private readonly crashes: number[] = [];
   private readonly pendingRestarts = new Set<NodeJS.Timeout>();
   private stopping = false;
@@ -62,9 +68,9 @@ export class Supervisor {
   }
 
   /** Starts a full generation on `conf`; resolves once all listen, rejects (after cleaning up) otherwise. */
-  async startGeneration(conf: SluiceConf, zones: Readonly<Record<string, SharedArrayBuffer>>): Promise<void> {
+  async startGeneration(conf: SluiceConf, shared: SharedBuffers): Promise<void> {
     const generation = this.generation + 1;
-    const started = Array.from({ length: conf.worker_processes }, (_, slot) => this.spawn(conf, zones, generation, slot));
+    const started = Array.from({ length: conf.worker_processes }, (_, slot) => this.spawn(conf, shared, generation, slot));
     try {
       await Promise.all(started.map((w) => this.whenListening(w)));
     } catch (err) {
@@ -74,7 +80,7 @@ export class Supervisor {
     const old = [...this.workers].filter((w) => w.generation !== generation);
     this.generation = generation;
     this.conf = conf;
-    this.zones = zones;
+    this.shared = shared;
     for (const w of old) this.drainWorker(w);
   }
 
@@ -99,9 +105,9 @@ export class Supervisor {
     await Promise.all(exits);
   }
 
-  private spawn(conf: SluiceConf, zones: Readonly<Record<string, SharedArrayBuffer>>, generation: number, slot: number): WorkerHandle {
+  private spawn(conf: SluiceConf, shared: SharedBuffers, generation: number, slot: number): WorkerHandle {
     const stats = createStatsBuffer();
-    const data: WorkerData = { id: this.nextId++, generation, conf, zones, stats };
+    const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, health: shared.health, stats };
     const thread = new Worker(WORKER_URL, { workerData: data, name: `sluice-worker-${data.id}` });
     const handle: WorkerHandle = { id: data.id, generation, thread, stats: new Float64Array(stats), slot, state: 'starting' };
     this.workers.add(handle);
@@ -161,12 +167,12 @@ export class Supervisor {
     const delay = this.crashes.length <= 1 ? 0 : Math.min(MAX_BACKOFF_MS, 125 * 2 ** (this.crashes.length - 1));
     this.log.error({ worker: w.id, code, restartInMs: delay }, 'worker exited unexpectedly; starting a replacement');
     const conf = this.conf;
-    const zones = this.zones;
+    const shared = this.shared;
     const generation = this.generation;
     const timer = setTimeout(() => {
       this.pendingRestarts.delete(timer);
       if (this.stopping || generation !== this.generation) return;
-      const replacement = this.spawn(conf, zones, generation, w.slot);
+      const replacement = this.spawn(conf, shared, generation, w.slot);
       this.whenListening(replacement).then(() => {
         this.log.info({ worker: replacement.id, replaced: w.id }, 'replacement worker listening');
       }, (err: unknown) => {

@@ -1,4 +1,5 @@
 import type { PassiveHealthcheckConf, UpstreamConf } from '../config/types.ts';
+import { HEALTHY, UNHEALTHY, createHealthBuffer } from './health-state.ts';
 
 /**
  * Per-worker target selection. Each algorithm is compiled once per conf; `pick`
@@ -10,21 +11,39 @@ import type { PassiveHealthcheckConf, UpstreamConf } from '../config/types.ts';
  * falling back to the least recently failed target. A target the master's active
  * checker reports down (`setHealthy(false)`) is never picked.
  */
-export interface TargetState {
+export class TargetState {
   readonly index: number;
   readonly address: string;
   readonly weight: number;
   /** Requests in flight to this target from this worker (least-conn). */
-  active: number;
+  active = 0;
   /** Smooth weighted round-robin state (nginx ngx_http_upstream_get_peer). */
-  current: number;
-  fails: number;
-  failWindowStart: number;
-  downUntil: number;
-  healthy: boolean;
+  current = 0;
+  fails = 0;
+  failWindowStart = 0;
+  downUntil = 0;
   /** Peak-EWMA of response time in ms (ewma). */
-  ewma: number;
-  ewmaStamp: number;
+  ewma = 0;
+  ewmaStamp = 0;
+  /** The upstream's shared active-health slots (health-state.ts). */
+  private readonly health: Int32Array;
+
+  constructor(index: number, address: string, weight: number, health: Int32Array) {
+    this.index = index;
+    this.address = address;
+    this.weight = weight;
+    this.health = health;
+  }
+
+  /** Active health, as the master's prober last saw it. */
+  get healthy(): boolean {
+    return this.health[this.index] !== UNHEALTHY;
+  }
+
+  /** Only the prober (and tests) write the state. */
+  set healthy(up: boolean) {
+    this.health[this.index] = up ? HEALTHY : UNHEALTHY;
+  }
 }
 
 /** What consistent hashing keys on, resolved by the caller from `hash_on`. */
@@ -121,11 +140,10 @@ function consistentHash(targets: readonly TargetState[]): Chooser {
   };
 }
 
-export function createBalancer(conf: UpstreamConf): Balancer {
-  const targets: TargetState[] = conf.targets.map((t, index) => ({
-    index, address: t.address, weight: t.weight,
-    active: 0, current: 0, fails: 0, failWindowStart: 0, downUntil: 0, healthy: true, ewma: 0, ewmaStamp: 0,
-  }));
+/** `health`: the master's shared active-health buffer for this upstream; a private one when there is none (tests). */
+export function createBalancer(conf: UpstreamConf, health: SharedArrayBuffer = createHealthBuffer(conf.targets.length)): Balancer {
+  const slots = new Int32Array(health);
+  const targets = conf.targets.map((t, index) => new TargetState(index, t.address, t.weight, slots));
   const choose: Chooser =
     conf.algorithm === 'least-conn' ? leastConn
       : conf.algorithm === 'ewma' ? ewma

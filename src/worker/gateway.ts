@@ -55,6 +55,8 @@ export interface GatewayEnv {
   readonly plugins: ReadonlyMap<string, PluginDef>;
   /** Shared-dict zones from the master, for plugins' env.dict(). */
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
+  /** Active health per upstream, written by the master's prober. */
+  readonly health: Readonly<Record<string, SharedArrayBuffer>>;
   /** This worker's id: the shdict lock owner. */
   readonly workerId: number;
 }
@@ -80,7 +82,7 @@ export function createGateway(env: GatewayEnv): Gateway {
   const { conf, log, accessLog, stats, lifecycle } = env;
   const router = compileRouter(conf.routes);
   const upstreams = new Map<string, Upstream>();
-  for (const [name, u] of Object.entries(conf.upstreams)) upstreams.set(name, createUpstream(u));
+  for (const [name, u] of Object.entries(conf.upstreams)) upstreams.set(name, createUpstream(u, env.health[name]));
   const actions: RouteAction[] = conf.routes.map((route) => {
     if (route.return !== null) return compileReturn(route);
     if (route.root !== null) return { kind: 'static', root: createStaticRoot(route.root) };

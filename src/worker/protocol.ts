@@ -8,6 +8,8 @@ export interface WorkerData {
   readonly conf: SluiceConf;
   /** Shared-dict zones by name: the master's buffers, so they outlive worker swaps. */
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
+  /** Active health state per upstream (health-state.ts), written by the master's prober. */
+  readonly health: Readonly<Record<string, SharedArrayBuffer>>;
   /** Counters the master reads for /status (stats.ts). */
   readonly stats: SharedArrayBuffer;
 }

@@ -33,7 +33,8 @@ export interface Upstream {
   readonly hostHeaders: readonly string[];
 }
 
-export function createUpstream(conf: UpstreamConf): Upstream {
+/** `health`: the master's active-health buffer for this upstream (none in a conf without it, e.g. tests). */
+export function createUpstream(conf: UpstreamConf, health?: SharedArrayBuffer): Upstream {
   const pools = conf.targets.map((t) => new Pool(`http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`, {
     connections: conf.keepalive,
     pipelining: 1,
@@ -43,7 +44,7 @@ export function createUpstream(conf: UpstreamConf): Upstream {
   }));
   return {
     conf,
-    balancer: createBalancer(conf),
+    balancer: createBalancer(conf, health),
     pools,
     hostHeaders: conf.targets.map((t) => conf.host_header ?? t.address),
   };

@@ -27,8 +27,17 @@ export interface RunningGateway {
   readonly stderr: () => string;
   status(): Promise<StatusDoc>;
   /** Resolves when stderr has a line containing `text` (after the current position when `fresh`). */
-  waitForLog(text: string, fresh?: boolean): Promise<void>;
+  waitForLog(text: string, fresh?: boolean | number): Promise<void>;
   signal(sig: NodeJS.Signals): void;
+  /**
+   * Resolves once only the live generation's workers remain. Until then a new
+   * connection may land in the accept queue of a draining worker's listener,
+   * which the kernel resets when tcp_migrate_req is 0 (most hosts): tests that
+   * reload and then connect wait for this first.
+   */
+  settled(): Promise<void>;
+  /** SIGHUP, wait for the reload to complete and the old generation to exit. */
+  reload(): Promise<void>;
   exited(): Promise<number | null>;
   stop(): Promise<void>;
 }
@@ -77,8 +86,8 @@ export async function startGateway(build: ConfBuilder, files: Record<string, str
   proc.stdout!.resume();
   const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
 
-  const waitForLog = (text: string, fresh = false): Promise<void> => {
-    const from = fresh ? err.length : 0;
+  const waitForLog = (text: string, fresh: boolean | number = false): Promise<void> => {
+    const from = typeof fresh === 'number' ? fresh : fresh ? err.length : 0;
     if (err.indexOf(text, from) !== -1) return Promise.resolve();
     return new Promise((resolve, reject) => {
       waiters.push({ text, from, resolve });
@@ -87,13 +96,29 @@ export async function startGateway(build: ConfBuilder, files: Record<string, str
   };
 
   await waitForLog('"msg":"sluice started"');
+  const status = async (): Promise<StatusDoc> => (await fetch(`http://127.0.0.1:${statusPort}/status`)).json() as Promise<StatusDoc>;
+  const isSettled = (s: StatusDoc): boolean => s.workers.every((w) => w.generation === s.generation);
+  const settled = async (): Promise<void> => {
+    for (;;) {
+      const mark = err.length; // an exit logged after this point wakes the wait below
+      if (isSettled(await status())) return;
+      await waitForLog('"msg":"worker exited"', mark);
+    }
+  };
   const gw: RunningGateway = {
     proc, dir, port, statusPort, confFile,
     url: (path) => `http://127.0.0.1:${port}${path}`,
     stderr: () => err,
-    status: async () => (await fetch(`http://127.0.0.1:${statusPort}/status`)).json() as Promise<StatusDoc>,
+    status,
     waitForLog,
     signal: (sig) => proc.kill(sig),
+    settled,
+    reload: async () => {
+      const { generation } = await status();
+      proc.kill('SIGHUP');
+      await waitForLog(`"generation":${generation + 1},"msg":"reload complete`);
+      await settled();
+    },
     exited: () => exit,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) {

@@ -68,6 +68,7 @@ describe('reload (HUP)', () => {
       g.signal('SIGHUP');
     }
     await g.waitForLog('"generation":3,"msg":"reload complete');
+    await g.settled();
     const status = await g.status();
     expect(status.reloads.ok).toBe(2);
     expect(status.generation).toBe(3);
@@ -87,9 +88,9 @@ describe('reload (HUP)', () => {
     writeFileSync(gw.confFile, readFileSync(gw.confFile, 'utf8').replace('body: one', 'body: two'));
     gw.signal('SIGHUP');
     await gw.waitForLog('"msg":"reload complete');
-    expect(await body(gw.url('/which'))).toMatchObject({ text: 'two' });
     const oldIds = first.workers.map((w) => w.id);
     for (const id of oldIds) await gw.waitForLog(`"worker":${id},"generation":1,"code":0,"msg":"worker exited"`);
+    expect(await body(gw.url('/which'))).toMatchObject({ text: 'two' });
     const status = await gw.status();
     expect(status.generation).toBe(2);
     expect(status.workers.map((w) => w.generation)).toEqual([2, 2]);
@@ -228,13 +229,11 @@ describe('workers and zones', () => {
   test('counters in a shared dict survive a reload; a resized zone starts empty', async () => {
     gw = await startGateway(probeConf('ok'));
     for (let i = 1; i <= 3; i++) expect((await body(gw.url('/count'))).text).toBe(`${i}\n`);
-    gw.signal('SIGHUP');
-    await gw.waitForLog('"msg":"reload complete');
+    await gw.reload();
     expect((await body(gw.url('/count'))).text).toBe('4\n');
     expect((await gw.status()).shared_dicts['probe']!.keys).toBe(1);
     writeFileSync(gw.confFile, readFileSync(gw.confFile, 'utf8').replace('probe: 1m', 'probe: 2m'));
-    gw.signal('SIGHUP');
-    await gw.waitForLog('"generation":3,"msg":"reload complete');
+    await gw.reload();
     expect((await body(gw.url('/count'))).text).toBe('1\n');
   });
 });
