@@ -78,6 +78,38 @@ export const SCENARIOS: readonly Scenario[] = [
       routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {} } }],
     },
   },
+  // Issue 7's targets: key-auth + rate-limiting within 15% of the bare proxy, rate-limiting alone within 5% of key-auth.
+  {
+    kind: 'sluice',
+    name: 'sluice key-auth + rate-limiting (nobody limited)',
+    path: '/bare',
+    headers: { apikey: 'bench-key' },
+    conf: {
+      shared_dicts: { sluice_limits: '10m' },
+      consumers: [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
+      routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {}, 'rate-limiting': { limits: [{ by: 'company_id', hour: 2 ** 25 }, { by: 'user_id', second: 1_000_000 }] } } }],
+    },
+  },
+  {
+    kind: 'sluice',
+    name: 'sluice key-auth + rate-limiting (most rejected)',
+    path: '/bare',
+    headers: { apikey: 'bench-key' },
+    conf: {
+      shared_dicts: { sluice_limits: '10m' },
+      consumers: [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
+      routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {}, 'rate-limiting': { limits: [{ by: 'consumer', hour: 100 }] } } }],
+    },
+  },
+  {
+    kind: 'sluice',
+    name: 'sluice rate-limiting alone',
+    path: '/bare',
+    conf: {
+      shared_dicts: { sluice_limits: '10m' },
+      routes: [{ ...BARE_ROUTE, plugins: { 'rate-limiting': { limits: [{ by: 'ip', second: 1_000_000 }] } } }],
+    },
+  },
   {
     kind: 'sluice',
     name: 'sluice jwt HS256',
