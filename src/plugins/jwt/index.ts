@@ -86,6 +86,10 @@ function cookie(header: string, name: string): string | undefined {
   return undefined;
 }
 
+/** The token seen so far after seeing `v`: null once two different ones were seen; empty values do not count. */
+const merge = (found: string | null | undefined, v: string | undefined): string | null | undefined =>
+  v === undefined || v === '' || found === v ? found : found === undefined ? v : null;
+
 /**
  * Kong's jwt plugin, verified with jose. The credential is chosen by the
  * key claim (iss) from a Map built once per conf, and its algorithm is pinned:
@@ -126,18 +130,15 @@ export const jwt = definePlugin({
 
     /** The one token of the request: undefined for none, null for several different ones. */
     function findToken(ctx: RequestCtx): string | null | undefined {
-      let found: string | undefined;
-      const see = (v: string | undefined): boolean => {
-        if (v === undefined || v === '') return true;
-        if (found === undefined) found = v;
-        return found === v;
-      };
-      for (const name of uriNames) for (const v of ctx.req.query.getAll(name)) if (!see(v)) return null;
+      let found: string | null | undefined;
+      for (const name of uriNames) for (const v of ctx.req.query.getAll(name)) if ((found = merge(found, v)) === null) return null;
       if (cookieNames.length > 0) {
-        for (const h of ctx.req.headers.getAll('cookie')) for (const name of cookieNames) if (!see(cookie(h, name))) return null;
+        for (const h of ctx.req.headers.getAll('cookie')) {
+          for (const name of cookieNames) if ((found = merge(found, cookie(h, name))) === null) return null;
+        }
       }
       for (const name of headerNames) {
-        for (const v of ctx.req.headers.getAll(name)) if (!see(BEARER.test(v) ? v.replace(BEARER, '') : v)) return null;
+        for (const v of ctx.req.headers.getAll(name)) if ((found = merge(found, v.replace(BEARER, ''))) === null) return null;
       }
       return found;
     }
