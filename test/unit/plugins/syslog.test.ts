@@ -1,0 +1,141 @@
+import { createServer } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import pino from 'pino';
+import { afterEach, describe, expect, test } from 'vitest';
+import { syslog } from '../../../src/plugins/syslog/index.ts';
+import { headerHostname, rfc3164, rfc5424 } from '../../../src/plugins/syslog/format.ts';
+import { Ring } from '../../../src/plugins/syslog/ring.ts';
+import { DROP_LOG_EVERY_MS, Shipper } from '../../../src/plugins/syslog/shipper.ts';
+import type { Pending } from '../../../src/plugins/syslog/shipper.ts';
+import { createTransport, parseServer } from '../../../src/plugins/syslog/transport.ts';
+import type { Transport } from '../../../src/plugins/syslog/transport.ts';
+import { checkConf } from '../../helpers/plugin-harness.ts';
+
+describe('schema', () => {
+  test('defaults (Kong names and defaults)', () => {
+    expect(checkConf(syslog, {}).conf).toEqual({
+      server: 'udp://127.0.0.1:514', format: 'rfc5424', facility: 'user', log_level: 'info',
+      successful_severity: 'info', client_errors_severity: 'info', server_errors_severity: 'info',
+      batch_max_size: 100, flush_interval: '1s', queue_size: 10_000,
+    });
+  });
+  test('servers: udp, tcp, IPv6, unix; anything else is refused with the path', () => {
+    for (const server of ['udp://10.0.0.1:514', 'tcp://logs.example.com:6514', 'tcp://[::1]:514', 'unix:///dev/log']) {
+      expect(checkConf(syslog, { server }).ok).toBe(true);
+    }
+    for (const server of ['http://x:1', 'udp://x', 'tcp://x:0', 'tcp://x:70000', 'unix://relative']) {
+      expect(checkConf(syslog, { server }).errors[0]).toMatch(/^\/server: invalid syslog server/);
+    }
+  });
+  test('facility and severities are Kong\'s names', () => {
+    expect(checkConf(syslog, { facility: 'local7', server_errors_severity: 'crit' }).ok).toBe(true);
+    expect(checkConf(syslog, { facility: 'local8' }).errors[0]).toMatch(/^\/facility/);
+    expect(checkConf(syslog, { client_errors_severity: 'error' }).errors[0]).toMatch(/^\/client_errors_severity/);
+  });
+  test('parseServer', () => {
+    expect(parseServer('tcp://[::1]:514')).toEqual({ kind: 'tcp', host: '::1', port: 514 });
+    expect(parseServer('unix:///dev/log')).toEqual({ kind: 'unix', path: '/dev/log' });
+  });
+});
+
+describe('formats', () => {
+  const t = Date.UTC(2024, 0, 5, 3, 4, 5, 6);
+  test('RFC 5424: version 1, UTC timestamp, hostname, app-name sluice, procid, nil MSGID and SD', () => {
+    expect(rfc5424(14, t, 'gw1', '{"a":1}')).toBe(`<14>1 2024-01-05T03:04:05.006Z gw1 sluice ${process.pid} - - {"a":1}`);
+  });
+  test('RFC 3164: Mmm, space-padded day, local time, TAG[pid]:', () => {
+    expect(rfc3164(14, t, 'gw1', 'm')).toMatch(new RegExp(`^<14>Jan  [45] \\d\\d:\\d\\d:05 gw1 sluice\\[${process.pid}\\]: m$`));
+  });
+  test('hostname is printable ASCII without spaces', () => {
+    expect(headerHostname('my host\u00e9')).toBe('my-host-');
+    expect(headerHostname('')).toBe('-');
+  });
+});
+
+describe('Ring', () => {
+  test('FIFO; full refuses the newest', () => {
+    const r = new Ring<number>(3);
+    for (let i = 0; i < 5; i++) r.push(i);
+    expect(r.size).toBe(3);
+    expect(r.take(2)).toEqual([0, 1]);
+    r.push(9);
+    expect(r.take(10)).toEqual([2, 9]);
+    expect(r.size).toBe(0);
+  });
+});
+
+const entry = (i: number): Pending => ({ pri: 14, time: 0, entry: { i, pad: 'x'.repeat(1000) } });
+
+describe('Shipper', () => {
+  const shippers: Shipper[] = [];
+  afterEach(() => { for (const s of shippers.splice(0)) s.close(); });
+  const make = (transport: Transport, over: Partial<ConstructorParameters<typeof Shipper>[0]> = {}) => {
+    const lines: Record<string, unknown>[] = [];
+    let now = 0;
+    const s = new Shipper({
+      queueSize: 10, batchSize: 4, flushMs: 60_000, format: (p) => JSON.stringify(p.entry),
+      log: pino({}, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
+      now: () => now, ...over,
+    });
+    s.attach(transport);
+    shippers.push(s);
+    return { s, lines, tick: (ms: number) => { now += ms; } };
+  };
+
+  test('a server that never takes anything: the queue stays at its cap, drops are counted, one log line per interval', () => {
+    const never: Transport = { writable: () => false, send: () => { throw new Error('not writable'); }, close: () => {} };
+    const { s, lines, tick } = make(never);
+    for (let i = 0; i < 1000; i++) {
+      s.enqueue(entry(i));
+      expect(s.queue.size).toBeLessThanOrEqual(10);
+    }
+    expect(s.droppedTotal).toBe(990);
+    s.flush();
+    s.flush();
+    expect(lines.filter((l) => l['msg'] === 'syslog entries dropped: queue full')).toEqual([expect.objectContaining({ dropped: 990 })]);
+    s.enqueue(entry(0));
+    tick(DROP_LOG_EVERY_MS);
+    s.flush();
+    expect(lines.at(-1)).toMatchObject({ dropped: 1, dropped_total: 991 });
+  });
+
+  test('batches of batch_max_size, oldest first; a full batch is sent on the next turn, not inline', async () => {
+    const sent: string[][] = [];
+    const { s } = make({ writable: () => true, send: (m) => void sent.push([...m]), close: () => {} });
+    for (let i = 0; i < 9; i++) s.enqueue({ pri: 14, time: 0, entry: { i } });
+    expect(sent).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(sent.map((b) => b.length)).toEqual([4, 4, 1]);
+    expect(JSON.parse(sent[0]![0]!)).toEqual({ i: 0 });
+  });
+
+  test('a real TCP server that accepts and never reads: the queue is capped, drops counted, one connection only', async () => {
+    const sockets: Socket[] = [];
+    const server: Server = createServer({ pauseOnConnect: true }, (sock) => void sockets.push(sock));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const { s } = make(null as unknown as Transport, { queueSize: 50, batchSize: 50 });
+    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, pino({ level: 'silent' }), s.flush));
+    try {
+      // 64 KiB entries: the kernel's socket buffers fill after a few MB, then writes wait for a 'drain' that never comes.
+      const big = (i: number): Pending => ({ pri: 14, time: 0, entry: { i, pad: 'x'.repeat(64 * 1024) } });
+      // Connected and sending first, so the drops below come from backpressure, not from the connect.
+      s.enqueue(big(-1));
+      s.flush(); // connects on first use; the connect flushes again
+      await new Promise((r) => setTimeout(r, 50));
+      expect(s.queue.size).toBe(0);
+      for (let i = 0; i < 2000 && s.droppedTotal === 0; i++) {
+        s.enqueue(big(i));
+        expect(s.queue.size).toBeLessThanOrEqual(50);
+        if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+      }
+      // Entries are flushed every few ms, so a drop means the socket stopped taking them (backpressure) and the queue hit its cap.
+      expect(s.droppedTotal).toBeGreaterThan(0);
+      expect(sockets.length).toBe(1);
+    } finally {
+      s.close();
+      for (const sock of sockets) sock.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
