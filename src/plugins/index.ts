@@ -15,6 +15,7 @@ import { requestTermination } from './request-termination/index.ts';
 import { requestTransformer } from './request-transformer/index.ts';
 import { requestValidation } from './request-validation/index.ts';
 import { responseTransformer } from './response-transformer/index.ts';
+import { syslog } from './syslog/index.ts';
 import type { PluginRegistry } from './registry.ts';
 
 export type { PluginRegistry } from './registry.ts';
@@ -39,6 +40,7 @@ export const BUILTIN_PLUGINS: readonly PluginDef[] = [
   requestTransformer,
   requestValidation,
   responseTransformer,
+  syslog,
 ] as readonly PluginDef[];
 
 /**
