@@ -68,6 +68,25 @@ export const SCENARIOS: readonly Scenario[] = [
     path: '/bare',
     conf: { routes: [BARE_ROUTE], access_log: { path: 'logs/access.log' } },
   },
+  // The edge plugins together on one route: the request carries an allowed Origin (CORS headers added), passes
+  // ip-restriction, gets a generated and echoed correlation id, and request-transformer edits its headers and query.
+  {
+    kind: 'sluice',
+    name: 'sluice cors + ip-restriction + correlation-id + request-transformer',
+    path: '/bare',
+    headers: { origin: 'https://app.example.com' },
+    conf: {
+      routes: [{
+        ...BARE_ROUTE,
+        plugins: {
+          cors: { origins: ['https://app.example.com'], credentials: true },
+          'ip-restriction': { allow: ['127.0.0.0/8', '::1'] },
+          'correlation-id': { echo_downstream: true },
+          'request-transformer': { remove: { headers: ['x-debug'] }, add: { headers: ['x-gateway:sluice'], querystring: ['via:sluice'] } },
+        },
+      }],
+    },
+  },
   {
     kind: 'sluice',
     name: 'sluice key-auth',
