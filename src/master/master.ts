@@ -8,6 +8,8 @@ import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
 import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED, REQUESTS } from '../worker/stats.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
+import { RouteTotals, renderMetrics } from './metrics.ts';
+import type { MetricFamily } from './metrics.ts';
 import { startStatusServer } from './status-server.ts';
 import { HealthChecker } from './health-checker.ts';
 import { Supervisor } from './supervisor.ts';
@@ -45,6 +47,7 @@ export class Master {
   private readonly reloads: ReloadStats = { ok: 0, failed: 0, last_error: null };
   /** Requests served by workers that have exited, so totals never go backwards. */
   private retiredRequests = 0;
+  private readonly retiredRoutes = new RouteTotals();
   private status: Server | null = null;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
@@ -60,6 +63,7 @@ export class Master {
     this.supervisor = new Supervisor(log, {
       onWorkerExit: (w, code) => {
         this.retiredRequests += w.stats[REQUESTS]!;
+        this.retiredRoutes.add(w.stats, w.routes);
         // A thread that died mid-operation may hold a stripe lock: free it (nginx does this for crashed workers).
         for (const z of this.zones.values()) z.dict.releaseLocksOwnedBy(w.id);
         this.log.info({ worker: w.id, generation: w.generation, code }, 'worker exited');
@@ -71,7 +75,12 @@ export class Master {
     warnIfNoMigrate(this.log);
     this.zones = reconcileZones(this.zones, this.conf.shared_dicts);
     await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), health: this.health.apply(this.conf) });
-    if (this.conf.status.listen !== null) this.status = await startStatusServer(this.conf.status.listen, () => this.statusDocument());
+    if (this.conf.status.listen !== null) {
+      this.status = await startStatusServer(this.conf.status.listen, {
+        status: () => this.statusDocument(),
+        metrics: () => this.metricsDocument(),
+      });
+    }
     writePidFile(this.conf.pid);
     process.on('SIGHUP', () => void this.reload());
     process.on('SIGQUIT', () => void this.stop(true));
@@ -143,6 +152,47 @@ export class Master {
     removePidFile(this.conf.pid);
     this.dest.flushSync();
     process.exit(0);
+  }
+
+  metricsDocument(): string {
+    const routes = this.retiredRoutes.clone();
+    let active = 0;
+    let accepted = 0;
+    for (const w of this.supervisor.workers) {
+      routes.add(w.stats, w.routes);
+      active += w.stats[CONN_ACTIVE]!;
+      accepted += w.stats[CONN_ACCEPTED]!;
+    }
+    const health = this.health.snapshot();
+    const families: MetricFamily[] = [
+      { name: 'sluice_connections_active', help: 'Client connections open now.', type: 'gauge', samples: [{ labels: {}, value: active }] },
+      { name: 'sluice_connections_accepted_total', help: 'Client connections accepted by live workers.', type: 'counter', samples: [{ labels: {}, value: accepted }] },
+      { name: 'sluice_workers', help: 'Worker threads, by state.', type: 'gauge', samples: (['starting', 'running', 'draining'] as const).map((state) => ({
+        labels: { state }, value: [...this.supervisor.workers].filter((w) => w.state === state).length,
+      })) },
+      { name: 'sluice_worker_restarts_total', help: 'Replacements started for workers that died.', type: 'counter', samples: [{ labels: {}, value: this.supervisor.restarts }] },
+      { name: 'sluice_reloads_total', help: 'Reloads, by result.', type: 'counter', samples: [
+        { labels: { result: 'ok' }, value: this.reloads.ok }, { labels: { result: 'failed' }, value: this.reloads.failed },
+      ] },
+      { name: 'sluice_upstream_target_healthy', help: 'Active health check verdict (1 healthy, 0 unhealthy).', type: 'gauge',
+        samples: Object.entries(health).flatMap(([upstream, targets]) => Object.entries(targets).map(([target, v]) => ({
+          labels: { upstream, target }, value: v === 'healthy' ? 1 : 0,
+        }))) },
+      ...this.dictFamilies(),
+    ];
+    return renderMetrics(routes, families);
+  }
+
+  private dictFamilies(): MetricFamily[] {
+    const stats = [...this.zones].map(([name, z]) => ({ name, s: z.dict.stats() }));
+    const family = (metric: string, help: string, pick: (s: { capacity: number; freeSpace: number; keys: number }) => number): MetricFamily => ({
+      name: metric, help, type: 'gauge', samples: stats.map(({ name, s }) => ({ labels: { dict: name }, value: pick(s) })),
+    });
+    return [
+      family('sluice_shared_dict_capacity_bytes', 'Size of a shared dict zone.', (s) => s.capacity),
+      family('sluice_shared_dict_free_bytes', 'Free space in a shared dict zone.', (s) => s.freeSpace),
+      family('sluice_shared_dict_keys', 'Keys in a shared dict zone (expired ones included until reclaimed).', (s) => s.keys),
+    ];
   }
 
   statusDocument(): unknown {

@@ -7,14 +7,24 @@ import type { ListenAddr } from '../config/types.ts';
  * so it answers even while every worker is busy or being replaced. It only
  * reports: the master assembles the document from shared counters on each GET.
  */
-export type StatusSource = () => unknown;
+export interface StatusSources {
+  /** GET /status: JSON. */
+  status(): unknown;
+  /** GET /metrics: Prometheus text exposition. */
+  metrics(): string;
+}
 
-export function startStatusServer(addr: ListenAddr, status: StatusSource): Promise<Server> {
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+
+export function startStatusServer(addr: ListenAddr, sources: StatusSources): Promise<Server> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path === '/status' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const body = `${JSON.stringify(status(), null, 2)}\n`;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (read && (path === '/status' || path === '/metrics')) {
+      const [body, type] = path === '/status'
+        ? [`${JSON.stringify(sources.status(), null, 2)}\n`, 'application/json']
+        : [sources.metrics(), PROMETHEUS_TEXT];
+      res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }

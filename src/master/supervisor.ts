@@ -28,6 +28,8 @@ export interface WorkerHandle {
   readonly stats: Float64Array;
   /** Position in its generation: a replacement takes the dead worker's slot. */
   readonly slot: number;
+  /** Its conf's route names in index order, to read the route blocks of `stats`. */
+  readonly routes: readonly string[];
   state: WorkerState;
 }
 
@@ -53,6 +55,8 @@ export class StartError extends Error {
 export class Supervisor {
   readonly workers = new Set<WorkerHandle>();
   generation = 0;
+  /** Replacements started for workers that died. */
+  restarts = 0;
   private nextId = 1;
   private conf: SluiceConf | null = null;
   private shared: SharedBuffers = { zones: {}, health: {} };
@@ -106,10 +110,12 @@ export class Supervisor {
   }
 
   private spawn(conf: SluiceConf, shared: SharedBuffers, generation: number, slot: number): WorkerHandle {
-    const stats = createStatsBuffer();
+    const stats = createStatsBuffer(conf.routes.length);
     const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, health: shared.health, stats };
     const thread = new Worker(WORKER_URL, { workerData: data, name: `sluice-worker-${data.id}` });
-    const handle: WorkerHandle = { id: data.id, generation, thread, stats: new Float64Array(stats), slot, state: 'starting' };
+    const handle: WorkerHandle = {
+      id: data.id, generation, thread, stats: new Float64Array(stats), slot, routes: conf.routes.map((r) => r.name), state: 'starting',
+    };
     this.workers.add(handle);
     thread.on('error', (err) => this.log.error({ err, worker: handle.id }, 'worker failed'));
     thread.on('exit', (code) => this.onExit(handle, code));
@@ -172,6 +178,7 @@ export class Supervisor {
     const timer = setTimeout(() => {
       this.pendingRestarts.delete(timer);
       if (this.stopping || generation !== this.generation) return;
+      this.restarts++;
       const replacement = this.spawn(conf, shared, generation, w.slot);
       this.whenListening(replacement).then(() => {
         this.log.info({ worker: replacement.id, replaced: w.id }, 'replacement worker listening');

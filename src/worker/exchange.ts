@@ -16,6 +16,8 @@ export class Exchange {
   /** The normalised path, or the raw target when it could not be normalised. */
   path: string;
   route: string | null;
+  /** The route's index in the conf (its metrics block); -1 until routed. */
+  routeIndex: number;
   upstreamAddr: string | null;
   /** ms spent waiting on upstreams, summed over attempts; -1 = none. */
   upstreamTime: number;
@@ -36,6 +38,7 @@ export class Exchange {
     this.client = this.peer;
     this.path = path;
     this.route = null;
+    this.routeIndex = -1;
     this.upstreamAddr = null;
     this.upstreamTime = -1;
     this.requestId = null;

@@ -22,7 +22,7 @@ import { compileRouter } from './router.ts';
 import type { RouteMatch } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
 import type { StaticRoot } from './static-files.ts';
-import { REQUESTS } from './stats.ts';
+import { recordRequest, REQUESTS } from './stats.ts';
 import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.ts';
 
 /**
@@ -103,9 +103,11 @@ export function createGateway(env: GatewayEnv): Gateway {
     this[kExchange] = undefined;
     const socket = x.socket;
     const end = performance.now();
-    accessLog?.write(x, this.statusCode, socket.bytesWritten - x.bytesBefore, end);
-    if (x.ctx !== null) runLog(x.ctx, this.statusCode, end);
-    // A response whose headers went out (with keep-alive) before the drain began: close after it.
+    // nginx's 499: the client went away before any response head was sent.
+    const status = this.headersSent ? this.statusCode : 499;
+    accessLog?.write(x, status, socket.bytesWritten - x.bytesBefore, end);
+    recordRequest(stats, x.routeIndex < 0 ? conf.routes.length : x.routeIndex, status, end - x.start, x.upstreamTime);
+    if (x.ctx !== null) runLog(x.ctx, status, end);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
@@ -145,6 +147,7 @@ export function createGateway(env: GatewayEnv): Gateway {
       return;
     }
     x.route = m.route.name;
+    x.routeIndex = m.index;
     const chain = chains[m.index]!;
     if (chain === null) {
       serve(req, res, x, m, n.query, null);
