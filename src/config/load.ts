@@ -18,6 +18,8 @@ export interface LoadOptions {
   readonly prefix?: string;
   /** Plugin name -> schema. Given: unknown plugins are errors and plugin confs are checked with defaults filled in. */
   readonly pluginSchemas?: ReadonlyMap<string, TSchema>;
+  /** Plugin name -> schema of one consumer credential; given: every `consumers[].credentials` entry is checked. */
+  readonly credentialSchemas?: ReadonlyMap<string, TSchema>;
 }
 
 export type LoadResult = { readonly ok: true; readonly conf: SluiceConf } | { readonly ok: false; readonly issues: ConfIssue[] };
@@ -30,7 +32,7 @@ export function loadConf(file: string, opts: LoadOptions = {}): LoadResult {
   if (!merged.complete) return { ok: false, issues: inReadingOrder(reporter.issues) };
   checkSchema(ConfSchema, merged.data, [], reporter);
   const written = Value.Default(ConfSchema, structuredClone(merged.data)) as Record<string, unknown>;
-  const conf = resolveConf(written, { file: abs, prefix: resolve(opts.prefix ?? process.cwd()), pluginSchemas: opts.pluginSchemas }, reporter);
+  const conf = resolveConf(written, { file: abs, prefix: resolve(opts.prefix ?? process.cwd()), pluginSchemas: opts.pluginSchemas, credentialSchemas: opts.credentialSchemas }, reporter);
   if (reporter.issues.length > 0) return { ok: false, issues: inReadingOrder(reporter.issues) };
   return { ok: true, conf };
 }

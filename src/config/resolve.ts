@@ -14,6 +14,7 @@ import { checkCidr, checkRouteHost, parseHostPort } from './addresses.ts';
 import { where } from './reporter.ts';
 import type { Reporter, Seg } from './reporter.ts';
 import { checkSchema } from './schema-issues.ts';
+import { sharedDictRefs } from './shared-dict-refs.ts';
 import type {
   ActiveHealthcheckConf,
   Algorithm,
@@ -35,6 +36,12 @@ export interface ResolveOptions {
   readonly file: string;
   readonly prefix: string;
   readonly pluginSchemas?: ReadonlyMap<string, TSchema> | undefined;
+  readonly credentialSchemas?: ReadonlyMap<string, TSchema> | undefined;
+}
+
+/** What plugin confs are checked against besides their schema: the zones the conf declares. */
+interface PluginCheck extends ResolveOptions {
+  readonly dicts: Readonly<Record<string, number>>;
 }
 
 type Obj = Record<string, unknown>;
@@ -49,6 +56,8 @@ export function resolveConf(data: Obj, opts: ResolveOptions, r: Reporter): Sluic
   const errorPath = str(errorLog['path']) ?? 'stderr';
   const accessPath = str(obj(data['access_log'])['path']) ?? 'off';
   const upstreams = resolveUpstreams(obj(data['upstreams']), r);
+  const sharedDicts = resolveSharedDicts(obj(data['shared_dicts']), r);
+  const check: PluginCheck = { ...opts, dicts: sharedDicts };
   return {
     file: opts.file,
     prefix: opts.prefix,
@@ -58,13 +67,13 @@ export function resolveConf(data: Obj, opts: ResolveOptions, r: Reporter): Sluic
     plugin_paths: arr(data['plugin_paths']).flatMap((p) => (typeof p === 'string' ? [at(p)] : [])),
     error_log: { path: errorPath === 'stderr' ? errorPath : at(errorPath), level: (str(errorLog['level']) ?? 'info') as LogLevel },
     access_log: { path: accessPath === 'off' || accessPath === 'stdout' ? accessPath : at(accessPath) },
-    shared_dicts: resolveSharedDicts(obj(data['shared_dicts']), r),
+    shared_dicts: sharedDicts,
     server: resolveServer(obj(data['server']), r),
     status: { listen: resolveStatusListen(obj(data['status'])['listen'], r) },
     upstreams,
-    consumers: resolveConsumers(arr(data['consumers']), r),
-    plugins: resolvePlugins(data['plugins'], ['plugins'], opts, r),
-    routes: resolveRoutes(arr(data['routes']), upstreams, at, opts, r),
+    consumers: resolveConsumers(arr(data['consumers']), opts, r),
+    plugins: resolvePlugins(data['plugins'], ['plugins'], check, r),
+    routes: resolveRoutes(arr(data['routes']), upstreams, at, check, r),
   };
 }
 
@@ -170,7 +179,7 @@ function resolvePassive(v: unknown, base: Seg[], r: Reporter): PassiveHealthchec
   return { max_fails: num(v['max_fails'], 3), fail_timeout: duration(v['fail_timeout'], [...base, 'fail_timeout'], r) };
 }
 
-function resolveConsumers(list: unknown[], r: Reporter): ConsumerConf[] {
+function resolveConsumers(list: unknown[], opts: ResolveOptions, r: Reporter): ConsumerConf[] {
   const firstAt = new Map<string, number>();
   return list.filter(isObj).map((c, i) => {
     const username = str(c['username']) ?? '';
@@ -180,12 +189,32 @@ function resolveConsumers(list: unknown[], r: Reporter): ConsumerConf[] {
     return {
       username,
       attributes: stringMap(obj(c['attributes'])),
-      credentials: structuredClone(obj(c['credentials'])) as ConsumerConf['credentials'],
+      credentials: resolveCredentials(obj(c['credentials']), ['consumers', i, 'credentials'], opts, r),
     };
   });
 }
 
-function resolvePlugins(v: unknown, base: Seg[], opts: ResolveOptions, r: Reporter): Record<string, unknown> {
+/** Each auth plugin's credentials, checked against its credential schema with defaults filled in. */
+function resolveCredentials(creds: Obj, base: Seg[], opts: ResolveOptions, r: Reporter): ConsumerConf['credentials'] {
+  if (opts.credentialSchemas === undefined) return structuredClone(creds) as ConsumerConf['credentials'];
+  const out: Record<string, Record<string, unknown>[]> = {};
+  for (const [plugin, list] of Object.entries(creds)) {
+    const schema = opts.credentialSchemas.get(plugin);
+    if (schema === undefined) {
+      r.report([...base, plugin], `no plugin "${plugin}" takes consumer credentials`, 'key');
+      continue;
+    }
+    if (!Array.isArray(list)) continue; // the conf schema reported it
+    out[plugin] = list.map((entry, j) => {
+      const filled = Value.Default(schema, structuredClone(entry)) as Record<string, unknown>;
+      checkSchema(schema, filled, [...base, plugin, j], r);
+      return filled;
+    });
+  }
+  return out;
+}
+
+function resolvePlugins(v: unknown, base: Seg[], opts: PluginCheck, r: Reporter): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, conf] of Object.entries(obj(v))) {
     if (opts.pluginSchemas === undefined) {
@@ -201,6 +230,9 @@ function resolvePlugins(v: unknown, base: Seg[], opts: ResolveOptions, r: Report
     // Defaults first: the plugin gets (and is checked with) the conf it will run with.
     const filled = Value.Default(schema, structuredClone(conf));
     checkSchema(schema, filled, [...base, name], r);
+    for (const ref of sharedDictRefs(schema, filled, [...base, name])) {
+      if (!Object.hasOwn(opts.dicts, ref.name)) r.report(ref.path, `shared dict "${ref.name}" is not declared in shared_dicts`);
+    }
     out[name] = filled;
   }
   return out;
@@ -210,7 +242,7 @@ function resolveRoutes(
   list: unknown[],
   upstreams: Record<string, UpstreamConf>,
   at: (p: string) => string,
-  opts: ResolveOptions,
+  opts: PluginCheck,
   r: Reporter,
 ): RouteConf[] {
   const firstAt = new Map<string, number>();

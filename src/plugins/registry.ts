@@ -10,6 +10,8 @@ export interface PluginRegistry {
   readonly plugins: ReadonlyMap<string, PluginDef>;
   /** The same, name -> schema: what `loadConf` takes as `pluginSchemas`. */
   readonly schemas: ReadonlyMap<string, TSchema>;
+  /** Plugins that take consumer credentials, name -> schema of one credential (`credentialSchemas`). */
+  readonly credentialSchemas: ReadonlyMap<string, TSchema>;
 }
 
 const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
@@ -66,6 +68,10 @@ export async function buildRegistry(builtins: readonly PluginDef[], pluginPaths:
     }
   }
   const schemas = new Map<string, TSchema>();
-  for (const [name, def] of plugins) schemas.set(name, def.schema);
-  return { plugins, schemas };
+  const credentialSchemas = new Map<string, TSchema>();
+  for (const [name, def] of plugins) {
+    schemas.set(name, def.schema);
+    if (def.credentialSchema !== undefined) credentialSchemas.set(name, def.credentialSchema);
+  }
+  return { plugins, schemas, credentialSchemas };
 }

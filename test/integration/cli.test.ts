@@ -281,3 +281,31 @@ describe.concurrent('-s without a running master', () => {
     expect(r.stderr).toContain('no valid pid in file');
   });
 });
+
+describe.concurrent('-t checks what plugins refer to', () => {
+  test('consumer credentials against their auth plugin, and shared dicts named by plugins', async () => {
+    const dir = tmp();
+    const file = join(dir, 'refs.yaml');
+    writeFileSync(file, [
+      'consumers:',
+      '  - username: alice',
+      '    credentials:',
+      '      key-auth: [ { kee: "typo" } ]',
+      '      no-such-auth: [ {} ]',
+      'routes:',
+      '  - name: r',
+      '    paths: ["/"]',
+      '    return: { status: 200 }',
+      '    plugins:',
+      '      rate-limiting: { limits: [ { by: ip, second: 1 } ], dict: missing_zone }',
+      '',
+    ].join('\n'));
+    const r = await sluice(['-t', '-c', file, '-p', dir]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n');
+    expect(lines).toContain(`${file}:5:7: consumers[0].credentials.no-such-auth: no plugin "no-such-auth" takes consumer credentials`);
+    expect(lines).toContain(`${file}:4:19: consumers[0].credentials.key-auth[0]: missing required key "key"`);
+    expect(lines).toContain(`${file}:4:21: consumers[0].credentials.key-auth[0].kee: unknown key "kee"`);
+    expect(lines).toContain(`${file}:11:65: routes[0].plugins.rate-limiting.dict: shared dict "missing_zone" is not declared in shared_dicts`);
+  });
+});

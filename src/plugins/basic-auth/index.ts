@@ -44,6 +44,7 @@ export const basicAuth = definePlugin({
   version: '1.0.0',
   priority: 1100, // Kong's
   schema: Schema,
+  credentialSchema: Credential,
   create(conf, env) {
     const byUser = new Map<string, Entry>();
     for (const { consumer, credential } of checkedCredentials<BasicCredential>('basic-auth', Credential, env.consumers)) {

@@ -103,6 +103,7 @@ export const jwt = definePlugin({
   version: '1.0.0',
   priority: 1450, // Kong's
   schema: Schema,
+  credentialSchema: Credential,
   create(conf, env) {
     const byKey = new Map<string, Entry>();
     for (const { consumer, credential } of checkedCredentials<JwtCredential>('jwt', Credential, env.consumers)) {

@@ -27,6 +27,7 @@ export const keyAuth = definePlugin({
   version: '1.0.0',
   priority: 1250, // Kong's
   schema: Schema,
+  credentialSchema: Credential,
   create(conf, env) {
     const byKey = new Map<string, Consumer>();
     for (const { consumer, credential } of checkedCredentials<{ key: string }>('key-auth', Credential, env.consumers)) {

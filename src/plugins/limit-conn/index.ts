@@ -18,7 +18,7 @@ const Schema = s.object({
   on_missing_key: Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], {
     default: 'reject', description: 'A request without the key: reject it (403), use the client address, or let it pass unlimited',
   }),
-  dict: Type.String({ default: 'sluice_limits', description: 'Shared dict holding the counters' }),
+  dict: s.dict({ default: 'sluice_limits', description: 'Shared dict holding the counters' }),
   rejected_code: Type.Integer({ minimum: 400, maximum: 599, default: 503, description: 'Status above conn + burst (APISIX: 503)' }),
   rejected_msg: Type.String({ default: 'Too many concurrent requests', description: 'message of the JSON body above conn + burst' }),
 }, { description: "APISIX's limit-conn: concurrent requests per key across every worker" });

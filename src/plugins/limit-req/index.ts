@@ -11,7 +11,7 @@ const Schema = s.object({
   on_missing_key: Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], {
     default: 'reject', description: 'A request without the key: reject it (403), use the client address, or let it pass unlimited',
   }),
-  dict: Type.String({ default: 'sluice_limits', description: 'Shared dict holding the buckets' }),
+  dict: s.dict({ default: 'sluice_limits', description: 'Shared dict holding the buckets' }),
   rejected_code: Type.Integer({ minimum: 400, maximum: 599, default: 503, description: 'Status beyond the burst (nginx and APISIX: 503)' }),
   rejected_msg: Type.String({ default: 'Too many requests', description: 'message of the JSON body beyond the burst' }),
 }, { description: "nginx's limit_req: a leaky bucket per key, shared by every worker" });

@@ -1,3 +1,4 @@
+import { SHARED_DICT_KEYWORD } from '../../config/shared-dict-refs.ts';
 import { isIP } from 'node:net';
 import { Type } from 'typebox';
 import type { TLiteral, TProperties } from 'typebox';
@@ -85,7 +86,14 @@ const queryPair = (opts: Opts) =>
   Type.Refine(Type.String(opts), (v) => v.includes(':') && splitPair(v)[0] !== '',
     (v) => `invalid query entry ${JSON.stringify(v)}: expected name:value`);
 
-export const s = { object, oneOf, ipOrCidr, duration, size, headerName, headerPair, queryPair };
+/**
+ * The name of a zone in `shared_dicts`. Marked so the master checks it at
+ * `-t`, start and reload: a plugin naming an undeclared zone is a conf error
+ * at its position, not a worker that fails to start.
+ */
+const dict = (opts: Opts) => Type.String({ minLength: 1, ...opts, [SHARED_DICT_KEYWORD]: true });
+
+export const s = { object, oneOf, ipOrCidr, duration, size, headerName, headerPair, queryPair, dict };
 export { Type };
 export type { Static, TSchema } from 'typebox';
 

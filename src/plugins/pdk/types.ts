@@ -229,6 +229,11 @@ export interface PluginDef<S extends TSchema = TSchema> {
   readonly priority: number;
   /** Checked by the master with defaults filled in before any worker sees the conf. */
   readonly schema: S;
+  /**
+   * Auth plugins: the schema of one entry of a consumer's `credentials.<name>`
+   * list, checked by the master (positions, defaults) like the plugin's conf.
+   */
+  readonly credentialSchema?: TSchema;
   /** Builds the handlers for one conf (once per conf and attachment, never per request). */
   create(conf: Static<S>, env: PluginEnv): Handlers;
 }

@@ -42,7 +42,7 @@ const Schema = s.object({
     description: 'A request without the key (no identity, no header): reject it (403), count it by client address instead, or skip that limit',
   }),
   policy: Type.Union([Type.Literal('local'), Type.Literal('redis')], { default: 'local', description: 'local: counters in a shared dict; redis: in a Redis server shared by several gateways' }),
-  dict: Type.String({ default: 'sluice_limits', description: 'Shared dict holding the local counters (see README: sizing)' }),
+  dict: s.dict({ default: 'sluice_limits', description: 'Shared dict holding the local counters (see README: sizing)' }),
   redis: s.object({
     url: Type.String({ default: 'redis://127.0.0.1:6379', description: 'redis:// or rediss:// URL (user, password and db number in it)' }),
     timeout: Type.Integer({ minimum: 1, default: 2000, description: 'ms to connect or answer before Redis counts as unreachable' }),
