@@ -80,7 +80,7 @@ export class HeaderList implements MutableHeaders {
   set(name: string, value: string): void {
     checkField(name, value);
     this.remove(name);
-    (this.list as string[]).push(name, value);
+    this.own().push(name, value);
   }
 
   add(name: string, value: string): void {
@@ -90,17 +90,19 @@ export class HeaderList implements MutableHeaders {
 
   remove(name: string): boolean {
     const lower = name.toLowerCase();
+    // Usually absent (set() of a new header): find the first match before copying or writing anything.
+    let i = 0;
+    while (i < this.list.length && !sameName(this.list[i]!, lower)) i += 2;
+    if (i >= this.list.length) return false;
     const l = this.own();
-    let w = 0;
-    for (let i = 0; i < l.length; i += 2) {
-      const n = l[i]!;
-      if (n.length === lower.length && n.toLowerCase() === lower) continue;
-      l[w++] = n;
+    let w = i;
+    for (i += 2; i < l.length; i += 2) {
+      if (sameName(l[i]!, lower)) continue;
+      l[w++] = l[i]!;
       l[w++] = l[i + 1]!;
     }
-    const removed = w !== l.length;
     l.length = w;
-    return removed;
+    return true;
   }
 
   private own(): string[] {
@@ -111,6 +113,8 @@ export class HeaderList implements MutableHeaders {
     return this.list as string[];
   }
 }
+
+const sameName = (n: string, lower: string): boolean => n.length === lower.length && n.toLowerCase() === lower;
 
 /** A plugin can never emit a field that splits the head or smuggles a second header. */
 function checkField(name: string, value: string): void {
