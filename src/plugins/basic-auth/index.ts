@@ -1,6 +1,5 @@
-import { definePlugin, s, Type } from '../pdk/index.ts';
+import { anonymousIdentity, checkedCredentials, definePlugin, digest, digestKey, duplicate, Lru, quoted, s, sameDigest, Type, unauthorized } from '../pdk/index.ts';
 import type { Consumer, RequestCtx } from '../pdk/index.ts';
-import { anonymousIdentity, checkedCredentials, digest, digestKey, duplicate, quoted, sameDigest, unauthorized } from '../key-auth/credentials.ts';
 import { algorithmOf } from './hash.ts';
 
 const Credential = Type.Refine(Type.Object({
@@ -61,14 +60,7 @@ export const basicAuth = definePlugin({
     const challenge = `Basic realm=${quoted(conf.realm)}`;
     const noCreds = unauthorized(challenge, 'AUTH_NO_CREDENTIALS', 'Unauthorized');
     const invalid = unauthorized(challenge, 'AUTH_INVALID_CREDENTIALS', 'Invalid authentication credentials');
-    // Map iteration order is insertion order: re-inserting on a hit makes the first key the least recently used.
-    const verified = new Map<string, Consumer>();
-
-    const remember = (key: string, consumer: Consumer): void => {
-      if (conf.cache_size === 0) return;
-      if (verified.size >= conf.cache_size) verified.delete(verified.keys().next().value!);
-      verified.set(key, consumer);
-    };
+    const verified = new Lru<string, Consumer>(conf.cache_size);
 
     const pass = (ctx: RequestCtx, consumer: Consumer): undefined => {
       if (conf.hide_credentials) ctx.req.headers.remove('authorization');
@@ -87,11 +79,7 @@ export const basicAuth = definePlugin({
         }
         const cacheKey = digestKey(header);
         const hit = verified.get(cacheKey);
-        if (hit !== undefined) {
-          verified.delete(cacheKey);
-          verified.set(cacheKey, hit);
-          return pass(ctx, hit);
-        }
+        if (hit !== undefined) return pass(ctx, hit);
         const decoded = Buffer.from(header.replace(PREFIX, ''), 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
         if (colon === -1) return invalid;
@@ -101,7 +89,7 @@ export const basicAuth = definePlugin({
         if (entry.plain !== null) return sameDigest(entry.plain, digest(password)) ? pass(ctx, entry.consumer) : invalid;
         return env.offload.run<boolean>(TASK, { hash: entry.hash, password }).then((ok) => {
           if (!ok) return invalid;
-          remember(cacheKey, entry.consumer);
+          verified.set(cacheKey, entry.consumer);
           return pass(ctx, entry.consumer);
         });
       },

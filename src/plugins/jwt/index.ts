@@ -2,9 +2,8 @@ import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { decodeJwt, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
-import { definePlugin, GatewayError, s, Type } from '../pdk/index.ts';
+import { anonymousIdentity, checkedCredentials, definePlugin, duplicate, GatewayError, Lru, quoted, s, Type, unauthorized } from '../pdk/index.ts';
 import type { Consumer, Exit, Identity, RequestCtx } from '../pdk/index.ts';
-import { anonymousIdentity, checkedCredentials, duplicate, quoted, unauthorized } from '../key-auth/credentials.ts';
 
 const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 type Alg = (typeof ALGORITHMS)[number];
@@ -37,7 +36,21 @@ const Schema = s.object({
   anonymous: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Consumer username to use when the request has no token (null: answer 401)' }),
   run_on_preflight: Type.Boolean({ default: true, description: 'Also require a token on CORS preflight (OPTIONS) requests' }),
   realm: Type.String({ default: 'sluice', description: 'Realm in WWW-Authenticate' }),
+  cache_size: Type.Integer({ minimum: 0, default: 4096, description: 'Verified tokens remembered per worker (LRU) until their exp; 0 disables' }),
 }, { description: 'JWT authentication against the consumers\' jwt credentials' });
+
+/**
+ * A token that verified: the identity it gave and the time window (ms, clock
+ * skew applied) in which that verdict holds. Clients send the same token for
+ * many requests; the signature check (WebCrypto, asynchronous) is by far the
+ * costliest step, and the cache key is the whole token, signature included,
+ * so a hit is the very bytes that were verified.
+ */
+interface Verified {
+  readonly identity: Identity;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
 
 /** Longer tokens are refused before any parsing: no legitimate token is near this, and nothing big gets base64-decoded. */
 const MAX_TOKEN_LENGTH = 8192;
@@ -124,6 +137,7 @@ export const jwt = definePlugin({
     const badClaims = bad('AUTH_JWT_BAD_CLAIMS', 'Token claims invalid');
     const tooLong = bad('AUTH_JWT_EXPIRATION_TOO_LONG', 'The exp claim exceeds maximum_expiration');
     const mapping = Object.entries(conf.claims_to_identity);
+    const verified = new Lru<string, Verified>(conf.cache_size);
     const requiredClaims = conf.maximum_expiration > 0 && !conf.claims_to_verify.includes('exp') ? [...conf.claims_to_verify, 'exp'] : conf.claims_to_verify;
     const headerNames = conf.header_names;
     const uriNames = conf.uri_param_names;
@@ -179,7 +193,14 @@ export const jwt = definePlugin({
         }
       }
       if (conf.maximum_expiration > 0 && (claims.exp as number) - env.now() / 1000 > conf.maximum_expiration) return tooLong;
-      ctx.identity = identityFrom(entry.consumer, claims);
+      const identity = identityFrom(entry.consumer, claims);
+      const skew = conf.clock_skew * 1000;
+      verified.set(token, {
+        identity,
+        notBefore: typeof claims.nbf === 'number' ? claims.nbf * 1000 - skew : -Infinity,
+        notAfter: typeof claims.exp === 'number' ? claims.exp * 1000 + skew : Infinity,
+      });
+      ctx.identity = identity;
       return undefined;
     }
 
@@ -194,6 +215,15 @@ export const jwt = definePlugin({
           return undefined;
         }
         if (token.length > MAX_TOKEN_LENGTH) return malformed;
+        const hit = verified.get(token);
+        if (hit !== undefined) {
+          const now = env.now();
+          if (now >= hit.notBefore && now <= hit.notAfter) {
+            ctx.identity = hit.identity;
+            return undefined;
+          }
+          verified.delete(token); // outside its window: verify again, which gives the precise refusal
+        }
         let keyClaim: unknown;
         try {
           keyClaim = decodeJwt(token)[conf.key_claim_name];

@@ -1,6 +1,5 @@
-import { definePlugin, s, Type } from '../pdk/index.ts';
+import { anonymousIdentity, checkedCredentials, definePlugin, digestKey, duplicate, quoted, s, Type, unauthorized } from '../pdk/index.ts';
 import type { Consumer, RequestCtx } from '../pdk/index.ts';
-import { anonymousIdentity, checkedCredentials, digestKey, duplicate, quoted, unauthorized } from './credentials.ts';
 
 const Credential = Type.Object({
   key: Type.String({ minLength: 1, description: 'The API key' }),

@@ -13,5 +13,8 @@ export { isHeaderName, isHeaderValue } from './headers.ts';
 export type { MutableHeaders, ReadonlyHeaders } from './headers.ts';
 export type { MutableQuery, ReadonlyQuery } from './query.ts';
 export { GatewayError, PluginError } from './errors.ts';
+export { Lru } from './lru.ts';
+export { anonymousIdentity, checkedCredentials, digest, digestKey, duplicate, quoted, sameDigest, unauthorized } from './auth.ts';
+export type { CheckedCredential } from './auth.ts';
 export type { Phase, PluginErrorCode } from './errors.ts';
 export type { SharedDict } from '../../shdict/index.ts';

@@ -52,7 +52,7 @@ describe('schema', () => {
     expect(checkConf(jwt, {}).conf).toEqual({
       uri_param_names: ['jwt'], cookie_names: [], header_names: ['authorization'], key_claim_name: 'iss',
       secret_is_base64: false, claims_to_verify: [], maximum_expiration: 0, clock_skew: 0, claims_to_identity: {},
-      anonymous: null, run_on_preflight: true, realm: 'sluice',
+      anonymous: null, run_on_preflight: true, realm: 'sluice', cache_size: 4096,
     });
   });
   test('unknown claims to verify are refused', () => {
@@ -171,5 +171,32 @@ describe('claims_to_identity', () => {
   test('a claim the token lacks keeps the consumer\'s value', async () => {
     const r = await run({ claims_to_identity: { user_id: 'sub' } }, bearer(await hs({ iss: 'hs-iss' })));
     expect(identityOf(r.upstream!.headers)).toMatchObject({ user_id: '1' });
+  });
+});
+
+describe('verified-token cache', () => {
+  test('a cached token stops passing at its exp (with clock_skew), and then gets the precise refusal', async () => {
+    let clock = NOW;
+    const h = harness([jwt, identityProbe], { jwt: { clock_skew: 5 }, 'identity-probe': {} }, { consumers, now: () => clock });
+    const exp = Math.floor(NOW / 1000) + 60;
+    const token = await hs({ iss: 'hs-iss', exp });
+    expect((await h.run(bearer(token))).status).toBe(200);
+    clock = exp * 1000 + 5_000; // the last instant the skew allows
+    expect((await h.run(bearer(token))).status).toBe(200);
+    clock = exp * 1000 + 6_000;
+    const late = await h.run(bearer(token));
+    expect(late.status).toBe(401);
+    expect((JSON.parse(late.body) as { code: string }).code).toBe('AUTH_JWT_EXPIRED');
+  });
+
+  test('a token differing from a cached one by a single signature byte is verified, not taken from the cache', async () => {
+    const h = harness([jwt, identityProbe], { jwt: {}, 'identity-probe': {} }, { consumers, now: () => NOW });
+    const token = await hs({ iss: 'hs-iss', exp: Math.floor(NOW / 1000) + 60 });
+    expect((await h.run(bearer(token))).status).toBe(200);
+    const last = token.at(-2) === 'A' ? 'B' : 'A';
+    const tampered = `${token.slice(0, -2)}${last}${token.at(-1)!}`;
+    const r = await h.run(bearer(tampered));
+    expect(r.status).toBe(401);
+    expect((JSON.parse(r.body) as { code: string }).code).toBe('AUTH_JWT_BAD_SIGNATURE');
   });
 });

@@ -1,12 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Value } from 'typebox/value';
-import { GatewayError } from '../pdk/index.ts';
-import type { Consumer, Consumers, Exit, Identity, TSchema } from '../pdk/index.ts';
+import { GatewayError } from './errors.ts';
+import type { TSchema } from './schema.ts';
+import type { Consumer, Consumers, Exit, Identity } from './types.ts';
 
 /**
  * What the auth plugins (key-auth, basic-auth, jwt, forward-auth) share:
  * credential checking at `create`, secret digests, constant-time comparison
- * and the 401 they answer with. Lives beside key-auth, the simplest of them.
+ * and the 401 they answer with. In the pdk so custom auth plugins get the same.
  */
 
 /** SHA-256 of a secret: fixed length, so comparisons and Map keys never reveal a secret's bytes or length. */
