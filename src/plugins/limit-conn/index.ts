@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { definePlugin, s, Type } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, s, Type } from '../pdk/index.ts';
 import type { Exit, SharedDict } from '../pdk/index.ts';
-import { bySchema, compileKey } from '../rate-limiting/key.ts';
 
 declare module '../pdk/index.ts' {
   interface CtxVars {

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { definePlugin, s, Type } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, s, Type } from '../pdk/index.ts';
 import type { Exit, SharedDict } from '../pdk/index.ts';
-import { bySchema, compileKey } from '../rate-limiting/key.ts';
 
 const Schema = s.object({
   rate: Type.Number({ exclusiveMinimum: 0, description: 'Requests per second the bucket leaks (nginx limit_req rate)' }),

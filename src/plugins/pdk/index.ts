@@ -14,6 +14,8 @@ export type { MutableHeaders, ReadonlyHeaders } from './headers.ts';
 export type { MutableQuery, ReadonlyQuery } from './query.ts';
 export { GatewayError, PluginError } from './errors.ts';
 export { Lru } from './lru.ts';
+export { bySchema, compileKey } from './limit-key.ts';
+export type { KeyFn } from './limit-key.ts';
 export { anonymousIdentity, checkedCredentials, digest, digestKey, duplicate, quoted, sameDigest, unauthorized } from './auth.ts';
 export type { CheckedCredential } from './auth.ts';
 export type { Phase, PluginErrorCode } from './errors.ts';

@@ -1,7 +1,5 @@
-import { definePlugin, s, Type } from '../pdk/index.ts';
-import type { Exit, RequestCtx, ResponseCtx, SharedDict } from '../pdk/index.ts';
-import { bySchema, compileKey } from './key.ts';
-import type { KeyFn } from './key.ts';
+import { bySchema, compileKey, definePlugin, s, Type } from '../pdk/index.ts';
+import type { Exit, KeyFn, RequestCtx, ResponseCtx, SharedDict } from '../pdk/index.ts';
 import { connectRedis } from './redis.ts';
 import { LocalWindow, MAX_LIMIT, WINDOWS } from './window.ts';
 import type { WindowName } from './window.ts';

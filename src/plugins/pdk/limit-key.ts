@@ -1,8 +1,9 @@
-import { Type } from '../pdk/index.ts';
-import type { RequestCtx } from '../pdk/index.ts';
+import { Type } from './schema.ts';
+import type { RequestCtx } from './types.ts';
 
 /**
- * The `by` option shared by rate-limiting, limit-req and limit-conn: which
+ * The `by` option of rate-limiting, limit-req and limit-conn (and any custom
+ * limiter): which
  * part of the request a counter belongs to. Compiled once per conf into one
  * function; per request it only reads fields and joins them.
  */
