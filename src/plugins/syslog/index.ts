@@ -4,7 +4,7 @@ import { FACILITIES, headerHostname, rfc3164, rfc5424, SEVERITIES } from './form
 import type { Facility, Severity } from './format.ts';
 import { Shipper } from './shipper.ts';
 import type { Pending } from './shipper.ts';
-import { createTransport, parseServer } from './transport.ts';
+import { createTransport, parseServer, unixMessage } from './transport.ts';
 
 const SEVERITY_NAMES = Object.keys(SEVERITIES) as [Severity, ...Severity[]];
 const severity = (description: string) => s.oneOf(SEVERITY_NAMES, { default: 'info', description });
@@ -38,7 +38,7 @@ export const syslog = definePlugin({
   priority: 4, // Kong's
   schema: s.object({
     server: Type.Refine(
-      Type.String({ default: 'udp://127.0.0.1:514', description: 'udp://host:port, tcp://host:port (octet-counted framing) or unix:///path (stream socket)' }),
+      Type.String({ default: 'udp://127.0.0.1:514', description: 'udp://host:port, tcp://host:port (octet-counted framing) or unix:///path (e.g. /dev/log, written through util-linux logger)' }),
       (v) => parseServer(v) !== null,
       (v) => `invalid syslog server ${JSON.stringify(v)}: expected udp://host:port, tcp://host:port or unix:///path`,
     ),
@@ -63,15 +63,18 @@ export const syslog = definePlugin({
     const serverErr = priOf(conf.server_errors_severity);
     const host = headerHostname();
     const line = conf.format === 'rfc5424' ? rfc5424 : rfc3164;
+    const server = parseServer(conf.server)!;
     const shipper = new Shipper({
       queueSize: conf.queue_size,
       batchSize: conf.batch_max_size,
       flushMs: toMs(conf.flush_interval),
-      format: (p: Pending) => line(p.pri, p.time, host, JSON.stringify(p.entry)),
+      format: server.kind === 'unix'
+        ? (p: Pending) => unixMessage(p.pri, JSON.stringify(p.entry))
+        : (p: Pending) => line(p.pri, p.time, host, JSON.stringify(p.entry)),
       log: env.log,
       now: env.now,
     });
-    shipper.attach(createTransport(parseServer(conf.server)!, env.log, shipper.flush));
+    shipper.attach(createTransport(server, conf.format, env.log, shipper.flush));
     return {
       log(ctx) {
         const status = ctx.res.status;

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import type { Socket as DgramSocket } from 'node:dgram';
 import { connect, isIP } from 'node:net';
@@ -80,8 +82,7 @@ const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 30_000;
 
 /**
- * A stream to the syslog server: TCP with RFC 6587 octet-counting
- * (`LEN SP MSG`), or a unix stream socket with newline-terminated messages.
+ * A stream to the syslog server: TCP with RFC 6587 octet-counting (`LEN SP MSG`).
  * At most one connection at a time; after a failure it waits (100 ms,
  * doubling to 30 s, reset by a successful connect) before the next attempt.
  * A write the kernel does not take at once makes it unwritable until 'drain'.
@@ -93,11 +94,11 @@ class StreamTransport implements Transport {
   private backoff = RETRY_FIRST_MS;
   private closed = false;
 
-  private readonly address: ServerAddress;
+  private readonly address: { readonly host: string; readonly port: number };
   private readonly log: Logger;
   private readonly onWritable: () => void;
 
-  constructor(address: ServerAddress, log: Logger, onWritable: () => void) {
+  constructor(address: { readonly host: string; readonly port: number }, log: Logger, onWritable: () => void) {
     this.address = address;
     this.log = log;
     this.onWritable = onWritable;
@@ -109,9 +110,8 @@ class StreamTransport implements Transport {
   }
 
   send(messages: readonly string[]): void {
-    const octets = this.address.kind === 'tcp';
     let out = '';
-    for (const m of messages) out += octets ? `${Buffer.byteLength(m)} ${m}` : `${m}\n`;
+    for (const m of messages) out += `${Buffer.byteLength(m)} ${m}`;
     this.socket!.write(out);
   }
 
@@ -122,8 +122,7 @@ class StreamTransport implements Transport {
   }
 
   private connect(): void {
-    const a = this.address;
-    const s = a.kind === 'unix' ? connect({ path: a.path }) : connect({ host: a.host, port: a.port });
+    const s = connect({ host: this.address.host, port: this.address.port });
     this.socket = s;
     s.unref();
     s.setNoDelay(true);
@@ -153,6 +152,91 @@ class StreamTransport implements Transport {
   }
 }
 
-export function createTransport(address: ServerAddress, log: Logger, onWritable: () => void): Transport {
-  return address.kind === 'udp' ? new UdpTransport(address.host, address.port, log, onWritable) : new StreamTransport(address, log, onWritable);
+/**
+ * `unix:///dev/log`: the local syslog socket is a datagram socket (journald,
+ * rsyslog's imuxsock), and node:dgram has no unix datagrams. util-linux
+ * `logger`, on every Linux host (Debian's Essential bsdutils), writes to it:
+ * one `logger` process per plugin instance reads `<PRI>message` lines on its
+ * stdin and sends each as one message (datagram, or stream when the socket is
+ * one) with its own RFC 5424 / 3164 header, tagged `sluice`. A logger that
+ * exits (socket missing, daemon restarted) is restarted with the stream
+ * transport's backoff; stdin backpressure makes the transport unwritable.
+ */
+class LoggerTransport implements Transport {
+  private child: ChildProcess | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private backoff = RETRY_FIRST_MS;
+  private closed = false;
+  private readonly args: readonly string[];
+  private readonly log: Logger;
+  private readonly onWritable: () => void;
+
+  constructor(path: string, format: 'rfc5424' | 'rfc3164', log: Logger, onWritable: () => void) {
+    this.args = ['--socket', path, '--socket-errors=on', '--prio-prefix', '--tag', 'sluice', `--${format}`];
+    this.log = log;
+    this.onWritable = onWritable;
+  }
+
+  writable(): boolean {
+    if (this.child === null && this.retryTimer === null && !this.closed) this.start();
+    return this.child !== null && this.child.stdin !== null && !this.child.stdin.writableNeedDrain;
+  }
+
+  send(messages: readonly string[]): void {
+    let out = '';
+    for (const m of messages) out += `${m}\n`;
+    this.child!.stdin!.write(out);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.child?.kill();
+  }
+
+  private start(): void {
+    const child = spawn('logger', this.args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (c: string) => { if (stderr.length < 1024) stderr += c; });
+    child.stdin!.on('drain', this.onWritable);
+    child.stdin!.on('error', () => {}); // the exit below says why
+    child.once('spawn', () => {
+      this.backoff = RETRY_FIRST_MS;
+      this.onWritable();
+    });
+    child.once('error', (err) => {
+      if (this.backoff === RETRY_FIRST_MS) this.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'syslog: cannot run logger');
+    });
+    child.once('close', (code) => {
+      this.child = null;
+      if (this.closed) return;
+      if (this.backoff === RETRY_FIRST_MS) this.log.warn({ code, stderr: stderr.trim() }, 'syslog: logger exited');
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.onWritable();
+      }, this.backoff);
+      this.retryTimer.unref();
+      this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
+    });
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    (child.stderr as unknown as { unref?: () => void }).unref?.();
+  }
 }
+
+/**
+ * The transport for `address`. For unix sockets `logger` writes the header,
+ * so its messages are `<PRI>` and the JSON entry only (see {@link unixMessage}).
+ */
+export function createTransport(address: ServerAddress, format: 'rfc5424' | 'rfc3164', log: Logger, onWritable: () => void): Transport {
+  switch (address.kind) {
+    case 'udp': return new UdpTransport(address.host, address.port, log, onWritable);
+    case 'tcp': return new StreamTransport(address, log, onWritable);
+    case 'unix': return new LoggerTransport(address.path, format, log, onWritable);
+  }
+}
+
+/** A line for {@link LoggerTransport}: logger reads the PRI prefix and adds the rest of the header itself. */
+export const unixMessage = (pri: number, msg: string): string => `<${pri}>${msg}`;

@@ -115,7 +115,7 @@ describe('Shipper', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
     const { s } = make(null as unknown as Transport, { queueSize: 50, batchSize: 50 });
-    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, pino({ level: 'silent' }), s.flush));
+    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, 'rfc5424', pino({ level: 'silent' }), s.flush));
     try {
       // 64 KiB entries: the kernel's socket buffers fill after a few MB, then writes wait for a 'drain' that never comes.
       const big = (i: number): Pending => ({ pri: 14, time: 0, entry: { i, pad: 'x'.repeat(64 * 1024) } });
