@@ -9,11 +9,9 @@ import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
  * scenario gets a fresh gateway on its own conf, so a global plugin in one
  * scenario never leaks into another.
  *
- * Plugin scenarios (issues to come) are added here, for example:
- *   { kind: 'sluice', name: 'sluice key-auth', path: '/bare',
- *     headers: { apikey: 'bench-key' },
- *     conf: { consumers: [{ username: 'bench', credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
- *             routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {} } }] } }
+ * A plugin scenario decorates BARE_ROUTE with its plugins (and adds the
+ * consumers or shared_dicts they need), so its cost reads straight off the
+ * bare proxy's row.
  */
 export type Scenario =
   | { readonly kind: 'direct' | 'nginx'; readonly name: string; readonly path: string; readonly headers?: Readonly<Record<string, string>> }
