@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bySchema, compileKey, definePlugin, s, Type } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, missingKey, onMissingKeySchema, s, Type } from '../pdk/index.ts';
 import type { Exit, SharedDict } from '../pdk/index.ts';
 
 declare module '../pdk/index.ts' {
@@ -14,15 +14,11 @@ const Schema = s.object({
   burst: Type.Integer({ minimum: 0, default: 0, description: 'Concurrent requests above conn that are delayed instead of refused' }),
   default_conn_delay: Type.Number({ minimum: 0, default: 0.1, description: 'Seconds a request in the burst waits, per conn requests above conn' }),
   by: bySchema('ip'),
-  on_missing_key: Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], {
-    default: 'reject', description: 'A request without the key: reject it (403), use the client address, or let it pass unlimited',
-  }),
+  on_missing_key: onMissingKeySchema('A request without the key: reject it (403), use the client address, or let it pass unlimited'),
   dict: s.dict({ default: 'sluice_limits', description: 'Shared dict holding the counters' }),
   rejected_code: Type.Integer({ minimum: 400, maximum: 599, default: 503, description: 'Status above conn + burst (APISIX: 503)' }),
   rejected_msg: Type.String({ default: 'Too many concurrent requests', description: 'message of the JSON body above conn + burst' }),
 }, { description: "APISIX's limit-conn: concurrent requests per key across every worker" });
-
-const NO_KEY: Exit = Object.freeze({ status: 403, body: Object.freeze({ message: 'No rate-limiting key in the request', code: 'RL_ERR_NO_KEY' }) });
 
 /**
  * A counter's ttl, refreshed by every acquire: a count a dead worker never
@@ -83,9 +79,9 @@ export const limitConn = definePlugin({
       access(ctx) {
         let k = key(ctx);
         if (k === null) {
-          if (conf.on_missing_key === 'skip') return undefined;
-          if (conf.on_missing_key === 'reject') return NO_KEY;
-          k = `\x1fip\x1f${ctx.client}`;
+          const m = missingKey(conf.on_missing_key, ctx.client);
+          if (typeof m !== 'string') return m ?? undefined;
+          k = m;
         }
         const full = `lc:${ctx.route.name}:${k}`;
         if (!gauge.acquire(dict, full)) return refusal;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bySchema, compileKey, definePlugin, s, Type } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, missingKey, onMissingKeySchema, s, Type } from '../pdk/index.ts';
 import type { Exit, SharedDict } from '../pdk/index.ts';
 
 const Schema = s.object({
@@ -7,15 +7,11 @@ const Schema = s.object({
   burst: Type.Number({ minimum: 0, default: 0, description: 'Requests allowed above the rate, queued (delayed) or, with nodelay, passed at once' }),
   nodelay: Type.Boolean({ default: false, description: 'Pass requests within the burst at once instead of delaying them to the rate' }),
   by: bySchema('ip'),
-  on_missing_key: Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], {
-    default: 'reject', description: 'A request without the key: reject it (403), use the client address, or let it pass unlimited',
-  }),
+  on_missing_key: onMissingKeySchema('A request without the key: reject it (403), use the client address, or let it pass unlimited'),
   dict: s.dict({ default: 'sluice_limits', description: 'Shared dict holding the buckets' }),
   rejected_code: Type.Integer({ minimum: 400, maximum: 599, default: 503, description: 'Status beyond the burst (nginx and APISIX: 503)' }),
   rejected_msg: Type.String({ default: 'Too many requests', description: 'message of the JSON body beyond the burst' }),
 }, { description: "nginx's limit_req: a leaky bucket per key, shared by every worker" });
-
-const NO_KEY: Exit = Object.freeze({ status: 403, body: Object.freeze({ message: 'No rate-limiting key in the request', code: 'RL_ERR_NO_KEY' }) });
 
 /**
  * The bucket of one key is one number in the shared dict: the time its queue
@@ -75,9 +71,9 @@ export const limitReq = definePlugin({
       access(ctx) {
         let k = key(ctx);
         if (k === null) {
-          if (conf.on_missing_key === 'skip') return undefined;
-          if (conf.on_missing_key === 'reject') return NO_KEY;
-          k = `\x1fip\x1f${ctx.client}`;
+          const m = missingKey(conf.on_missing_key, ctx.client);
+          if (typeof m !== 'string') return m ?? undefined;
+          k = m;
         }
         if (!bucket.take(dict, `lr:${ctx.route.name}:${k}`, env.now())) return refusal;
         // Below a millisecond a timer would only add latency; nodelay never waits.

@@ -1,5 +1,5 @@
 import { Type } from './schema.ts';
-import type { RequestCtx } from './types.ts';
+import type { Exit, RequestCtx } from './types.ts';
 
 /**
  * The `by` option of rate-limiting, limit-req and limit-conn (and any custom
@@ -67,4 +67,25 @@ export function compileKey(by: string | readonly string[]): KeyFn {
     }
     return key;
   };
+}
+
+export type OnMissingKey = 'reject' | 'ip' | 'skip';
+
+export const onMissingKeySchema = (description: string) =>
+  Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], { default: 'reject', description });
+
+/** The answer to a request that has no key when `on_missing_key` is reject. */
+export const NO_LIMIT_KEY: Exit = Object.freeze({
+  status: 403,
+  body: Object.freeze({ message: 'No rate-limiting key in the request', code: 'RL_ERR_NO_KEY' }),
+});
+
+/**
+ * What a limiter counts a keyless request by: the client address under a
+ * marker no compiled key can produce (`ip`), nothing (null: `skip`), or the
+ * refusal (`reject`).
+ */
+export function missingKey(on: OnMissingKey, client: string): string | null | Exit {
+  if (on === 'ip') return `${SEP}ip${SEP}${client}`;
+  return on === 'skip' ? null : NO_LIMIT_KEY;
 }

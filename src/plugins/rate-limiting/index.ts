@@ -1,4 +1,4 @@
-import { bySchema, compileKey, definePlugin, s, Type } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, missingKey, NO_LIMIT_KEY, onMissingKeySchema, s, Type } from '../pdk/index.ts';
 import type { Exit, KeyFn, RequestCtx, ResponseCtx, SharedDict } from '../pdk/index.ts';
 import { connectRedis } from './redis.ts';
 import { LocalWindow, MAX_LIMIT, WINDOWS } from './window.ts';
@@ -35,10 +35,7 @@ const Schema = s.object({
     description: 'sliding-window weights the previous window by how much of it is still inside the last period; fixed-window resets at each boundary',
   }),
   group: Type.Optional(Type.String({ minLength: 1, description: 'Routes with the same group share counters (default: each route has its own)' })),
-  on_missing_key: Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], {
-    default: 'reject',
-    description: 'A request without the key (no identity, no header): reject it (403), count it by client address instead, or skip that limit',
-  }),
+  on_missing_key: onMissingKeySchema('A request without the key (no identity, no header): reject it (403), count it by client address instead, or skip that limit'),
   policy: Type.Union([Type.Literal('local'), Type.Literal('redis')], { default: 'local', description: 'local: counters in a shared dict; redis: in a Redis server shared by several gateways' }),
   dict: s.dict({ default: 'sluice_limits', description: 'Shared dict holding the local counters (see README: sizing)' }),
   redis: s.object({
@@ -77,10 +74,6 @@ interface Outcome {
   reset: number;
 }
 
-const NO_KEY: Exit = Object.freeze({
-  status: 403,
-  body: Object.freeze({ message: 'No rate-limiting key in the request', code: 'RL_ERR_NO_KEY' }),
-});
 const REDIS_DOWN: Exit = Object.freeze({
   status: 503,
   body: Object.freeze({ message: 'Rate limiting is unavailable', code: 'RL_ERR_REDIS' }),
@@ -129,10 +122,9 @@ export const rateLimiting = definePlugin({
       const prefix = scope ?? `rl:${ctx.route.name}:`;
       const out: (string | null)[] = [];
       for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!(ctx);
-        if (k !== null) out.push(prefix + k);
-        else if (conf.on_missing_key === 'ip') out.push(`${prefix}\x1fip\x1f${ctx.client}`);
-        else if (conf.on_missing_key === 'skip') out.push(null);
+        const k = keys[i]!(ctx) ?? missingKey(conf.on_missing_key, ctx.client);
+        if (typeof k === 'string') out.push(prefix + k);
+        else if (k === null) out.push(null);
         else return null;
       }
       return out;
@@ -264,7 +256,7 @@ export const rateLimiting = definePlugin({
     return {
       access(ctx) {
         const ks = keysOf(ctx);
-        if (ks === null) return NO_KEY;
+        if (ks === null) return NO_LIMIT_KEY;
         return redis === null ? checkLocal(ctx, ks) : checkRedis(ctx, ks);
       },
       ...(headers ? { headerFilter } : {}),
