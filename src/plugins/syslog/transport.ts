@@ -82,6 +82,42 @@ const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 30_000;
 
 /**
+ * Reconnect pacing shared by the stream and logger transports: after a
+ * failure wait 100 ms, doubling to 30 s, until a success resets it; `quiet`
+ * says whether this outage was already logged (one line per outage).
+ */
+class Backoff {
+  private delay = RETRY_FIRST_MS;
+  private timer: NodeJS.Timeout | null = null;
+
+  get waiting(): boolean {
+    return this.timer !== null;
+  }
+
+  get quiet(): boolean {
+    return this.delay !== RETRY_FIRST_MS;
+  }
+
+  succeeded(): void {
+    this.delay = RETRY_FIRST_MS;
+  }
+
+  /** Calls `retry` after the current delay, then doubles it. */
+  schedule(retry: () => void): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      retry();
+    }, this.delay);
+    this.timer.unref();
+    this.delay = Math.min(this.delay * 2, RETRY_MAX_MS);
+  }
+
+  cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+  }
+}
+
+/**
  * A stream to the syslog server: TCP with RFC 6587 octet-counting (`LEN SP MSG`).
  * At most one connection at a time; after a failure it waits (100 ms,
  * doubling to 30 s, reset by a successful connect) before the next attempt.
@@ -90,8 +126,7 @@ const RETRY_MAX_MS = 30_000;
 class StreamTransport implements Transport {
   private socket: Socket | null = null;
   private connected = false;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private backoff = RETRY_FIRST_MS;
+  private readonly backoff = new Backoff();
   private closed = false;
 
   private readonly address: { readonly host: string; readonly port: number };
@@ -105,7 +140,7 @@ class StreamTransport implements Transport {
   }
 
   writable(): boolean {
-    if (this.socket === null && this.retryTimer === null && !this.closed) this.connect();
+    if (this.socket === null && !this.backoff.waiting && !this.closed) this.connect();
     return this.connected && !this.socket!.writableNeedDrain;
   }
 
@@ -117,7 +152,7 @@ class StreamTransport implements Transport {
 
   close(): void {
     this.closed = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.backoff.cancel();
     this.socket?.destroy();
   }
 
@@ -128,26 +163,19 @@ class StreamTransport implements Transport {
     s.setNoDelay(true);
     s.on('connect', () => {
       this.connected = true;
-      this.backoff = RETRY_FIRST_MS;
+      this.backoff.succeeded();
       this.onWritable();
     });
     s.on('drain', this.onWritable);
     // The server has nothing to say; read and discard so its bytes never pile up.
     s.resume();
     s.on('error', (err) => {
-      // One line per outage, not per retry.
-      if (this.backoff === RETRY_FIRST_MS) this.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'syslog connection failed');
+      if (!this.backoff.quiet) this.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'syslog connection failed');
     });
     s.on('close', () => {
       this.socket = null;
       this.connected = false;
-      if (this.closed) return;
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        this.onWritable();
-      }, this.backoff);
-      this.retryTimer.unref();
-      this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
+      if (!this.closed) this.backoff.schedule(this.onWritable);
     });
   }
 }
@@ -164,8 +192,7 @@ class StreamTransport implements Transport {
  */
 class LoggerTransport implements Transport {
   private child: ChildProcess | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private backoff = RETRY_FIRST_MS;
+  private readonly backoff = new Backoff();
   private closed = false;
   private readonly args: readonly string[];
   private readonly log: Logger;
@@ -178,7 +205,7 @@ class LoggerTransport implements Transport {
   }
 
   writable(): boolean {
-    if (this.child === null && this.retryTimer === null && !this.closed) this.start();
+    if (this.child === null && !this.backoff.waiting && !this.closed) this.start();
     return this.child !== null && this.child.stdin !== null && !this.child.stdin.writableNeedDrain;
   }
 
@@ -190,7 +217,7 @@ class LoggerTransport implements Transport {
 
   close(): void {
     this.closed = true;
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.backoff.cancel();
     this.child?.kill();
   }
 
@@ -203,22 +230,17 @@ class LoggerTransport implements Transport {
     child.stdin!.on('drain', this.onWritable);
     child.stdin!.on('error', () => {}); // the exit below says why
     child.once('spawn', () => {
-      this.backoff = RETRY_FIRST_MS;
+      this.backoff.succeeded();
       this.onWritable();
     });
     child.once('error', (err) => {
-      if (this.backoff === RETRY_FIRST_MS) this.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'syslog: cannot run logger');
+      if (!this.backoff.quiet) this.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'syslog: cannot run logger');
     });
     child.once('close', (code) => {
       this.child = null;
       if (this.closed) return;
-      if (this.backoff === RETRY_FIRST_MS) this.log.warn({ code, stderr: stderr.trim() }, 'syslog: logger exited');
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        this.onWritable();
-      }, this.backoff);
-      this.retryTimer.unref();
-      this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
+      if (!this.backoff.quiet) this.log.warn({ code, stderr: stderr.trim() }, 'syslog: logger exited');
+      this.backoff.schedule(this.onWritable);
     });
     child.unref();
     (child.stdin as unknown as { unref?: () => void }).unref?.();
