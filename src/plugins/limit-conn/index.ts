@@ -77,12 +77,8 @@ export const limitConn = definePlugin({
     const refusal: Exit = Object.freeze({ status: conf.rejected_code, body: Object.freeze({ message: conf.rejected_msg }) });
     return {
       access(ctx) {
-        let k = key(ctx);
-        if (k === null) {
-          const m = missingKey(conf.on_missing_key, ctx.client);
-          if (typeof m !== 'string') return m ?? undefined;
-          k = m;
-        }
+        const k = key(ctx) ?? missingKey(conf.on_missing_key, ctx.client);
+        if (typeof k !== 'string') return k ?? undefined; // skip: unlimited; reject: the 403
         const full = `lc:${ctx.route.name}:${k}`;
         if (!gauge.acquire(dict, full)) return refusal;
         // Held from here: log releases it whatever happens next.

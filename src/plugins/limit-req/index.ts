@@ -69,12 +69,8 @@ export const limitReq = definePlugin({
     const refusal: Exit = Object.freeze({ status: conf.rejected_code, body: Object.freeze({ message: conf.rejected_msg }) });
     return {
       access(ctx) {
-        let k = key(ctx);
-        if (k === null) {
-          const m = missingKey(conf.on_missing_key, ctx.client);
-          if (typeof m !== 'string') return m ?? undefined;
-          k = m;
-        }
+        const k = key(ctx) ?? missingKey(conf.on_missing_key, ctx.client);
+        if (typeof k !== 'string') return k ?? undefined; // skip: unlimited; reject: the 403
         if (!bucket.take(dict, `lr:${ctx.route.name}:${k}`, env.now())) return refusal;
         // Below a millisecond a timer would only add latency; nodelay never waits.
         if (conf.nodelay || bucket.delay < 1) return undefined;
