@@ -49,6 +49,9 @@ const JWT_CONSUMERS = [{
   },
 }];
 
+/** The consumer the key-auth scenarios authenticate as (header `apikey: bench-key`). */
+const KEY_AUTH_CONSUMERS = [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }];
+
 export const SCENARIOS: readonly Scenario[] = [
   { kind: 'direct', name: 'upstream direct', path: '/bare' },
   { kind: 'nginx', name: 'nginx proxy_pass', path: '/bare' },
@@ -91,7 +94,7 @@ export const SCENARIOS: readonly Scenario[] = [
     path: '/bare',
     headers: { apikey: 'bench-key' },
     conf: {
-      consumers: [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
+      consumers: KEY_AUTH_CONSUMERS,
       routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {} } }],
     },
   },
@@ -103,7 +106,7 @@ export const SCENARIOS: readonly Scenario[] = [
     headers: { apikey: 'bench-key' },
     conf: {
       shared_dicts: { sluice_limits: '10m' },
-      consumers: [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
+      consumers: KEY_AUTH_CONSUMERS,
       routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {}, 'rate-limiting': { limits: [{ by: 'company_id', hour: 2 ** 25 }, { by: 'user_id', second: 1_000_000 }] } } }],
     },
   },
@@ -114,7 +117,7 @@ export const SCENARIOS: readonly Scenario[] = [
     headers: { apikey: 'bench-key' },
     conf: {
       shared_dicts: { sluice_limits: '10m' },
-      consumers: [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }],
+      consumers: KEY_AUTH_CONSUMERS,
       routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {}, 'rate-limiting': { limits: [{ by: 'consumer', hour: 100 }] } } }],
     },
   },

@@ -354,9 +354,8 @@ export class SharedDict {
       const f64 = this.f64;
       const it = this.find();
       if (it !== 0 && !this.expired(it)) {
-        const meta = this.i32[(it + I_META) >> 2]!;
-        if (meta >>> META_TYPE_SHIFT !== T_NUMBER) return INCR_NOT_A_NUMBER;
-        const at = (it + align8(I_KEY + (meta & META_KEY_MASK))) >> 3;
+        const at = this.numberSlot(it);
+        if (at < 0) return INCR_NOT_A_NUMBER;
         const value = f64[at]! + by;
         f64[at] = value;
         this.touch(rec, it);
@@ -373,6 +372,13 @@ export class SharedDict {
     } finally {
       unlock(this.i32, rec);
     }
+  }
+
+  /** The Float64Array index of item `it`'s number value, or -1 when it holds another type. */
+  private numberSlot(it: number): number {
+    const meta = this.i32[(it + I_META) >> 2]!;
+    if (meta >>> META_TYPE_SHIFT !== T_NUMBER) return -1;
+    return (it + align8(I_KEY + (meta & META_KEY_MASK))) >> 3;
   }
 
   /** Sets the ttl of a live key (0 = never expires). */
@@ -406,9 +412,8 @@ export class SharedDict {
       const f64 = this.f64;
       const it = this.find();
       if (it !== 0 && !this.expired(it)) {
-        const meta = this.i32[(it + I_META) >> 2]!;
-        if (meta >>> META_TYPE_SHIFT !== T_NUMBER) return CAS_NOT_A_NUMBER;
-        const at = (it + align8(I_KEY + (meta & META_KEY_MASK))) >> 3;
+        const at = this.numberSlot(it);
+        if (at < 0) return CAS_NOT_A_NUMBER;
         const cur = f64[at]!;
         if (expected === undefined || cur !== expected) return { ok: false, value: cur, forcible: false };
         f64[at] = next;
