@@ -10,6 +10,8 @@
 //   BENCH_UPSTREAM_CPU=   pin the upstream process to this CPU (taskset); empty = unpinned
 //   BENCH_CLIENT_CPU=     pin the load-generator processes to this CPU; empty = unpinned
 //   BENCH_ONLY=regex      run only the scenarios whose name matches
+//   BENCH_ROUNDS=1        run the scenarios this many times, interleaved, and report each one's median run:
+//                         a busy neighbour or a GC storm then spoils one run, not one scenario's figure
 //   BENCH_QUIET_WAIT=60   seconds to wait, before each scenario, for other processes to leave the CPUs (0 = don't)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
@@ -40,6 +42,7 @@ const settings = {
   upstreamCpu: envCpu('BENCH_UPSTREAM_CPU'),
   clientCpu: envCpu('BENCH_CLIENT_CPU'),
   only: process.env['BENCH_ONLY'] ?? '',
+  rounds: Math.max(1, envInt('BENCH_ROUNDS', 1)),
   quietWait: envInt('BENCH_QUIET_WAIT', 60),
   sluiceAccessLog: 'off unless the scenario sets it',
   sluiceErrorLog: 'warn',
@@ -129,37 +132,32 @@ async function quiet(name: string): Promise<void> {
   }
 }
 
+interface Run {
+  readonly result: LoadResult;
+  readonly cpu: Cpu;
+}
+
 interface Row {
   readonly scenario: string;
   readonly kind: Scenario['kind'];
   readonly path: string;
+  /** The run with the median req/s. */
   readonly result: LoadResult | null;
   readonly cpu: Cpu | null;
+  /** req/s of every round, in round order. */
+  readonly rounds: readonly number[];
   readonly skipped?: string;
 }
 
-const nginx = nginxVersion();
-const upstream = await startUpstream(settings.upstreamCpu);
-const rows: Row[] = [];
-console.error(`bench: upstream on 127.0.0.1:${upstream.port}, ${settings.connections} connections, ` +
-  `${settings.warmup}s warm-up + ${settings.duration}s per scenario, ${settings.workers} workers for Sluice and nginx`);
-
-for (const s of SCENARIOS) {
-  if (only !== null && !only.test(s.name)) continue;
+/** One measured run of `s` on a fresh system under test; null with the reason when it cannot run here. */
+async function runScenario(s: Scenario, upstream: Running): Promise<Run | string> {
   let target: Running | null = null;
   if (s.kind === 'nginx') {
-    if (nginx === null) {
-      console.error(`bench: ${s.name}: skipped, nginx is not on PATH`);
-      rows.push({ scenario: s.name, kind: s.kind, path: s.path, result: null, cpu: null, skipped: 'nginx not on PATH' });
-      continue;
-    }
+    if (nginx === null) return 'nginx not on PATH';
     try {
       target = await startNginx(settings.workers, upstream.port);
     } catch (err) {
-      const why = (err as Error).message.split('\n').slice(0, 3).join(' ');
-      console.error(`bench: ${s.name}: skipped, nginx did not start: ${why}`);
-      rows.push({ scenario: s.name, kind: s.kind, path: s.path, result: null, cpu: null, skipped: `nginx did not start: ${why}` });
-      continue;
+      return `nginx did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`;
     }
   } else if (s.kind === 'sluice') {
     target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port }, s.conf);
@@ -168,11 +166,41 @@ for (const s of SCENARIOS) {
   console.error(`bench: ${s.name}: ${url}`);
   if (settings.quietWait > 0) await quiet(s.name);
   if (settings.warmup > 0) await load(url, s.headers ?? {}, client(settings.warmup));
-  const { load: result, cpu } = await measure(url, s, target?.child.pid ?? null, upstream.child.pid);
-  rows.push({ scenario: s.name, kind: s.kind, path: s.path, result, cpu });
+  const run = await measure(url, s, target?.child.pid ?? null, upstream.child.pid);
   await target?.child.stop();
+  return { result: run.load, cpu: run.cpu };
+}
+
+const nginx = nginxVersion();
+const upstream = await startUpstream(settings.upstreamCpu);
+console.error(`bench: upstream on 127.0.0.1:${upstream.port}, ${settings.connections} connections, ` +
+  `${settings.warmup}s warm-up + ${settings.duration}s per scenario, ${settings.workers} workers for Sluice and nginx` +
+  (settings.rounds > 1 ? `, ${settings.rounds} rounds` : ''));
+
+const selected = SCENARIOS.filter((s) => only === null || only.test(s.name));
+const runs = new Map<Scenario, Run[]>(selected.map((s) => [s, []]));
+const skipped = new Map<Scenario, string>();
+for (let round = 1; round <= settings.rounds; round++) {
+  if (settings.rounds > 1) console.error(`bench: round ${round} of ${settings.rounds}`);
+  for (const s of selected) {
+    if (skipped.has(s)) continue;
+    const run = await runScenario(s, upstream);
+    if (typeof run === 'string') {
+      console.error(`bench: ${s.name}: skipped, ${run}`);
+      skipped.set(s, run);
+    } else runs.get(s)!.push(run);
+  }
 }
 await upstream.child.stop();
+
+const rows: Row[] = selected.map((s) => {
+  const done = runs.get(s)!;
+  const median = [...done].sort((a, b) => a.result.rps - b.result.rps)[(done.length - 1) >> 1] ?? null;
+  return {
+    scenario: s.name, kind: s.kind, path: s.path, result: median?.result ?? null, cpu: median?.cpu ?? null,
+    rounds: done.map((r) => Math.round(r.result.rps)), ...(skipped.has(s) ? { skipped: skipped.get(s)! } : {}),
+  };
+});
 
 const rpsOf = (kind: Scenario['kind']): number | null => rows.find((r) => r.kind === kind && r.result !== null)?.result?.rps ?? null;
 const nginxRps = rpsOf('nginx');
@@ -181,13 +209,13 @@ const ratio = (rps: number, base: number | null): number | null => (base === nul
 
 const cpuModel = cpus()[0]?.model ?? 'unknown cpu';
 const machine = `node ${process.version}, ${nginx === null ? 'no nginx' : `nginx ${nginx}`}, ${cpuModel} x${cpus().length}, Linux ${release()}`;
-const header = ['scenario', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'non-2xx', 'x nginx', 'x direct', 'cpu% sut/upstream/client/foreign'];
+const header = ['scenario', 'req/s', ...(settings.rounds > 1 ? ['min-max'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'non-2xx', 'x nginx', 'x direct', 'cpu% sut/upstream/client/foreign'];
 const table: string[][] = rows.map((r) => {
-  if (r.result === null) return [r.scenario, `skipped: ${r.skipped ?? ''}`, '', '', '', '', '', '', '', ''];
+  if (r.result === null) return [r.scenario, `skipped: ${r.skipped ?? ''}`, ...header.slice(2).map(() => '')];
   const x = r.result;
   const c = r.cpu;
   return [
-    r.scenario, Math.round(x.rps).toString(), x.p50.toFixed(3), x.p90.toFixed(3), x.p99.toFixed(3),
+    r.scenario, Math.round(x.rps).toString(), ...(settings.rounds > 1 ? [`${Math.min(...r.rounds)}-${Math.max(...r.rounds)}`] : []), x.p50.toFixed(3), x.p90.toFixed(3), x.p99.toFixed(3),
     String(x.errors + x.timeouts), String(x.non2xx),
     ratio(x.rps, nginxRps)?.toFixed(2) ?? '-', ratio(x.rps, directRps)?.toFixed(2) ?? '-',
     c === null ? '-' : [c.sut, c.upstream, c.client, c.foreign].map((v) => v ?? '-').join('/'),
@@ -202,6 +230,18 @@ console.log(`cpu: % of one core during the measured run; foreign = processes out
 console.log(line(header));
 for (const t of table) console.log(line(t));
 
+// The costs the scenarios name (`versus`), e.g. a plugin pair against the bare proxy.
+const rpsByName = new Map(rows.filter((r) => r.result !== null).map((r) => [r.scenario, r.result!.rps]));
+const costs = selected.flatMap((s) => (s.versus ?? []).flatMap((base) => {
+  const a = rpsByName.get(s.name);
+  const b = rpsByName.get(base);
+  return a === undefined || b === undefined ? [] : [{ scenario: s.name, versus: base, change: Math.round((a / b - 1) * 1000) / 10 }];
+}));
+if (costs.length > 0) {
+  console.log(`\nreq/s against another scenario${settings.rounds > 1 ? ` (medians of ${settings.rounds} rounds)` : ''}:`);
+  for (const c of costs) console.log(`  ${c.scenario} vs ${c.versus}: ${c.change > 0 ? '+' : ''}${c.change}%`);
+}
+
 const commit = commandOutput('git', ['-C', ROOT, 'rev-parse', 'HEAD']) || null;
 const dirty = commit === null ? null : commandOutput('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bin']) !== '';
 const results = join(ROOT, 'bench/results');
@@ -215,6 +255,7 @@ writeFileSync(join(results, 'http.json'), `${JSON.stringify({
   git: { commit, dirty },
   settings,
   note: 'same-box numbers: load generator, upstream and system under test share the machine',
+  costs,
   results: rows.map((r) => ({
     ...r,
     ratio_to_nginx: r.result === null ? null : ratio(r.result.rps, nginxRps),

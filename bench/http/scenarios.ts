@@ -13,13 +13,18 @@ import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
  * consumers or shared_dicts they need), so its cost reads straight off the
  * bare proxy's row.
  */
+interface Common {
+  readonly name: string;
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Scenarios this one's req/s is reported against (its cost over them), when they ran too. */
+  readonly versus?: readonly string[];
+}
+
 export type Scenario =
-  | { readonly kind: 'direct' | 'nginx'; readonly name: string; readonly path: string; readonly headers?: Readonly<Record<string, string>> }
-  | {
+  | Common & { readonly kind: 'direct' | 'nginx' }
+  | Common & {
     readonly kind: 'sluice';
-    readonly name: string;
-    readonly path: string;
-    readonly headers?: Readonly<Record<string, string>>;
     /** Top-level conf keys for this scenario's gateway; `routes` is required. */
     readonly conf: { readonly routes: readonly Readonly<Record<string, unknown>>[]; readonly [key: string]: unknown };
   };
@@ -92,6 +97,7 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'sluice',
     name: 'sluice key-auth',
     path: '/bare',
+    versus: ['sluice bare proxy'],
     headers: { apikey: 'bench-key' },
     conf: {
       consumers: KEY_AUTH_CONSUMERS,
@@ -103,6 +109,7 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'sluice',
     name: 'sluice key-auth + rate-limiting (nobody limited)',
     path: '/bare',
+    versus: ['sluice bare proxy', 'sluice key-auth'],
     headers: { apikey: 'bench-key' },
     conf: {
       shared_dicts: { sluice_limits: '10m' },
