@@ -48,23 +48,13 @@ export class HeaderList implements MutableHeaders {
   }
 
   get(name: string): string | undefined {
-    const lower = name.toLowerCase();
-    const l = this.list;
-    for (let i = 0; i < l.length; i += 2) {
-      const n = l[i]!;
-      if (n.length === lower.length && n.toLowerCase() === lower) return l[i + 1];
-    }
-    return undefined;
+    const i = this.indexOf(name, 0);
+    return i < 0 ? undefined : this.list[i + 1];
   }
 
   getAll(name: string): string[] {
-    const lower = name.toLowerCase();
-    const l = this.list;
     const out: string[] = [];
-    for (let i = 0; i < l.length; i += 2) {
-      const n = l[i]!;
-      if (n.length === lower.length && n.toLowerCase() === lower) out.push(l[i + 1]!);
-    }
+    for (let i = this.indexOf(name, 0); i >= 0; i = this.indexOf(name, i + 2)) out.push(this.list[i + 1]!);
     return out;
   }
 
@@ -89,20 +79,36 @@ export class HeaderList implements MutableHeaders {
   }
 
   remove(name: string): boolean {
-    const lower = name.toLowerCase();
     // Usually absent (set() of a new header): find the first match before copying or writing anything.
-    let i = 0;
-    while (i < this.list.length && !sameName(this.list[i]!, lower)) i += 2;
-    if (i >= this.list.length) return false;
+    let i = this.indexOf(name, 0);
+    if (i < 0) return false;
     const l = this.own();
+    const lower = name.toLowerCase();
     let w = i;
     for (i += 2; i < l.length; i += 2) {
-      if (sameName(l[i]!, lower)) continue;
+      if (l[i]!.length === lower.length && l[i]!.toLowerCase() === lower) continue;
       l[w++] = l[i]!;
       l[w++] = l[i + 1]!;
     }
     l.length = w;
     return true;
+  }
+
+  /**
+   * Index of the first field named `name` at or after `from`, or -1. The name
+   * is lower-cased only once a field of its length turns up: a lookup of an
+   * absent header, the usual case for set(), allocates nothing.
+   */
+  private indexOf(name: string, from: number): number {
+    const l = this.list;
+    let lower: string | null = null;
+    for (let i = from; i < l.length; i += 2) {
+      const n = l[i]!;
+      if (n.length !== name.length) continue;
+      lower ??= name.toLowerCase();
+      if (n.toLowerCase() === lower) return i;
+    }
+    return -1;
   }
 
   private own(): string[] {
@@ -114,10 +120,20 @@ export class HeaderList implements MutableHeaders {
   }
 }
 
-const sameName = (n: string, lower: string): boolean => n.length === lower.length && n.toLowerCase() === lower;
+/**
+ * Names plugins have set that were valid. Plugins set the same few names on
+ * every request (usually constants, whose hash V8 keeps), so a set lookup
+ * replaces a scan of the name; bounded so that names made per request cannot
+ * grow it without limit.
+ */
+const knownNames = new Set<string>();
+const MAX_KNOWN_NAMES = 1024;
 
 /** A plugin can never emit a field that splits the head or smuggles a second header. */
 function checkField(name: string, value: string): void {
-  if (!TOKEN.test(name)) throw new GatewayError('GW_ERR_BAD_HEADER', `invalid header name ${JSON.stringify(name)}`);
-  if (!FIELD_VALUE.test(value)) throw new GatewayError('GW_ERR_BAD_HEADER', `invalid value for header ${name}: control characters are not allowed`);
+  if (!knownNames.has(name)) {
+    if (!isHeaderName(name)) throw new GatewayError('GW_ERR_BAD_HEADER', `invalid header name ${JSON.stringify(name)}`);
+    if (knownNames.size < MAX_KNOWN_NAMES) knownNames.add(name);
+  }
+  if (!isHeaderValue(value)) throw new GatewayError('GW_ERR_BAD_HEADER', `invalid value for header ${name}: control characters are not allowed`);
 }
