@@ -458,7 +458,10 @@ export class SharedDict {
         it = 0;
       }
       let current: DictValue | undefined;
-      if (it !== 0) {
+      // A number read and written in place, as incr does (counters are most updates).
+      const at = it === 0 ? -1 : this.numberSlot(it);
+      if (at >= 0) current = this.f64[at];
+      else if (it !== 0) {
         const type = this.typeOf(it);
         current = type === T_LIST ? undefined : this.readItem(it, type);
         if (type === T_PACKED) current = unpackValue(current as Uint8Array);
@@ -471,8 +474,14 @@ export class SharedDict {
         this.inCallback = false;
       }
       if (next === undefined) return current === undefined ? UNCHANGED_MISSING : { ok: false, value: current, forcible: false };
-      encodeValue(next, this.enc);
       const f64 = this.f64;
+      if (at >= 0 && typeof next === 'number') {
+        f64[at] = next;
+        if (ttlMs !== undefined) f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.now() + ttlMs : 0;
+        this.touch(rec, it);
+        return { ok: true, value: next, forcible: false };
+      }
+      encodeValue(next, this.enc);
       const expires = ttlMs === undefined ? (it === 0 ? 0 : f64[(it + I_EXPIRES) >> 3]!) : ttlMs > 0 ? this.now() + ttlMs : 0;
       const flags = it === 0 ? 0 : this.i32[(it + I_FLAGS) >> 2]!;
       if (!this.store(rec, it, expires, flags, true)) return { ok: false, err: 'no memory', forcible: this.forcible };

@@ -217,6 +217,22 @@ describe('shdict writes (OpenResty semantics)', () => {
     d.checkInvariants();
   });
 
+  it('update of a number in place keeps or sets the expiry, keeps the flags, and can change the type', () => {
+    const { d, advance } = dict();
+    d.set('n', 1, 1000, 7);
+    expect(d.update('n', (cur) => (cur as number) + 1)).toEqual({ ok: true, value: 2, forcible: false });
+    expect(d.getWithFlags('n')).toEqual({ value: 2, flags: 7 });
+    expect(d.ttl('n')).toBe(1000); // ttl undefined keeps the expiry
+    advance(400);
+    expect(d.update('n', (cur) => (cur as number) * 10, 5000)).toEqual({ ok: true, value: 20, forcible: false });
+    expect(d.ttl('n')).toBe(5000);
+    expect(d.update('n', (cur) => `was ${String(cur)}`)).toEqual({ ok: true, value: 'was 20', forcible: false });
+    expect(d.getWithFlags('n')).toEqual({ value: 'was 20', flags: 7 });
+    expect(d.update('n', () => 3)).toEqual({ ok: true, value: 3, forcible: false });
+    expect(d.incr('n', 1)).toEqual({ value: 4, forcible: false });
+    d.checkInvariants();
+  });
+
   it('flushAll expires everything, flushExpired frees it, getKeys lists live keys', () => {
     const { d, advance } = dict();
     for (let i = 0; i < 50; i++) d.set(`k${i}`, i, i < 20 ? 10 : 0);
