@@ -181,6 +181,8 @@ export class SharedDict {
   private readonly enc = new EncodedValue();
   // Per-call scratch: set when the current write evicted a valid item.
   private forcible = false;
+  /** This operation's clock reading, or -1 until it needs one (see `clock`). */
+  private opNow = -1;
   private inCallback = false;
 
   private constructor(buffer: SharedArrayBuffer, opts: DictOptions) {
@@ -292,7 +294,7 @@ export class SharedDict {
       if (it === 0) return undefined;
       const e = this.f64[(it + I_EXPIRES) >> 3]!;
       if (e === 0) return 0;
-      const left = e - this.now();
+      const left = e - this.clock();
       return left > 0 ? left : undefined;
     } finally {
       unlock(this.i32, rec);
@@ -365,7 +367,7 @@ export class SharedDict {
       if (it !== 0) this.removeItem(rec, it);
       const value = init + by;
       const enc = this.setNumber(value);
-      if (this.insert(rec, enc, initTtlMs > 0 ? this.now() + initTtlMs : 0, 0, true) === 0) {
+      if (this.insert(rec, enc, initTtlMs > 0 ? this.clock() + initTtlMs : 0, 0, true) === 0) {
         return { err: 'no memory', forcible: this.forcible };
       }
       return { value, forcible: this.forcible };
@@ -388,7 +390,7 @@ export class SharedDict {
     try {
       const it = this.find();
       if (it === 0 || this.expired(it)) return EXPIRE_NOT_FOUND;
-      this.f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.now() + ttlMs : 0;
+      this.f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.clock() + ttlMs : 0;
       return EXPIRE_OK;
     } finally {
       unlock(this.i32, rec);
@@ -417,14 +419,14 @@ export class SharedDict {
         const cur = f64[at]!;
         if (expected === undefined || cur !== expected) return { ok: false, value: cur, forcible: false };
         f64[at] = next;
-        if (ttlMs !== undefined) f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.now() + ttlMs : 0;
+        if (ttlMs !== undefined) f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.clock() + ttlMs : 0;
         this.touch(rec, it);
         return { ok: true, value: next, forcible: false };
       }
       if (expected !== undefined) return CAS_MISSING;
       if (it !== 0) this.removeItem(rec, it);
       const enc = this.setNumber(next);
-      const expires = ttlMs !== undefined && ttlMs > 0 ? this.now() + ttlMs : 0;
+      const expires = ttlMs !== undefined && ttlMs > 0 ? this.clock() + ttlMs : 0;
       if (this.insert(rec, enc, expires, 0, true) === 0) return { ok: false, err: 'no memory', forcible: this.forcible };
       return { ok: true, value: next, forcible: this.forcible };
     } finally {
@@ -477,12 +479,12 @@ export class SharedDict {
       const f64 = this.f64;
       if (at >= 0 && typeof next === 'number') {
         f64[at] = next;
-        if (ttlMs !== undefined) f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.now() + ttlMs : 0;
+        if (ttlMs !== undefined) f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.clock() + ttlMs : 0;
         this.touch(rec, it);
         return { ok: true, value: next, forcible: false };
       }
       encodeValue(next, this.enc);
-      const expires = ttlMs === undefined ? (it === 0 ? 0 : f64[(it + I_EXPIRES) >> 3]!) : ttlMs > 0 ? this.now() + ttlMs : 0;
+      const expires = ttlMs === undefined ? (it === 0 ? 0 : f64[(it + I_EXPIRES) >> 3]!) : ttlMs > 0 ? this.clock() + ttlMs : 0;
       const flags = it === 0 ? 0 : this.i32[(it + I_FLAGS) >> 2]!;
       if (!this.store(rec, it, expires, flags, true)) return { ok: false, err: 'no memory', forcible: this.forcible };
       return { ok: true, value: next, forcible: this.forcible };
@@ -647,6 +649,7 @@ export class SharedDict {
 
   /** Loads the key into the probe and locks its stripe; returns the stripe record. */
   private enter(key: string): number {
+    this.opNow = -1;
     this.probe.load(key);
     const rec = this.recOf(this.probe.hash & this.stripeMask);
     this.lockStripe(rec);
@@ -699,7 +702,17 @@ export class SharedDict {
 
   private expired(it: number): boolean {
     const e = this.f64[(it + I_EXPIRES) >> 3]!;
-    return e !== 0 && e <= this.now();
+    return e !== 0 && e <= this.clock();
+  }
+
+  /**
+   * The time for expiry checks and new ttls, read once per keyed operation:
+   * an update with a ttl needs it twice, and Date.now costs ~40 ns on a VM's
+   * kvm-clock. An operation is microseconds long, so one reading serves it.
+   */
+  private clock(): number {
+    if (this.opNow < 0) this.opNow = this.now();
+    return this.opNow;
   }
 
   private typeOf(it: number): number {
@@ -745,7 +758,7 @@ export class SharedDict {
       throw new ShdictError('SHDICT_ERR_BAD_VALUE', `shdict flags must be a uint32, got ${flags}`);
     }
     encodeValue(value, this.enc);
-    const expires = ttlMs > 0 ? this.now() + ttlMs : 0;
+    const expires = ttlMs > 0 ? this.clock() + ttlMs : 0;
     const rec = this.enter(key);
     try {
       let it = this.find();
