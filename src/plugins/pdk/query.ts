@@ -31,16 +31,19 @@ export class QueryArgs implements MutableQuery {
     this.changed = false;
   }
 
+  // Reads of an empty query (most requests, and every key-auth request that
+  // carries its key in a header) answer without building a URLSearchParams.
+
   get(name: string): string | null {
-    return this.params().get(name);
+    return this.isEmpty() ? null : this.params().get(name);
   }
 
   getAll(name: string): string[] {
-    return this.params().getAll(name);
+    return this.isEmpty() ? [] : this.params().getAll(name);
   }
 
   has(name: string): boolean {
-    return this.params().has(name);
+    return !this.isEmpty() && this.params().has(name);
   }
 
   set(name: string, value: string): void {
@@ -64,6 +67,10 @@ export class QueryArgs implements MutableQuery {
       this.changed = false;
     }
     return this.raw;
+  }
+
+  private isEmpty(): boolean {
+    return this.parsed === null && this.raw === '';
   }
 
   private params(): URLSearchParams {
