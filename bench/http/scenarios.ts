@@ -57,6 +57,9 @@ const JWT_CONSUMERS = [{
 /** The consumer the key-auth scenarios authenticate as (header `apikey: bench-key`). */
 const KEY_AUTH_CONSUMERS = [{ username: 'bench', attributes: { user_id: '1', company_id: '1' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } }];
 
+/** A company quota and a per-user rate, both far above what the bench sends: two counters, seven headers. */
+const NOBODY_LIMITED = { limits: [{ by: 'company_id', hour: 2 ** 25 }, { by: 'user_id', second: 1_000_000 }] };
+
 export const SCENARIOS: readonly Scenario[] = [
   { kind: 'direct', name: 'upstream direct', path: '/bare' },
   { kind: 'nginx', name: 'nginx proxy_pass', path: '/bare' },
@@ -114,7 +117,47 @@ export const SCENARIOS: readonly Scenario[] = [
     conf: {
       shared_dicts: { sluice_limits: '10m' },
       consumers: KEY_AUTH_CONSUMERS,
-      routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {}, 'rate-limiting': { limits: [{ by: 'company_id', hour: 2 ** 25 }, { by: 'user_id', second: 1_000_000 }] } } }],
+      routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {}, 'rate-limiting': NOBODY_LIMITED } }],
+    },
+  },
+  // The counting alone: the same limits with hide_client_headers.
+  {
+    kind: 'sluice',
+    name: 'sluice key-auth + rate-limiting (nobody limited, no headers)',
+    path: '/bare',
+    headers: { apikey: 'bench-key' },
+    versus: ['sluice key-auth'],
+    conf: {
+      shared_dicts: { sluice_limits: '10m' },
+      consumers: KEY_AUTH_CONSUMERS,
+      routes: [{ ...BARE_ROUTE, plugins: { 'key-auth': {}, 'rate-limiting': { ...NOBODY_LIMITED, hide_client_headers: true } } }],
+    },
+  },
+  // What the headers above alone cost: the same seven RateLimit-*/X-RateLimit-* fields, with values of the same
+  // lengths, added by response-transformer and counting nothing. The floor under any rate limiter that sends them.
+  {
+    kind: 'sluice',
+    name: 'sluice key-auth + the same 7 headers, static',
+    path: '/bare',
+    headers: { apikey: 'bench-key' },
+    versus: ['sluice key-auth'],
+    conf: {
+      consumers: KEY_AUTH_CONSUMERS,
+      routes: [{
+        ...BARE_ROUTE,
+        plugins: {
+          'key-auth': {},
+          'response-transformer': {
+            append: {
+              headers: [
+                'RateLimit-Limit:1000000', 'RateLimit-Remaining:999999', 'RateLimit-Reset:1',
+                'X-RateLimit-Limit-Second:1000000', 'X-RateLimit-Remaining-Second:999999',
+                'X-RateLimit-Limit-Hour:33554432', 'X-RateLimit-Remaining-Hour:33554431',
+              ],
+            },
+          },
+        },
+      }],
     },
   },
   {

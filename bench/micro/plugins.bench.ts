@@ -40,7 +40,8 @@ const scenarios: [string, Record<string, unknown>][] = [
   ['key-auth', KEY_AUTH],
   ['key-auth + rate-limiting', { ...KEY_AUTH, 'rate-limiting': RL }],
   ['key-auth + rate-limiting (hide_client_headers)', { ...KEY_AUTH, 'rate-limiting': { ...RL, hide_client_headers: true } }],
-  ['key-auth + rate-limiting (user + company)', { ...KEY_AUTH, 'rate-limiting': { limits: [{ by: 'user_id', second: 2 ** 25 }, { by: 'company_id', minute: 2 ** 25, hour: 2 ** 25 }] } }],
+  // As in the HTTP bench: a company quota and a per-user rate, two counters and seven headers.
+  ['key-auth + rate-limiting (company + user)', { ...KEY_AUTH, 'rate-limiting': { limits: [{ by: 'company_id', hour: 2 ** 25 }, { by: 'user_id', second: 2 ** 25 }] } }],
 ];
 
 const zone = SharedDict.create(10 << 20);
