@@ -56,6 +56,11 @@ export const basicAuth = definePlugin({
         hash: credential.password_hash ?? null,
       });
     }
+    // An unknown username is checked against a stored hash too, and refused
+    // whatever the outcome: "no such user" then takes as long as "wrong
+    // password", so response times do not tell which usernames exist. The
+    // first hash stands in for all (a conf's hashes usually share algorithm and cost).
+    const decoy = [...byUser.values()].find((e) => e.hash !== null)?.hash ?? null;
     const anonymous = anonymousIdentity('basic-auth', conf.anonymous, env.consumers);
     const challenge = `Basic realm=${quoted(conf.realm)}`;
     const noCreds = unauthorized(challenge, 'AUTH_NO_CREDENTIALS', 'Unauthorized');
@@ -84,8 +89,11 @@ export const basicAuth = definePlugin({
         const colon = decoded.indexOf(':');
         if (colon === -1) return invalid;
         const entry = byUser.get(decoded.slice(0, colon));
-        if (entry === undefined) return invalid;
         const password = decoded.slice(colon + 1);
+        if (entry === undefined) {
+          if (decoy === null) return invalid;
+          return env.offload.run<boolean>(TASK, { hash: decoy, password }).then(() => invalid);
+        }
         if (entry.plain !== null) return sameDigest(entry.plain, digest(password)) ? pass(ctx, entry.consumer) : invalid;
         return env.offload.run<boolean>(TASK, { hash: entry.hash, password }).then((ok) => {
           if (!ok) return invalid;

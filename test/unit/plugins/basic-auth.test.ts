@@ -66,6 +66,21 @@ describe('access', async () => {
     expect(JSON.parse((await h.run({})).body).code).toBe('AUTH_NO_CREDENTIALS');
   });
 
+  test('an unknown username takes as long as a wrong password (a hash is verified either way)', async () => {
+    const h = make();
+    const timed = async (user: string): Promise<number> => {
+      const t0 = performance.now();
+      expect((await h.run(basic(user, 'nope-pass'))).status).toBe(401);
+      return performance.now() - t0;
+    };
+    await timed('bee'); // starts the offload pool
+    const wrong = Math.min(await timed('bee'), await timed('bee'));
+    const unknown = Math.min(await timed('ghost'), await timed('ghost'));
+    // bcrypt cost 12 takes a few hundred ms; a refusal without verifying takes well under one.
+    expect(wrong).toBeGreaterThan(20);
+    expect(unknown).toBeGreaterThan(wrong / 2);
+  });
+
   test('a verified hash is cached: the same credential passes again, a wrong one never does', async () => {
     const h = make({ cache_size: 1 });
     expect((await h.run(basic('bee', 'b-pass'))).status).toBe(200);
