@@ -35,13 +35,27 @@ const RESPONSE = ['content-type', 'application/json', 'content-length', '27', 'd
 
 const KEY_AUTH = { 'key-auth': {} };
 const RL = { limits: [{ by: 'user_id', second: 2 ** 25 }] };
+const COMPANY_AND_USER = { limits: [{ by: 'company_id', hour: 2 ** 25 }, { by: 'user_id', second: 2 ** 25 }] };
 const scenarios: [string, Record<string, unknown>][] = [
   ['rate-limiting alone (hide_client_headers)', { 'rate-limiting': { limits: [{ by: 'ip', second: 2 ** 25 }], hide_client_headers: true } }],
   ['key-auth', KEY_AUTH],
   ['key-auth + rate-limiting', { ...KEY_AUTH, 'rate-limiting': RL }],
   ['key-auth + rate-limiting (hide_client_headers)', { ...KEY_AUTH, 'rate-limiting': { ...RL, hide_client_headers: true } }],
   // As in the HTTP bench: a company quota and a per-user rate, two counters and seven headers.
-  ['key-auth + rate-limiting (company + user)', { ...KEY_AUTH, 'rate-limiting': { limits: [{ by: 'company_id', hour: 2 ** 25 }, { by: 'user_id', second: 2 ** 25 }] } }],
+  ['key-auth + rate-limiting (company + user)', { ...KEY_AUTH, 'rate-limiting': COMPANY_AND_USER }],
+  ['key-auth + rate-limiting (company + user, hide_client_headers)', { ...KEY_AUTH, 'rate-limiting': { ...COMPANY_AND_USER, hide_client_headers: true } }],
+  // The same seven fields as constants, through response-transformer: what any plugin pays to send them.
+  ['key-auth + the same 7 headers, static', {
+    ...KEY_AUTH,
+    'response-transformer': {
+      append: {
+        headers: [
+          'RateLimit-Limit:33554432', 'RateLimit-Remaining:33554431', 'RateLimit-Reset:1', 'X-RateLimit-Limit-Second:33554432',
+          'X-RateLimit-Remaining-Second:33554431', 'X-RateLimit-Limit-Hour:33554432', 'X-RateLimit-Remaining-Hour:33554431',
+        ],
+      },
+    },
+  }],
 ];
 
 const zone = SharedDict.create(10 << 20);
