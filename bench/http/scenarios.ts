@@ -75,7 +75,15 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'sluice',
     name: 'sluice bare proxy + access_log',
     path: '/bare',
+    versus: ['sluice bare proxy'],
     conf: { routes: [BARE_ROUTE], access_log: { path: 'logs/access.log' } },
+  },
+  {
+    kind: 'sluice',
+    name: 'sluice bare proxy + access_log buffer=64k',
+    path: '/bare',
+    versus: ['sluice bare proxy'],
+    conf: { routes: [BARE_ROUTE], access_log: { path: 'logs/access.log', buffer: '64k', flush: '1s' } },
   },
   // The edge plugins together on one route: the request carries an allowed Origin (CORS headers added), passes
   // ip-restriction, gets a generated and echoed correlation id, and request-transformer edits its headers and query.

@@ -54,7 +54,8 @@ export function resolveConf(data: Obj, opts: ResolveOptions, r: Reporter): Sluic
   const at = (p: string) => (isAbsolute(p) ? p : resolvePath(opts.prefix, p));
   const errorLog = obj(data['error_log']);
   const errorPath = str(errorLog['path']) ?? 'stderr';
-  const accessPath = str(obj(data['access_log'])['path']) ?? 'off';
+  const accessLog = obj(data['access_log']);
+  const accessPath = str(accessLog['path']) ?? 'off';
   const upstreams = resolveUpstreams(obj(data['upstreams']), r);
   const sharedDicts = resolveSharedDicts(obj(data['shared_dicts']), r);
   const check: PluginCheck = { ...opts, dicts: sharedDicts };
@@ -66,7 +67,11 @@ export function resolveConf(data: Obj, opts: ResolveOptions, r: Reporter): Sluic
     pid: at(str(data['pid']) ?? 'logs/sluice.pid'),
     plugin_paths: arr(data['plugin_paths']).flatMap((p) => (typeof p === 'string' ? [at(p)] : [])),
     error_log: { path: errorPath === 'stderr' ? errorPath : at(errorPath), level: (str(errorLog['level']) ?? 'info') as LogLevel },
-    access_log: { path: accessPath === 'off' || accessPath === 'stdout' ? accessPath : at(accessPath) },
+    access_log: {
+      path: accessPath === 'off' || accessPath === 'stdout' ? accessPath : at(accessPath),
+      buffer: logBuffer(accessLog['buffer'], r),
+      flush: duration(accessLog['flush'], ['access_log', 'flush'], r),
+    },
     shared_dicts: sharedDicts,
     server: resolveServer(obj(data['server']), r),
     status: { listen: resolveStatusListen(obj(data['status'])['listen'], r) },
@@ -75,6 +80,15 @@ export function resolveConf(data: Obj, opts: ResolveOptions, r: Reporter): Sluic
     plugins: resolvePlugins(data['plugins'], ['plugins'], check, r),
     routes: resolveRoutes(arr(data['routes']), upstreams, at, check, r),
   };
+}
+
+// Past a megabyte a buffer only delays lines (a write is one syscall either way), and a crash loses more.
+const MAX_LOG_BUFFER = 1024 * 1024;
+
+function logBuffer(v: unknown, r: Reporter): number {
+  const bytes = size(v, ['access_log', 'buffer'], r) ?? 0;
+  if (bytes > MAX_LOG_BUFFER) r.report(['access_log', 'buffer'], 'access log buffer is too large: at most 1m');
+  return bytes;
 }
 
 function resolveSharedDicts(dicts: Obj, r: Reporter): Record<string, number> {

@@ -192,7 +192,11 @@ export const ConfSchema = Type.Object(
     ),
     access_log: Type.Optional(
       Type.Object(
-        { path: Type.Optional(Type.String({ minLength: 1, default: 'logs/access.log', description: 'Log file, stdout, or off' })) },
+        {
+          path: Type.Optional(Type.String({ minLength: 1, default: 'logs/access.log', description: 'Log file, stdout, or off' })),
+          buffer: Type.Optional(Size('Lines gathered before one write, as nginx buffer= (at most 1m); 0 = each line as it comes', '0')),
+          flush: Type.Optional(Duration('With a buffer: the longest a line waits in it, as nginx flush=', '1s')),
+        },
         { ...Closed, default: {}, description: 'Access log' },
       ),
     ),

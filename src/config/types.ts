@@ -105,6 +105,12 @@ export interface RouteConf {
   readonly plugins: Readonly<Record<string, unknown>>;
 }
 
+export interface AccessLogConf {
+  readonly path: string; // 'off' | 'stdout' | absolute path
+  readonly buffer: number; // bytes gathered before a write; 0 = none
+  readonly flush: number; // ms a buffered line may wait
+}
+
 export interface SluiceConf {
   /** Absolute path of the main conf file. */
   readonly file: string;
@@ -115,7 +121,7 @@ export interface SluiceConf {
   readonly pid: string; // absolute
   readonly plugin_paths: readonly string[]; // absolute
   readonly error_log: { readonly path: string; readonly level: LogLevel }; // 'stderr' or absolute path
-  readonly access_log: { readonly path: string }; // 'off' | 'stdout' | absolute path
+  readonly access_log: AccessLogConf;
   readonly shared_dicts: Readonly<Record<string, number>>; // name -> bytes
   readonly server: ServerConf;
   readonly status: { readonly listen: ListenAddr | null };

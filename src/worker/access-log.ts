@@ -1,10 +1,14 @@
 import { openDestination } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
+import type { AccessLogConf } from '../config/types.ts';
 import type { Exchange } from './exchange.ts';
 
 /**
  * The access log: one JSON line per request, written by the worker through an
  * asynchronous buffered stream (never a synchronous write on the reactor).
+ * With `buffer`, lines gather into one write per `buffer` bytes or `flush`
+ * interval, as nginx's `access_log … buffer= flush=`; a graceful stop, a
+ * reload's drain and USR1 write what is pending.
  * Lines are assembled by hand rather than through a logger: the fields are
  * fixed, and this runs on every request.
  *
@@ -20,9 +24,9 @@ export interface AccessLog {
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(3);
 
-export function createAccessLog(path: string, worker: number): AccessLog | null {
-  if (path === 'off') return null;
-  const dest: Destination = openDestination(path);
+export function createAccessLog(conf: AccessLogConf, worker: number): AccessLog | null {
+  if (conf.path === 'off') return null;
+  const dest: Destination = openDestination(conf.path, { bytes: conf.buffer, flushMs: conf.flush });
   // ISO time at second precision, rebuilt once a second: nginx's $time_iso8601 is per second too.
   let stampSecond = 0;
   let stamp = '';

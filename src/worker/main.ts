@@ -22,7 +22,7 @@ const port = parentPort!;
 const post = (msg: FromWorker): void => port.postMessage(msg);
 
 const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, { worker: data.id, generation: data.generation });
-const accessLog = createAccessLog(conf.access_log.path, data.id);
+const accessLog = createAccessLog(conf.access_log, data.id);
 const stats = new Float64Array(data.stats);
 const lifecycle: Lifecycle = { draining: false };
 

@@ -160,7 +160,7 @@ describe.concurrent('-T', () => {
     expect(conf.worker_processes).toBe(1);
     expect(conf.worker_shutdown_timeout).toBe(10_000);
     expect(conf.pid).toBe(join(prefix, 'logs/sluice.pid'));
-    expect(conf.access_log).toEqual({ path: join(prefix, 'logs/access.log') });
+    expect(conf.access_log).toEqual({ path: join(prefix, 'logs/access.log'), buffer: 0, flush: 1000 });
     expect(conf.error_log).toEqual({ path: 'stderr', level: 'info' });
     expect(conf.server).toEqual({
       listen: [{ host: '127.0.0.1', port: 8080 }],

@@ -159,6 +159,29 @@ describe('stop and logs', () => {
   });
 });
 
+describe('access log buffer (nginx buffer= flush=)', () => {
+  const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"path":"/which"')) : []);
+
+  test('lines wait in the buffer, and a graceful stop writes every one', async () => {
+    gw = await startGateway(() => ({ ...pongConf('x')(), access_log: { path: 'logs/access.log', buffer: '64k', flush: '1h' } }));
+    const log = join(gw.dir, 'logs/access.log');
+    for (let i = 0; i < 20; i++) expect((await body(gw.url('/which'))).status).toBe(200);
+    // 20 lines are far below 64k and the flush interval is an hour: nothing has been written yet.
+    expect(lines(log)).toHaveLength(0);
+    gw.signal('SIGQUIT');
+    expect(await gw.exited()).toBe(0);
+    expect(lines(log)).toHaveLength(20);
+  });
+
+  test('the flush interval writes buffered lines without more traffic', async () => {
+    gw = await startGateway(() => ({ ...pongConf('x')(), access_log: { path: 'logs/access.log', buffer: '64k', flush: '100ms' } }));
+    const log = join(gw.dir, 'logs/access.log');
+    for (let i = 0; i < 3; i++) await body(gw.url('/which'));
+    for (let waited = 0; lines(log).length < 3 && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(lines(log)).toHaveLength(3);
+  });
+});
+
 describe('many reloads', () => {
   const procStatus = (pid: number, field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 

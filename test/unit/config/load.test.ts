@@ -25,7 +25,7 @@ describe('loadConf on a valid conf', () => {
       pid: '/srv/sluice/run/sluice.pid',
       plugin_paths: ['/srv/sluice/plugins'],
       error_log: { path: '/srv/sluice/logs/error.log', level: 'warn' },
-      access_log: { path: 'off' },
+      access_log: { path: 'off', buffer: 32 * 1024, flush: 5000 },
       shared_dicts: { sluice_limits: 10 * 1024 * 1024, sluice_cache: 64 * 1024 * 1024 },
       server: {
         listen: [
@@ -133,7 +133,7 @@ describe('loadConf on a valid conf', () => {
     expect(conf.pid).toBe('/srv/sluice/logs/sluice.pid');
     expect(conf.plugin_paths).toEqual([]);
     expect(conf.error_log).toEqual({ path: 'stderr', level: 'info' });
-    expect(conf.access_log).toEqual({ path: '/srv/sluice/logs/access.log' });
+    expect(conf.access_log).toEqual({ path: '/srv/sluice/logs/access.log', buffer: 0, flush: 1000 });
     expect(conf.shared_dicts).toEqual({});
     expect(conf.server).toEqual({
       listen: [{ host: '0.0.0.0', port: 8080 }],
