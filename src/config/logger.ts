@@ -21,22 +21,10 @@ export interface Destination {
   flushSync(): void;
 }
 
-/** nginx's `buffer=` and `flush=`: lines wait until `bytes` have gathered, or `flushMs` has passed. */
-export interface Buffering {
-  readonly bytes: number;
-  readonly flushMs: number;
-}
-
-export function openDestination(path: string, buffering?: Buffering): Destination {
+export function openDestination(path: string): Destination {
   const isStd = path === 'stderr' || path === 'stdout';
   if (!isStd) mkdirSync(dirname(path), { recursive: true });
-  const buffered = buffering !== undefined && buffering.bytes > 0;
-  const stream = pino.destination({
-    dest: path === 'stderr' ? 2 : path === 'stdout' ? 1 : path,
-    sync: false,
-    // sonic-boom writes once minLength bytes are pending, in writes of at most maxWrite; its flush timer is unref'd.
-    ...(buffered ? { minLength: buffering.bytes, maxWrite: Math.max(16_384, buffering.bytes * 2), periodicFlush: buffering.flushMs } : {}),
-  });
+  const stream = pino.destination({ dest: path === 'stderr' ? 2 : path === 'stdout' ? 1 : path, sync: false });
   return {
     stream,
     write: (line) => void stream.write(line),

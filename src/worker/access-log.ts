@@ -2,13 +2,14 @@ import { openDestination } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { AccessLogConf } from '../config/types.ts';
 import type { Exchange } from './exchange.ts';
+import { LineBatch } from './line-batch.ts';
 
 /**
  * The access log: one JSON line per request, written by the worker through an
- * asynchronous buffered stream (never a synchronous write on the reactor).
- * With `buffer`, lines gather into one write per `buffer` bytes or `flush`
- * interval, as nginx's `access_log … buffer= flush=`; a graceful stop, a
- * reload's drain and USR1 write what is pending.
+ * asynchronous stream (never a synchronous write on the reactor), in one write
+ * per event-loop turn, or with `buffer` per `buffer` bytes or `flush` interval
+ * as nginx's `access_log … buffer= flush=` (see LineBatch). A graceful stop, a
+ * reload's drain and USR1 write what is waiting.
  * Lines are assembled by hand rather than through a logger: the fields are
  * fixed, and this runs on every request.
  *
@@ -26,7 +27,8 @@ const seconds = (ms: number): string => (ms / 1000).toFixed(3);
 
 export function createAccessLog(conf: AccessLogConf, worker: number): AccessLog | null {
   if (conf.path === 'off') return null;
-  const dest: Destination = openDestination(conf.path, { bytes: conf.buffer, flushMs: conf.flush });
+  const dest: Destination = openDestination(conf.path);
+  const batch = new LineBatch(dest, conf.buffer, conf.flush);
   // ISO time at second precision, rebuilt once a second: nginx's $time_iso8601 is per second too.
   let stampSecond = 0;
   let stamp = '';
@@ -38,7 +40,7 @@ export function createAccessLog(conf: AccessLogConf, worker: number): AccessLog 
         stampSecond = second;
         stamp = new Date(second * 1000).toISOString();
       }
-      dest.write(
+      batch.push(
         `{"time":"${stamp}","remote_addr":"${x.client}","method":"${x.method}","path":${JSON.stringify(x.path)},` +
         `"status":${status},"bytes":${bytes},"request_time":${seconds(now - x.start)},` +
         `"upstream_addr":${x.upstreamAddr === null ? 'null' : `"${x.upstreamAddr}"`},` +
@@ -47,7 +49,13 @@ export function createAccessLog(conf: AccessLogConf, worker: number): AccessLog 
         `"request_id":${x.requestId === null ? 'null' : JSON.stringify(x.requestId)},"worker":${worker}}\n`,
       );
     },
-    reopen: () => dest.reopen(),
-    flush: () => dest.flushSync(),
+    reopen: () => {
+      batch.drain();
+      dest.reopen();
+    },
+    flush: () => {
+      batch.drain();
+      dest.flushSync();
+    },
   };
 }
