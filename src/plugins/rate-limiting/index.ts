@@ -71,7 +71,7 @@ class Outcome {
   limit = 0;
   left = -1;
   reset = 0;
-  /** Per window slot: [remaining (-1: no limit uses it), limit, …]. */
+  /** Per window slot: [remaining (-1: no limit uses it), limit, …], two entries for each of the four WINDOWS. */
   readonly slots: number[] = [-1, 0, -1, 0, -1, 0, -1, 0];
 }
 
