@@ -4,14 +4,16 @@
  * real pipeline (chain compiled from a conf, PluginCtx, runRequestPhases,
  * startResponse, runHeaderFilter) on a request with an API key, over a real
  * shared dict, and prints ns per request and the cost over the chain before it.
- * Run: node_modules/.bin/node bench/micro/plugins.bench.ts
+ * Run: npm run bench:plugins (writes bench/results/plugins.json)
  * (BENCH_ONLY=regex keeps the scenarios whose name matches; BENCH_N sets the requests per scenario.)
  *
  * The HTTP bench (`npm run bench`) is what the targets are judged on; this one
  * tells which part of a plugin's cost is its own code (a few hundred ns to a
  * few µs, against ~45 µs for a whole proxied request on one core).
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { cpus } from 'node:os';
 import pino from 'pino';
 import type { ConsumerConf, RouteConf, SluiceConf } from '../../src/config/types.ts';
 import { BUILTIN_PLUGINS } from '../../src/plugins/index.ts';
@@ -100,7 +102,16 @@ for (let r = 0; r < rounds; r++) chains.forEach(({ chain }, i) => samples[i]!.pu
 const median = (a: number[]): number => [...a].sort((p, q) => p - q)[a.length >> 1]!;
 const rows = chains.map(({ name }, i) => ({ scenario: name, 'ns/req': Math.round(median(samples[i]!)) }));
 const keyAuthAlone = rows.find((r) => r.scenario === 'key-auth')?.['ns/req'];
-console.table(rows.map((r) => ({
+const table = rows.map((r) => ({
   ...r,
-  'over key-auth': keyAuthAlone !== undefined && r.scenario.startsWith('key-auth +') ? r['ns/req'] - keyAuthAlone : '',
-})));
+  'over key-auth': keyAuthAlone !== undefined && r.scenario.startsWith('key-auth +') ? r['ns/req'] - keyAuthAlone : null,
+}));
+console.table(table.map((r) => ({ ...r, 'over key-auth': r['over key-auth'] ?? '' })));
+
+const out = new URL('../results/plugins.json', import.meta.url);
+mkdirSync(new URL('.', out), { recursive: true });
+writeFileSync(out, `${JSON.stringify({
+  node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, date: new Date().toISOString(),
+  requestsPerScenario: N, rounds, unit: 'ns per request (median of the rounds)', rows: table,
+}, null, 2)}\n`);
+console.log(`wrote ${out.pathname}`);
