@@ -359,15 +359,14 @@ export class SharedDict {
         const at = this.numberSlot(it);
         if (at < 0) return INCR_NOT_A_NUMBER;
         const value = f64[at]! + by;
-        f64[at] = value;
-        this.touch(rec, it);
+        this.setNumberAt(rec, it, at, value);
         return { value, forcible: false };
       }
       if (init === undefined) return INCR_NOT_FOUND;
       if (it !== 0) this.removeItem(rec, it);
       const value = init + by;
       const enc = this.setNumber(value);
-      if (this.insert(rec, enc, initTtlMs > 0 ? this.clock() + initTtlMs : 0, 0, true) === 0) {
+      if (this.insert(rec, enc, this.expiresAt(initTtlMs), 0, true) === 0) {
         return { err: 'no memory', forcible: this.forcible };
       }
       return { value, forcible: this.forcible };
@@ -383,6 +382,18 @@ export class SharedDict {
     return (it + align8(I_KEY + (meta & META_KEY_MASK))) >> 3;
   }
 
+  /** Stores `value` in item `it`'s number slot `at` (see numberSlot), with a new expiry when `ttlMs` is given. */
+  private setNumberAt(rec: number, it: number, at: number, value: number, ttlMs?: number): void {
+    this.f64[at] = value;
+    if (ttlMs !== undefined) this.f64[(it + I_EXPIRES) >> 3] = this.expiresAt(ttlMs);
+    this.touch(rec, it);
+  }
+
+  /** The expiry stored for a ttl: 0 (never) for 0, else that long after this operation's clock. */
+  private expiresAt(ttlMs: number): number {
+    return ttlMs > 0 ? this.clock() + ttlMs : 0;
+  }
+
   /** Sets the ttl of a live key (0 = never expires). */
   expire(key: string, ttlMs: number): ExpireResult {
     checkTtl(ttlMs);
@@ -390,7 +401,7 @@ export class SharedDict {
     try {
       const it = this.find();
       if (it === 0 || this.expired(it)) return EXPIRE_NOT_FOUND;
-      this.f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.clock() + ttlMs : 0;
+      this.f64[(it + I_EXPIRES) >> 3] = this.expiresAt(ttlMs);
       return EXPIRE_OK;
     } finally {
       unlock(this.i32, rec);
@@ -418,15 +429,13 @@ export class SharedDict {
         if (at < 0) return CAS_NOT_A_NUMBER;
         const cur = f64[at]!;
         if (expected === undefined || cur !== expected) return { ok: false, value: cur, forcible: false };
-        f64[at] = next;
-        if (ttlMs !== undefined) f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.clock() + ttlMs : 0;
-        this.touch(rec, it);
+        this.setNumberAt(rec, it, at, next, ttlMs);
         return { ok: true, value: next, forcible: false };
       }
       if (expected !== undefined) return CAS_MISSING;
       if (it !== 0) this.removeItem(rec, it);
       const enc = this.setNumber(next);
-      const expires = ttlMs !== undefined && ttlMs > 0 ? this.clock() + ttlMs : 0;
+      const expires = ttlMs === undefined ? 0 : this.expiresAt(ttlMs);
       if (this.insert(rec, enc, expires, 0, true) === 0) return { ok: false, err: 'no memory', forcible: this.forcible };
       return { ok: true, value: next, forcible: this.forcible };
     } finally {
@@ -476,15 +485,12 @@ export class SharedDict {
         this.inCallback = false;
       }
       if (next === undefined) return current === undefined ? UNCHANGED_MISSING : { ok: false, value: current, forcible: false };
-      const f64 = this.f64;
       if (at >= 0 && typeof next === 'number') {
-        f64[at] = next;
-        if (ttlMs !== undefined) f64[(it + I_EXPIRES) >> 3] = ttlMs > 0 ? this.clock() + ttlMs : 0;
-        this.touch(rec, it);
+        this.setNumberAt(rec, it, at, next, ttlMs);
         return { ok: true, value: next, forcible: false };
       }
       encodeValue(next, this.enc);
-      const expires = ttlMs === undefined ? (it === 0 ? 0 : f64[(it + I_EXPIRES) >> 3]!) : ttlMs > 0 ? this.clock() + ttlMs : 0;
+      const expires = ttlMs === undefined ? (it === 0 ? 0 : this.f64[(it + I_EXPIRES) >> 3]!) : this.expiresAt(ttlMs);
       const flags = it === 0 ? 0 : this.i32[(it + I_FLAGS) >> 2]!;
       if (!this.store(rec, it, expires, flags, true)) return { ok: false, err: 'no memory', forcible: this.forcible };
       return { ok: true, value: next, forcible: this.forcible };
@@ -758,7 +764,7 @@ export class SharedDict {
       throw new ShdictError('SHDICT_ERR_BAD_VALUE', `shdict flags must be a uint32, got ${flags}`);
     }
     encodeValue(value, this.enc);
-    const expires = ttlMs > 0 ? this.clock() + ttlMs : 0;
+    const expires = this.expiresAt(ttlMs);
     const rec = this.enter(key);
     try {
       let it = this.find();
