@@ -86,7 +86,7 @@ export class HeaderList implements MutableHeaders {
     const lower = name.toLowerCase();
     let w = i;
     for (i += 2; i < l.length; i += 2) {
-      if (l[i]!.length === lower.length && l[i]!.toLowerCase() === lower) continue;
+      if (sameName(l[i]!, lower)) continue;
       l[w++] = l[i]!;
       l[w++] = l[i + 1]!;
     }
@@ -104,9 +104,7 @@ export class HeaderList implements MutableHeaders {
     let lower: string | null = null;
     for (let i = from; i < l.length; i += 2) {
       const n = l[i]!;
-      if (n.length !== name.length) continue;
-      lower ??= name.toLowerCase();
-      if (n.toLowerCase() === lower) return i;
+      if (n.length === name.length && sameName(n, (lower ??= name.toLowerCase()))) return i;
     }
     return -1;
   }
@@ -119,6 +117,8 @@ export class HeaderList implements MutableHeaders {
     return this.list as string[];
   }
 }
+
+const sameName = (n: string, lower: string): boolean => n.length === lower.length && n.toLowerCase() === lower;
 
 /**
  * Names plugins have set that were valid. Plugins set the same few names on
