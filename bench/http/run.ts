@@ -78,7 +78,7 @@ interface Cpu {
  * Runs the measured load and samples CPU over a window inside it (from 1 s in
  * to the planned end), so client start-up and teardown are not counted.
  */
-async function measure(url: string, s: Scenario, sut: number | null, upstream: number): Promise<{ load: LoadResult; cpu: Cpu }> {
+async function measure(url: string, s: Scenario, sut: number | null, upstream: number): Promise<Run> {
   const sample = () => {
     const c = cpuSeconds([process.pid, sut ?? -1, upstream]);
     return { at: performance.now(), tree: c?.of[0] ?? null, sut: sut === null ? 0 : c?.of[1] ?? null, up: c?.of[2] ?? null, others: c?.others ?? null };
@@ -93,13 +93,13 @@ async function measure(url: string, s: Scenario, sut: number | null, upstream: n
   clearTimeout(t2);
   const a = first as Sample | null;
   const b = last as Sample | null;
-  if (a === null || b === null) return { load: result, cpu: { sut: null, upstream: null, client: null, foreign: null } };
+  if (a === null || b === null) return { result, cpu: { sut: null, upstream: null, client: null, foreign: null } };
   const secs = (b.at - a.at) / 1000;
   const used = (k: keyof Omit<Sample, 'at'>): number | null => (a[k] === null || b[k] === null ? null : b[k]! - a[k]!);
   const pct = (v: number | null): number | null => (v === null ? null : Math.round((v / secs) * 100));
   const [sutS, upS, treeS] = [used('sut'), used('up'), used('tree')];
   return {
-    load: result,
+    result,
     cpu: {
       sut: sut === null ? null : pct(sutS),
       upstream: pct(upS),
@@ -168,7 +168,7 @@ async function runScenario(s: Scenario, upstream: Running): Promise<Run | string
   if (settings.warmup > 0) await load(url, s.headers ?? {}, client(settings.warmup));
   const run = await measure(url, s, target?.child.pid ?? null, upstream.child.pid);
   await target?.child.stop();
-  return { result: run.load, cpu: run.cpu };
+  return run;
 }
 
 const nginx = nginxVersion();
