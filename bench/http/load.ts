@@ -16,8 +16,8 @@ export interface ClientSettings {
   /** Seconds. */
   readonly duration: number;
   readonly processes: number;
-  /** CPU to pin the client processes to (taskset), or null for none. */
-  readonly cpu: number | null;
+  /** CPUs to pin the client processes to (a taskset -c list), or null for none. */
+  readonly cpu: string | null;
 }
 
 export interface LoadResult {

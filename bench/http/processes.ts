@@ -51,9 +51,9 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** `taskset -c CPU` when asked for and available: the only pinning tool assumed. */
-export function pinned(cmd: string, args: readonly string[], cpu: number | null): [string, string[]] {
-  return cpu !== null && onPath('taskset') !== null ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, [...args]];
+/** `taskset -c CPUS` when asked for and available: the only pinning tool assumed. Threads and children inherit it. */
+export function pinned(cmd: string, args: readonly string[], cpus: string | null): [string, string[]] {
+  return cpus !== null && onPath('taskset') !== null ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, [...args]];
 }
 
 export function start(cmd: string, args: readonly string[], opts: SpawnOptions = {}): Child {

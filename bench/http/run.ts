@@ -7,8 +7,9 @@
 //   BENCH_CONNECTIONS=50  client connections
 //   BENCH_CLIENTS=1       load-generator processes sharing the connections
 //   BENCH_WORKERS=2       Sluice worker_processes and nginx worker_processes
-//   BENCH_UPSTREAM_CPU=   pin the upstream process to this CPU (taskset); empty = unpinned
-//   BENCH_CLIENT_CPU=     pin the load-generator processes to this CPU; empty = unpinned
+//   BENCH_UPSTREAM_CPU=   pin the upstream process to these CPUs (taskset -c list: 2 or 2-3 or 2,5); empty = unpinned
+//   BENCH_CLIENT_CPU=     pin the load-generator processes to these CPUs; empty = unpinned
+//   BENCH_SUT_CPU=        pin the system under test (Sluice, nginx) to these CPUs; empty = unpinned
 //   BENCH_ONLY=regex      run only the scenarios whose name matches
 //   BENCH_ROUNDS=1        run the scenarios this many times, interleaved, and report each one's median run:
 //                         a busy neighbour or a GC storm then spoils one run, not one scenario's figure
@@ -31,7 +32,12 @@ function envInt(name: string, def: number): number {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${v}: expected a whole number`);
   return n;
 }
-const envCpu = (name: string): number | null => (process.env[name] ?? '') === '' ? null : envInt(name, 0);
+function envCpu(name: string): string | null {
+  const v = process.env[name] ?? '';
+  if (v === '') return null;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw new Error(`${name}=${v}: expected a CPU list as taskset -c takes (2, 2-3, 2,5)`);
+  return v;
+}
 
 const settings = {
   duration: envInt('BENCH_DURATION', 10),
@@ -41,6 +47,7 @@ const settings = {
   workers: Math.max(1, envInt('BENCH_WORKERS', 2)),
   upstreamCpu: envCpu('BENCH_UPSTREAM_CPU'),
   clientCpu: envCpu('BENCH_CLIENT_CPU'),
+  sutCpu: envCpu('BENCH_SUT_CPU'),
   only: process.env['BENCH_ONLY'] ?? '',
   rounds: Math.max(1, envInt('BENCH_ROUNDS', 1)),
   quietWait: envInt('BENCH_QUIET_WAIT', 60),
@@ -93,13 +100,14 @@ async function measure(url: string, s: Scenario, sut: number | null, upstream: n
   clearTimeout(t2);
   const a = first as Sample | null;
   const b = last as Sample | null;
-  if (a === null || b === null) return { result, cpu: { sut: null, upstream: null, client: null, foreign: null } };
+  if (a === null || b === null) return { result, cpu: { sut: null, upstream: null, client: null, foreign: null }, sutUs: null };
   const secs = (b.at - a.at) / 1000;
   const used = (k: keyof Omit<Sample, 'at'>): number | null => (a[k] === null || b[k] === null ? null : b[k]! - a[k]!);
   const pct = (v: number | null): number | null => (v === null ? null : Math.round((v / secs) * 100));
   const [sutS, upS, treeS] = [used('sut'), used('up'), used('tree')];
   return {
     result,
+    sutUs: sut === null || sutS === null ? null : (sutS / secs / result.rps) * 1e6,
     cpu: {
       sut: sut === null ? null : pct(sutS),
       upstream: pct(upS),
@@ -135,6 +143,13 @@ async function quiet(name: string): Promise<void> {
 interface Run {
   readonly result: LoadResult;
   readonly cpu: Cpu;
+  /**
+   * CPU time the system under test spent per response (µs, user + system,
+   * all its workers): its own cost, whatever shares the box. Same-box req/s
+   * also moves with what the load generator and the upstream spend (more
+   * response headers to parse, say); this does not.
+   */
+  readonly sutUs: number | null;
 }
 
 interface Row {
@@ -144,6 +159,8 @@ interface Row {
   /** The run with the median req/s. */
   readonly result: LoadResult | null;
   readonly cpu: Cpu | null;
+  /** Median over the rounds of the system under test's CPU µs per response. */
+  readonly sutUs: number | null;
   /** req/s of every round, in round order. */
   readonly rounds: readonly number[];
   readonly skipped?: string;
@@ -155,12 +172,12 @@ async function runScenario(s: Scenario, upstream: Running): Promise<Run | string
   if (s.kind === 'nginx') {
     if (nginx === null) return 'nginx not on PATH';
     try {
-      target = await startNginx(settings.workers, upstream.port);
+      target = await startNginx(settings.workers, upstream.port, settings.sutCpu);
     } catch (err) {
       return `nginx did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`;
     }
   } else if (s.kind === 'sluice') {
-    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port }, s.conf);
+    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu }, s.conf);
   }
   const url = `http://127.0.0.1:${target?.port ?? upstream.port}${s.path}`;
   console.error(`bench: ${s.name}: ${url}`);
@@ -196,8 +213,10 @@ await upstream.child.stop();
 const rows: Row[] = selected.map((s) => {
   const done = runs.get(s)!;
   const median = [...done].sort((a, b) => a.result.rps - b.result.rps)[(done.length - 1) >> 1] ?? null;
+  const us = done.flatMap((r) => (r.sutUs === null ? [] : [r.sutUs])).sort((a, b) => a - b);
   return {
     scenario: s.name, kind: s.kind, path: s.path, result: median?.result ?? null, cpu: median?.cpu ?? null,
+    sutUs: us.length === 0 ? null : us[(us.length - 1) >> 1]!,
     rounds: done.map((r) => Math.round(r.result.rps)), ...(skipped.has(s) ? { skipped: skipped.get(s)! } : {}),
   };
 });
@@ -209,7 +228,7 @@ const ratio = (rps: number, base: number | null): number | null => (base === nul
 
 const cpuModel = cpus()[0]?.model ?? 'unknown cpu';
 const machine = `node ${process.version}, ${nginx === null ? 'no nginx' : `nginx ${nginx}`}, ${cpuModel} x${cpus().length}, Linux ${release()}`;
-const header = ['scenario', 'req/s', ...(settings.rounds > 1 ? ['min-max'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'non-2xx', 'x nginx', 'x direct', 'cpu% sut/upstream/client/foreign'];
+const header = ['scenario', 'req/s', ...(settings.rounds > 1 ? ['min-max'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'non-2xx', 'x nginx', 'x direct', 'sut µs/req', 'cpu% sut/upstream/client/foreign'];
 const table: string[][] = rows.map((r) => {
   if (r.result === null) return [r.scenario, `skipped: ${r.skipped ?? ''}`, ...header.slice(2).map(() => '')];
   const x = r.result;
@@ -217,29 +236,43 @@ const table: string[][] = rows.map((r) => {
   return [
     r.scenario, Math.round(x.rps).toString(), ...(settings.rounds > 1 ? [`${Math.min(...r.rounds)}-${Math.max(...r.rounds)}`] : []), x.p50.toFixed(3), x.p90.toFixed(3), x.p99.toFixed(3),
     String(x.errors + x.timeouts), String(x.non2xx),
-    ratio(x.rps, nginxRps)?.toFixed(2) ?? '-', ratio(x.rps, directRps)?.toFixed(2) ?? '-',
+    ratio(x.rps, nginxRps)?.toFixed(2) ?? '-', ratio(x.rps, directRps)?.toFixed(2) ?? '-', r.sutUs?.toFixed(1) ?? '-',
     c === null ? '-' : [c.sut, c.upstream, c.client, c.foreign].map((v) => v ?? '-').join('/'),
   ];
 });
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
 const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 console.log(`\nSluice HTTP bench — ${machine}`);
-console.log(`same box: load generator, upstream and the system under test share ${cpus().length} cores; ` +
+const pins = ([['system under test', settings.sutCpu], ['upstream', settings.upstreamCpu], ['load generator', settings.clientCpu]] as const)
+  .flatMap(([who, at]) => (at === null ? [] : [`${who} on CPU ${at}`]));
+console.log(`same box: load generator, upstream and the system under test share ${cpus().length} cores` +
+  `${pins.length > 0 ? ` (${pins.join(', ')})` : ''}; ` +
   `${settings.connections} connections, ${settings.duration}s after ${settings.warmup}s warm-up; Sluice access_log off unless named`);
+console.log(`sut µs/req: CPU time the system under test spent per response, all its workers (medians of the rounds)`);
 console.log(`cpu: % of one core during the measured run; foreign = processes outside this bench (${cpus().length * 100} = the whole machine)`);
 console.log(line(header));
 for (const t of table) console.log(line(t));
 
-// The costs the scenarios name (`versus`), e.g. a plugin pair against the bare proxy.
-const rpsByName = new Map(rows.filter((r) => r.result !== null).map((r) => [r.scenario, r.result!.rps]));
+/*
+ * The costs the scenarios name (`versus`), e.g. a plugin pair against the
+ * bare proxy, two ways: the change in same-box req/s, and the change in req/s
+ * that the system under test's CPU per response predicts when it has the
+ * cores to itself (base µs / scenario µs), as on a gateway host with the load
+ * generator elsewhere, where Kong's and APISIX's published figures come from.
+ */
+const byName = new Map(rows.filter((r) => r.result !== null).map((r) => [r.scenario, r]));
+const change = (a: number, b: number): number => Math.round((a / b - 1) * 1000) / 10;
 const costs = selected.flatMap((s) => (s.versus ?? []).flatMap((base) => {
-  const a = rpsByName.get(s.name);
-  const b = rpsByName.get(base);
-  return a === undefined || b === undefined ? [] : [{ scenario: s.name, versus: base, change: Math.round((a / b - 1) * 1000) / 10 }];
+  const a = byName.get(s.name);
+  const b = byName.get(base);
+  if (a === undefined || b === undefined) return [];
+  const cpuBound = a.sutUs === null || b.sutUs === null ? null : change(b.sutUs, a.sutUs);
+  return [{ scenario: s.name, versus: base, change: change(a.result!.rps, b.result!.rps), cpu_bound: cpuBound }];
 }));
+const signed = (v: number): string => `${v > 0 ? '+' : ''}${v}%`;
 if (costs.length > 0) {
-  console.log(`\nreq/s against another scenario${settings.rounds > 1 ? ` (medians of ${settings.rounds} rounds)` : ''}:`);
-  for (const c of costs) console.log(`  ${c.scenario} vs ${c.versus}: ${c.change > 0 ? '+' : ''}${c.change}%`);
+  console.log(`\nagainst another scenario${settings.rounds > 1 ? ` (medians of ${settings.rounds} rounds)` : ''}: same-box req/s, and req/s predicted from sut µs/req`);
+  for (const c of costs) console.log(`  ${c.scenario} vs ${c.versus}: ${signed(c.change)}, ${c.cpu_bound === null ? '-' : signed(c.cpu_bound)}`);
 }
 
 const commit = commandOutput('git', ['-C', ROOT, 'rev-parse', 'HEAD']) || null;

@@ -18,7 +18,7 @@ export interface Running {
   readonly port: number;
 }
 
-export async function startUpstream(cpu: number | null): Promise<Running> {
+export async function startUpstream(cpu: string | null): Promise<Running> {
   const [cmd, args] = pinned(NODE, [join(ROOT, 'bench/http/upstream.ts')], cpu);
   const child = start(cmd, args);
   const line = await child.waitFor('listening ');
@@ -28,6 +28,8 @@ export async function startUpstream(cpu: number | null): Promise<Running> {
 export interface SluiceSettings {
   readonly workers: number;
   readonly upstreamPort: number;
+  /** CPUs for the master and its worker threads (a taskset -c list), or null for any. */
+  readonly cpu: string | null;
 }
 
 /** The bench's base conf; a scenario's fragment is laid over its top-level keys. */
@@ -48,7 +50,7 @@ export async function startSluice(s: SluiceSettings, fragment: Readonly<Record<s
   };
   const file = join(dir, 'sluice.yaml');
   writeFileSync(file, stringify(conf));
-  const child = start(NODE, [join(ROOT, 'src/master/entry.ts'), '-c', file, '-p', dir]);
+  const child = start(...pinned(NODE, [join(ROOT, 'src/master/entry.ts'), '-c', file, '-p', dir], s.cpu));
   await until(child, 'sluice', async () => {
     const doc = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json() as { workers: { state: string }[] };
     return doc.workers.length === s.workers && doc.workers.every((w) => w.state === 'running');
@@ -69,7 +71,7 @@ export function nginxVersion(): string | null {
  * bench's own user (`user root` only when that is who we are, since nginx
  * would otherwise drop its workers to nobody).
  */
-export async function startNginx(workers: number, upstreamPort: number): Promise<Running> {
+export async function startNginx(workers: number, upstreamPort: number, cpu: string | null): Promise<Running> {
   const dir = tempDir(mkdtempSync(join(tmpdir(), 'sluice-bench-nginx-')));
   const port = await freePort();
   const conf = `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes ${workers};
@@ -98,7 +100,7 @@ http {
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child = start('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+  const child = start(...pinned('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], cpu));
   await until(child, 'nginx', async () => {
     const r = await fetch(`http://127.0.0.1:${port}/`);
     await r.arrayBuffer();
