@@ -21,10 +21,10 @@ export interface ReadonlyHeaders {
 
 /** A header list a plugin may change in the phase that owns it. */
 export interface MutableHeaders extends ReadonlyHeaders {
-  /** Replaces every value of `name` with `value`. */
-  set(name: string, value: string): void;
+  /** Replaces every value of `name` with `value` (a number is sent in decimal, as Kong's set_header does). */
+  set(name: string, value: string | number): void;
   /** Adds one more field `name` (Kong's `append`). */
-  add(name: string, value: string): void;
+  add(name: string, value: string | number): void;
   /** Removes every field `name`; true when there was one. */
   remove(name: string): boolean;
 }
@@ -67,15 +67,14 @@ export class HeaderList implements MutableHeaders {
     for (let i = 0; i < l.length; i += 2) fn(l[i + 1]!, l[i]!);
   }
 
-  set(name: string, value: string): void {
-    checkField(name, value);
+  set(name: string, value: string | number): void {
+    const v = fieldValue(name, value);
     this.remove(name);
-    this.own().push(name, value);
+    this.own().push(name, v);
   }
 
-  add(name: string, value: string): void {
-    checkField(name, value);
-    this.own().push(name, value);
+  add(name: string, value: string | number): void {
+    this.own().push(name, fieldValue(name, value));
   }
 
   remove(name: string): boolean {
@@ -129,11 +128,17 @@ const sameName = (n: string, lower: string): boolean => n.length === lower.lengt
 const knownNames = new Set<string>();
 const MAX_KNOWN_NAMES = 1024;
 
-/** A plugin can never emit a field that splits the head or smuggles a second header. */
-function checkField(name: string, value: string): void {
+/**
+ * The field's value as sent, once its name and value are known safe: a plugin
+ * can never emit a field that splits the head or smuggles a second header. A
+ * number needs no scan: its decimal form (or NaN, Infinity) is printable ASCII.
+ */
+function fieldValue(name: string, value: string | number): string {
   if (!knownNames.has(name)) {
     if (!isHeaderName(name)) throw new GatewayError('GW_ERR_BAD_HEADER', `invalid header name ${JSON.stringify(name)}`);
     if (knownNames.size < MAX_KNOWN_NAMES) knownNames.add(name);
   }
+  if (typeof value === 'number') return String(value);
   if (!isHeaderValue(value)) throw new GatewayError('GW_ERR_BAD_HEADER', `invalid value for header ${name}: control characters are not allowed`);
+  return value;
 }

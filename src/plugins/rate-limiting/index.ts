@@ -239,15 +239,15 @@ export const rateLimiting = definePlugin({
       const o = ctx.vars.rateLimiting;
       if (o === undefined) return;
       const h = ctx.res.headers;
-      h.set('RateLimit-Limit', String(o.limit));
-      h.set('RateLimit-Remaining', String(o.left));
-      h.set('RateLimit-Reset', String(o.reset));
+      h.set('RateLimit-Limit', o.limit);
+      h.set('RateLimit-Remaining', o.left);
+      h.set('RateLimit-Reset', o.reset);
       for (let i = 0; i < usedSlots.length; i++) {
         const slot = usedSlots[i]!;
         const r = o.slots[2 * slot]!;
         if (r === -1) continue;
-        h.set(LIMIT_HEADERS[slot]!, String(o.slots[2 * slot + 1]));
-        h.set(REMAINING_HEADERS[slot]!, String(r));
+        h.set(LIMIT_HEADERS[slot]!, o.slots[2 * slot + 1]!);
+        h.set(REMAINING_HEADERS[slot]!, r);
       }
     }
 

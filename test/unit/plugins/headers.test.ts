@@ -48,4 +48,13 @@ describe('HeaderList', () => {
     expect(codeOf(() => h.add('X-Good', 'wide \u0100'))).toBe('GW_ERR_BAD_HEADER');
     expect(h.getAll('x-good')).toEqual(['fine\tvalue é']);
   });
+
+  test('a number is sent in decimal; a bad name is refused with a number too', () => {
+    const h = new HeaderList(['RateLimit-Remaining', 'from upstream']);
+    h.set('ratelimit-remaining', 0);
+    h.add('X-Big', 2 ** 25);
+    h.add('X-Odd', -1.5);
+    expect(h.list).toEqual(['ratelimit-remaining', '0', 'X-Big', '33554432', 'X-Odd', '-1.5']);
+    expect(codeOf(() => h.set('bad name', 1))).toBe('GW_ERR_BAD_HEADER');
+  });
 });
