@@ -259,19 +259,32 @@ for (const t of table) console.log(line(t));
  * that the system under test's CPU per response predicts when it has the
  * cores to itself (base µs / scenario µs), as on a gateway host with the load
  * generator elsewhere, where Kong's and APISIX's published figures come from.
+ * Each is the median of the per-round changes: the two ran in the same round,
+ * a minute apart at most, so a slow spell of the box cancels out.
  */
-const byName = new Map(rows.filter((r) => r.result !== null).map((r) => [r.scenario, r]));
 const change = (a: number, b: number): number => Math.round((a / b - 1) * 1000) / 10;
+function pairedChange(a: readonly Run[], b: readonly Run[], change: (x: Run, y: Run) => number | null): number | null {
+  const per = a.flatMap((x, i) => {
+    const y = b[i];
+    const c = y === undefined ? null : change(x, y);
+    return c === null ? [] : [c];
+  }).sort((p, q) => p - q);
+  if (per.length === 0) return null;
+  const mid = per.length >> 1;
+  return per.length % 2 === 1 ? per[mid]! : Math.round(((per[mid - 1]! + per[mid]!) / 2) * 10) / 10;
+}
+const byName = new Map(selected.map((s) => [s.name, runs.get(s)!]));
 const costs = selected.flatMap((s) => (s.versus ?? []).flatMap((base) => {
-  const a = byName.get(s.name);
-  const b = byName.get(base);
-  if (a === undefined || b === undefined) return [];
-  const cpuBound = a.sutUs === null || b.sutUs === null ? null : change(b.sutUs, a.sutUs);
-  return [{ scenario: s.name, versus: base, change: change(a.result!.rps, b.result!.rps), cpu_bound: cpuBound }];
+  const a = byName.get(s.name) ?? [];
+  const b = byName.get(base) ?? [];
+  const rps = pairedChange(a, b, (x, y) => change(x.result.rps, y.result.rps));
+  if (rps === null) return [];
+  const cpuBound = pairedChange(a, b, (x, y) => (x.sutUs === null || y.sutUs === null ? null : change(y.sutUs, x.sutUs)));
+  return [{ scenario: s.name, versus: base, change: rps, cpu_bound: cpuBound }];
 }));
 const signed = (v: number): string => `${v > 0 ? '+' : ''}${v}%`;
 if (costs.length > 0) {
-  console.log(`\nagainst another scenario${settings.rounds > 1 ? ` (medians of ${settings.rounds} rounds)` : ''}: same-box req/s, and req/s predicted from sut µs/req`);
+  console.log(`\nagainst another scenario${settings.rounds > 1 ? ` (median of the ${settings.rounds} rounds' changes)` : ''}: same-box req/s, and req/s predicted from sut µs/req`);
   for (const c of costs) console.log(`  ${c.scenario} vs ${c.versus}: ${signed(c.change)}, ${c.cpu_bound === null ? '-' : signed(c.cpu_bound)}`);
 }
 
