@@ -17,6 +17,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
+import { envCpu, envInt } from './env.ts';
 import { load } from './load.ts';
 import type { ClientSettings, LoadResult } from './load.ts';
 import { commandOutput, cpuSeconds } from './processes.ts';
@@ -24,20 +25,6 @@ import type { Scenario } from './scenarios.ts';
 import { SCENARIOS } from './scenarios.ts';
 import { nginxVersion, ROOT, startNginx, startSluice, startUpstream } from './targets.ts';
 import type { Running } from './targets.ts';
-
-function envInt(name: string, def: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${v}: expected a whole number`);
-  return n;
-}
-function envCpu(name: string): string | null {
-  const v = process.env[name] ?? '';
-  if (v === '') return null;
-  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) throw new Error(`${name}=${v}: expected a CPU list as taskset -c takes (2, 2-3, 2,5)`);
-  return v;
-}
 
 const settings = {
   duration: envInt('BENCH_DURATION', 10),

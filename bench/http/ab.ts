@@ -1,0 +1,114 @@
+// A/B bench: what one Sluice scenario costs against another, to the percent, on a noisy box.
+// Run: npm run bench:ab -- "sluice key-auth" "sluice key-auth + rate-limiting (nobody limited)"
+//
+// The HTTP bench's rows move ±5% from one 10 s run to the next on a shared VM, which hides
+// a plugin's cost. Here both gateways run at once, each with its worker(s) on the same
+// CPUs (BENCH_SUT_CPU), and are loaded in turn for short windows (A B B A …); each window's
+// cost is the gateway's own CPU time per response, from /proc. Consecutive windows see the
+// same state of the box, so their ratio cancels its drift, and fresh process pairs average
+// out what one process's JIT and memory layout add or take. Prints each pair's ratio and
+// the mean with its standard error; writes bench/results/ab.json.
+//
+//   BENCH_AB_PAIRS=3      process pairs (fresh gateways for each)
+//   BENCH_AB_WINDOWS=8    load windows per gateway and pair
+//   BENCH_AB_WINDOW=1     seconds per window (after a 2 s warm-up of each gateway)
+//   BENCH_WORKERS=1       workers per gateway
+//   BENCH_SUT_CPU=0       the gateways' CPUs; BENCH_UPSTREAM_CPU and BENCH_CLIENT_CPU (default: the
+//                         other CPUs) keep the upstream and autocannon off them
+//   BENCH_CONNECTIONS=50  client connections
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { envCpu, envInt } from './env.ts';
+import { load } from './load.ts';
+import type { ClientSettings } from './load.ts';
+import { cpuSeconds } from './processes.ts';
+import { SCENARIOS } from './scenarios.ts';
+import type { Scenario } from './scenarios.ts';
+import { ROOT, startSluice, startUpstream } from './targets.ts';
+import type { Running } from './targets.ts';
+
+const others = cpus().length > 1 ? `1-${cpus().length - 1}` : null;
+const settings = {
+  pairs: Math.max(1, envInt('BENCH_AB_PAIRS', 3)),
+  windows: Math.max(1, envInt('BENCH_AB_WINDOWS', 8)),
+  window: Math.max(1, envInt('BENCH_AB_WINDOW', 1)),
+  workers: Math.max(1, envInt('BENCH_WORKERS', 1)),
+  connections: envInt('BENCH_CONNECTIONS', 50),
+  sutCpu: envCpu('BENCH_SUT_CPU') ?? (others === null ? null : '0'),
+  upstreamCpu: envCpu('BENCH_UPSTREAM_CPU') ?? others,
+  clientCpu: envCpu('BENCH_CLIENT_CPU') ?? others,
+};
+
+type SluiceScenario = Extract<Scenario, { kind: 'sluice' }>;
+function scenario(name: string | undefined): SluiceScenario {
+  const s = SCENARIOS.find((x) => x.name === name);
+  if (s === undefined || s.kind !== 'sluice') {
+    const names = SCENARIOS.filter((x) => x.kind === 'sluice').map((x) => `  ${x.name}`).join('\n');
+    throw new Error(`usage: npm run bench:ab -- "<scenario A>" "<scenario B>"; "${name ?? ''}" is not one of:\n${names}`);
+  }
+  return s;
+}
+const [a, b] = [scenario(process.argv[2]), scenario(process.argv[3])];
+
+const client = (duration: number): ClientSettings =>
+  ({ connections: settings.connections, duration, processes: 1, cpu: settings.clientCpu });
+
+/** CPU µs the gateway spent per response over one load window. */
+async function window(s: SluiceScenario, g: Running, seconds: number): Promise<number> {
+  const url = `http://127.0.0.1:${g.port}${s.path}`;
+  const before = cpuSeconds([g.child.pid])?.of[0] ?? null;
+  const r = await load(url, s.headers ?? {}, client(seconds));
+  const after = cpuSeconds([g.child.pid])?.of[0] ?? null;
+  if (before === null || after === null) throw new Error('bench:ab needs /proc to read the gateways\' CPU time');
+  if (r.errors + r.timeouts + r.non2xx > 0) throw new Error(`${s.name}: ${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx`);
+  return ((after - before) / r.requests) * 1e6;
+}
+
+const mean = (v: readonly number[]): number => v.reduce((p, q) => p + q, 0) / v.length;
+const sd = (v: readonly number[]): number => (v.length < 2 ? 0 : Math.sqrt(v.reduce((p, q) => p + (q - mean(v)) ** 2, 0) / (v.length - 1)));
+
+const upstream = await startUpstream(settings.upstreamCpu);
+console.error(`bench:ab: ${settings.pairs} pairs × ${settings.windows} windows of ${settings.window} s, ` +
+  `${settings.workers} worker(s) per gateway on CPU ${settings.sutCpu ?? 'any'}`);
+interface Pair { readonly a: number; readonly b: number; readonly ratio: number }
+const pairs: Pair[] = [];
+for (let p = 0; p < settings.pairs; p++) {
+  const sluice = { workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu };
+  const ga = await startSluice(sluice, a.conf);
+  const gb = await startSluice(sluice, b.conf);
+  await window(a, ga, 2);
+  await window(b, gb, 2);
+  const wa: number[] = [];
+  const wb: number[] = [];
+  for (let w = 0; w < settings.windows; w++) {
+    // A B, then B A: neither gateway always goes first after the other one's load.
+    if (w % 2 === 0) {
+      wa.push(await window(a, ga, settings.window));
+      wb.push(await window(b, gb, settings.window));
+    } else {
+      wb.push(await window(b, gb, settings.window));
+      wa.push(await window(a, ga, settings.window));
+    }
+  }
+  await Promise.all([ga.child.stop(), gb.child.stop()]);
+  const pair = { a: mean(wa), b: mean(wb), ratio: mean(wb.map((x, i) => x / wa[i]!)) };
+  pairs.push(pair);
+  console.error(`bench:ab: pair ${p + 1}: ${pair.a.toFixed(1)} µs, ${pair.b.toFixed(1)} µs per response, B/A ${pair.ratio.toFixed(3)}`);
+}
+await upstream.child.stop();
+
+const ratios = pairs.map((p) => p.ratio);
+const ratio = mean(ratios);
+const se = sd(ratios) / Math.sqrt(ratios.length);
+const pct = (v: number): string => `${v > 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
+console.log(`\nA: ${a.name}\nB: ${b.name}`);
+console.log(`CPU per response, B against A: ${pct(ratio - 1)} ± ${(se * 100).toFixed(1)}% (mean of ${pairs.length} process pairs ± standard error)`);
+console.log(`req/s on cores of its own, B against A: ${pct(1 / ratio - 1)}`);
+const results = join(ROOT, 'bench/results');
+mkdirSync(results, { recursive: true });
+writeFileSync(join(results, 'ab.json'), `${JSON.stringify({
+  date: new Date().toISOString(), node: process.version, cpu: { model: cpus()[0]?.model, cores: cpus().length },
+  settings, a: a.name, b: b.name, pairs, cpu_ratio: ratio, cpu_ratio_se: se, rps_change: 1 / ratio - 1,
+}, null, 2)}\n`);
+console.log(`wrote ${join(results, 'ab.json')}`);
