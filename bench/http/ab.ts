@@ -55,7 +55,7 @@ const client = (duration: number): ClientSettings =>
   ({ connections: settings.connections, duration, processes: 1, cpu: settings.clientCpu });
 
 /** CPU µs the gateway spent per response over one load window. */
-async function window(s: SluiceScenario, g: Running, seconds: number): Promise<number> {
+async function measureWindow(s: SluiceScenario, g: Running, seconds: number): Promise<number> {
   const url = `http://127.0.0.1:${g.port}${s.path}`;
   const before = cpuSeconds([g.child.pid])?.of[0] ?? null;
   const r = await load(url, s.headers ?? {}, client(seconds));
@@ -66,7 +66,11 @@ async function window(s: SluiceScenario, g: Running, seconds: number): Promise<n
 }
 
 const mean = (v: readonly number[]): number => v.reduce((p, q) => p + q, 0) / v.length;
-const sd = (v: readonly number[]): number => (v.length < 2 ? 0 : Math.sqrt(v.reduce((p, q) => p + (q - mean(v)) ** 2, 0) / (v.length - 1)));
+function sd(v: readonly number[]): number {
+  if (v.length < 2) return 0;
+  const m = mean(v);
+  return Math.sqrt(v.reduce((p, q) => p + (q - m) ** 2, 0) / (v.length - 1));
+}
 
 const upstream = await startUpstream(settings.upstreamCpu);
 console.error(`bench:ab: ${settings.pairs} pairs × ${settings.windows} windows of ${settings.window} s, ` +
@@ -77,18 +81,18 @@ for (let p = 0; p < settings.pairs; p++) {
   const sluice = { workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu };
   const ga = await startSluice(sluice, a.conf);
   const gb = await startSluice(sluice, b.conf);
-  await window(a, ga, 2);
-  await window(b, gb, 2);
+  await measureWindow(a, ga, 2);
+  await measureWindow(b, gb, 2);
   const wa: number[] = [];
   const wb: number[] = [];
   for (let w = 0; w < settings.windows; w++) {
     // A B, then B A: neither gateway always goes first after the other one's load.
     if (w % 2 === 0) {
-      wa.push(await window(a, ga, settings.window));
-      wb.push(await window(b, gb, settings.window));
+      wa.push(await measureWindow(a, ga, settings.window));
+      wb.push(await measureWindow(b, gb, settings.window));
     } else {
-      wb.push(await window(b, gb, settings.window));
-      wa.push(await window(a, ga, settings.window));
+      wb.push(await measureWindow(b, gb, settings.window));
+      wa.push(await measureWindow(a, ga, settings.window));
     }
   }
   await Promise.all([ga.child.stop(), gb.child.stop()]);
