@@ -107,12 +107,14 @@ const ratio = mean(ratios);
 const se = sd(ratios) / Math.sqrt(ratios.length);
 const pct = (v: number): string => `${v > 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
 console.log(`\nA: ${a.name}\nB: ${b.name}`);
-console.log(`CPU per response, B against A: ${pct(ratio - 1)} ± ${(se * 100).toFixed(1)}% (mean of ${pairs.length} process pairs ± standard error)`);
+console.log(`CPU per response, B against A: ${pct(ratio - 1)}` + (pairs.length > 1
+  ? ` ± ${(se * 100).toFixed(1)}% (mean of ${pairs.length} process pairs ± standard error)`
+  : ' (one process pair: no error estimate; BENCH_AB_PAIRS=3 gives one)'));
 console.log(`req/s on cores of its own, B against A: ${pct(1 / ratio - 1)}`);
 const results = join(ROOT, 'bench/results');
 mkdirSync(results, { recursive: true });
 writeFileSync(join(results, 'ab.json'), `${JSON.stringify({
   date: new Date().toISOString(), node: process.version, cpu: { model: cpus()[0]?.model, cores: cpus().length },
-  settings, a: a.name, b: b.name, pairs, cpu_ratio: ratio, cpu_ratio_se: se, rps_change: 1 / ratio - 1,
+  settings, a: a.name, b: b.name, pairs, cpu_ratio: ratio, cpu_ratio_se: pairs.length > 1 ? se : null, rps_change: 1 / ratio - 1,
 }, null, 2)}\n`);
 console.log(`wrote ${join(results, 'ab.json')}`);
