@@ -6,10 +6,10 @@
 // CPUs (BENCH_SUT_CPU), and are loaded in turn for short windows (A B B A …); each window's
 // cost is the gateway's own CPU time per response, from /proc. Consecutive windows see the
 // same state of the box, so their ratio cancels its drift, and fresh process pairs average
-// out what one process's JIT and memory layout add or take. Prints each pair's ratio and
-// the mean with its standard error; writes bench/results/ab.json.
+// out what one process's JIT and memory layout add or take (a pair alone can be 7% off).
+// Prints each pair's ratio and the mean with its standard error; writes bench/results/ab.json.
 //
-//   BENCH_AB_PAIRS=3      process pairs (fresh gateways for each)
+//   BENCH_AB_PAIRS=6      process pairs (fresh gateways for each; A and B take turns going first)
 //   BENCH_AB_WINDOWS=8    load windows per gateway and pair
 //   BENCH_AB_WINDOW=1     seconds per window (after a 2 s warm-up of each gateway)
 //   BENCH_WORKERS=1       workers per gateway
@@ -30,7 +30,7 @@ import type { Running } from './targets.ts';
 
 const others = cpus().length > 1 ? `1-${cpus().length - 1}` : null;
 const settings = {
-  pairs: Math.max(1, envInt('BENCH_AB_PAIRS', 3)),
+  pairs: Math.max(1, envInt('BENCH_AB_PAIRS', 6)),
   windows: Math.max(1, envInt('BENCH_AB_WINDOWS', 8)),
   window: Math.max(1, envInt('BENCH_AB_WINDOW', 1)),
   workers: Math.max(1, envInt('BENCH_WORKERS', 1)),
@@ -76,29 +76,26 @@ const upstream = await startUpstream(settings.upstreamCpu);
 console.error(`bench:ab: ${settings.pairs} pairs × ${settings.windows} windows of ${settings.window} s, ` +
   `${settings.workers} worker(s) per gateway on CPU ${settings.sutCpu ?? 'any'}`);
 interface Pair { readonly a: number; readonly b: number; readonly ratio: number }
+interface Side { readonly s: SluiceScenario; g: Running | null; readonly w: number[] }
 const pairs: Pair[] = [];
 for (let p = 0; p < settings.pairs; p++) {
   const sluice = { workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu };
-  const ga = await startSluice(sluice, a.conf);
-  const gb = await startSluice(sluice, b.conf);
-  await measureWindow(a, ga, 2);
-  await measureWindow(b, gb, 2);
-  const wa: number[] = [];
-  const wb: number[] = [];
+  const sa: Side = { s: a, g: null, w: [] };
+  const sb: Side = { s: b, g: null, w: [] };
+  // Every other pair starts, warms and first loads B: the gateway that went first in a pair measured a few
+  // percent dearer (key-auth against itself, 6 pairs: B/A -4.3% ± 1.1% with A always first, +2.0% ± 0.8%
+  // alternated, which is about this method's floor on a 2-core VM).
+  const order = p % 2 === 0 ? [sa, sb] : [sb, sa];
+  for (const side of order) side.g = await startSluice(sluice, side.s.conf);
+  for (const side of order) await measureWindow(side.s, side.g!, 2);
   for (let w = 0; w < settings.windows; w++) {
-    // A B, then B A: neither gateway always goes first after the other one's load.
-    if (w % 2 === 0) {
-      wa.push(await measureWindow(a, ga, settings.window));
-      wb.push(await measureWindow(b, gb, settings.window));
-    } else {
-      wb.push(await measureWindow(b, gb, settings.window));
-      wa.push(await measureWindow(a, ga, settings.window));
-    }
+    // First second, then second first: neither always follows the other's load.
+    for (const side of w % 2 === 0 ? order : [...order].reverse()) side.w.push(await measureWindow(side.s, side.g!, settings.window));
   }
-  await Promise.all([ga.child.stop(), gb.child.stop()]);
-  const pair = { a: mean(wa), b: mean(wb), ratio: mean(wb.map((x, i) => x / wa[i]!)) };
+  await Promise.all(order.map((side) => side.g!.child.stop()));
+  const pair = { a: mean(sa.w), b: mean(sb.w), ratio: mean(sb.w.map((x, i) => x / sa.w[i]!)) };
   pairs.push(pair);
-  console.error(`bench:ab: pair ${p + 1}: ${pair.a.toFixed(1)} µs, ${pair.b.toFixed(1)} µs per response, B/A ${pair.ratio.toFixed(3)}`);
+  console.error(`bench:ab: pair ${p + 1} (${order[0] === sa ? 'A' : 'B'} first): ${pair.a.toFixed(1)} µs, ${pair.b.toFixed(1)} µs per response, B/A ${pair.ratio.toFixed(3)}`);
 }
 await upstream.child.stop();
 
@@ -109,7 +106,7 @@ const pct = (v: number): string => `${v > 0 ? '+' : ''}${(v * 100).toFixed(1)}%`
 console.log(`\nA: ${a.name}\nB: ${b.name}`);
 console.log(`CPU per response, B against A: ${pct(ratio - 1)}` + (pairs.length > 1
   ? ` ± ${(se * 100).toFixed(1)}% (mean of ${pairs.length} process pairs ± standard error)`
-  : ' (one process pair: no error estimate; BENCH_AB_PAIRS=3 gives one)'));
+  : ' (one process pair: no error estimate)'));
 console.log(`req/s on cores of its own, B against A: ${pct(1 / ratio - 1)}`);
 const results = join(ROOT, 'bench/results');
 mkdirSync(results, { recursive: true });
