@@ -76,26 +76,26 @@ const upstream = await startUpstream(settings.upstreamCpu);
 console.error(`bench:ab: ${settings.pairs} pairs × ${settings.windows} windows of ${settings.window} s, ` +
   `${settings.workers} worker(s) per gateway on CPU ${settings.sutCpu ?? 'any'}`);
 interface Pair { readonly a: number; readonly b: number; readonly ratio: number }
-interface Side { readonly s: SluiceScenario; g: Running | null; readonly w: number[] }
+interface Side { readonly s: SluiceScenario; readonly g: Running; readonly w: number[] }
 const pairs: Pair[] = [];
 for (let p = 0; p < settings.pairs; p++) {
   const sluice = { workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu };
-  const sa: Side = { s: a, g: null, w: [] };
-  const sb: Side = { s: b, g: null, w: [] };
   // Every other pair starts, warms and first loads B: the gateway that went first in a pair measured a few
   // percent dearer (key-auth against itself, 6 pairs: B/A -4.3% ± 1.1% with A always first, +2.0% ± 0.8%
   // alternated, which is about this method's floor on a 2-core VM).
-  const order = p % 2 === 0 ? [sa, sb] : [sb, sa];
-  for (const side of order) side.g = await startSluice(sluice, side.s.conf);
-  for (const side of order) await measureWindow(side.s, side.g!, 2);
+  const aFirst = p % 2 === 0;
+  const order: Side[] = [];
+  for (const s of aFirst ? [a, b] : [b, a]) order.push({ s, g: await startSluice(sluice, s.conf), w: [] });
+  const [sa, sb] = aFirst ? [order[0]!, order[1]!] : [order[1]!, order[0]!];
+  for (const side of order) await measureWindow(side.s, side.g, 2);
   for (let w = 0; w < settings.windows; w++) {
     // First second, then second first: neither always follows the other's load.
-    for (const side of w % 2 === 0 ? order : [...order].reverse()) side.w.push(await measureWindow(side.s, side.g!, settings.window));
+    for (const side of w % 2 === 0 ? order : [...order].reverse()) side.w.push(await measureWindow(side.s, side.g, settings.window));
   }
-  await Promise.all(order.map((side) => side.g!.child.stop()));
+  await Promise.all(order.map((side) => side.g.child.stop()));
   const pair = { a: mean(sa.w), b: mean(sb.w), ratio: mean(sb.w.map((x, i) => x / sa.w[i]!)) };
   pairs.push(pair);
-  console.error(`bench:ab: pair ${p + 1} (${order[0] === sa ? 'A' : 'B'} first): ${pair.a.toFixed(1)} µs, ${pair.b.toFixed(1)} µs per response, B/A ${pair.ratio.toFixed(3)}`);
+  console.error(`bench:ab: pair ${p + 1} (${aFirst ? 'A' : 'B'} first): ${pair.a.toFixed(1)} µs, ${pair.b.toFixed(1)} µs per response, B/A ${pair.ratio.toFixed(3)}`);
 }
 await upstream.child.stop();
 

@@ -197,13 +197,20 @@ for (let round = 1; round <= settings.rounds; round++) {
 }
 await upstream.child.stop();
 
+/** The median of `v` (the mean of the middle two for an even count), or null when empty. */
+function medianOf(v: readonly number[]): number | null {
+  if (v.length === 0) return null;
+  const sorted = [...v].sort((p, q) => p - q);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 const rows: Row[] = selected.map((s) => {
   const done = runs.get(s)!;
   const median = [...done].sort((a, b) => a.result.rps - b.result.rps)[(done.length - 1) >> 1] ?? null;
-  const us = done.flatMap((r) => (r.sutUs === null ? [] : [r.sutUs])).sort((a, b) => a - b);
   return {
     scenario: s.name, kind: s.kind, path: s.path, result: median?.result ?? null, cpu: median?.cpu ?? null,
-    sutUs: us.length === 0 ? null : us[(us.length - 1) >> 1]!,
+    sutUs: medianOf(done.flatMap((r) => (r.sutUs === null ? [] : [r.sutUs]))),
     rounds: done.map((r) => Math.round(r.result.rps)), ...(skipped.has(s) ? { skipped: skipped.get(s)! } : {}),
   };
 });
@@ -235,7 +242,7 @@ const pins = ([['system under test', settings.sutCpu], ['upstream', settings.ups
 console.log(`same box: load generator, upstream and the system under test share ${cpus().length} cores` +
   `${pins.length > 0 ? ` (${pins.join(', ')})` : ''}; ` +
   `${settings.connections} connections, ${settings.duration}s after ${settings.warmup}s warm-up; Sluice access_log off unless named`);
-console.log(`sut µs/req: CPU time the system under test spent per response, all its workers (medians of the rounds)`);
+console.log(`sut µs/req: CPU time the system under test spent per response, all its workers (median of the rounds)`);
 console.log(`cpu: % of one core during the measured run; foreign = processes outside this bench (${cpus().length * 100} = the whole machine)`);
 console.log(line(header));
 for (const t of table) console.log(line(t));
@@ -250,15 +257,13 @@ for (const t of table) console.log(line(t));
  * a minute apart at most, so a slow spell of the box cancels out.
  */
 const change = (a: number, b: number): number => Math.round((a / b - 1) * 1000) / 10;
-function pairedChange(a: readonly Run[], b: readonly Run[], change: (x: Run, y: Run) => number | null): number | null {
-  const per = a.flatMap((x, i) => {
+function pairedChange(a: readonly Run[], b: readonly Run[], of: (x: Run, y: Run) => number | null): number | null {
+  const m = medianOf(a.flatMap((x, i) => {
     const y = b[i];
-    const c = y === undefined ? null : change(x, y);
+    const c = y === undefined ? null : of(x, y);
     return c === null ? [] : [c];
-  }).sort((p, q) => p - q);
-  if (per.length === 0) return null;
-  const mid = per.length >> 1;
-  return per.length % 2 === 1 ? per[mid]! : Math.round(((per[mid - 1]! + per[mid]!) / 2) * 10) / 10;
+  }));
+  return m === null ? null : Math.round(m * 10) / 10;
 }
 const byName = new Map(selected.map((s) => [s.name, runs.get(s)!]));
 const costs = selected.flatMap((s) => (s.versus ?? []).flatMap((base) => {

@@ -1,9 +1,10 @@
 /**
- * Micro-bench for plugin chains: what each chain costs a request in the
- * worker's own JS, without sockets, undici or Node's HTTP stack. It runs the
- * real pipeline (chain compiled from a conf, PluginCtx, runRequestPhases,
+ * Micro-bench for plugin chains: what each chain costs a request on the
+ * worker's thread up to the response head, without sockets or undici. It runs
+ * the real pipeline (chain compiled from a conf, PluginCtx, runRequestPhases,
  * startResponse, runHeaderFilter, Node's writeHead) on a request with an API
- * key, over a real shared dict, and prints ns per request and the cost over the chain before it.
+ * key, over a real shared dict, and prints ns per request and the cost over
+ * the chain before it.
  * Run: npm run bench:plugins (writes bench/results/plugins.json)
  * (BENCH_ONLY=regex keeps the scenarios whose name matches; BENCH_N sets the requests per scenario.)
  *
