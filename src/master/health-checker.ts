@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { SluiceConf, UpstreamConf } from '../config/types.ts';
-import { HEALTHY, UNHEALTHY, createHealthBuffer } from '../worker/health-state.ts';
+import { HEALTHY, UNHEALTHY, createHealthBuffer } from '../contracts/health-layout.ts';
 
 /**
  * Active health checks, run by the master so that every worker sees one

@@ -6,7 +6,7 @@ import { loadConfWithPlugins } from '../plugins/load-conf.ts';
 import { createErrorLog } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
-import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED, REQUESTS } from '../worker/stats.ts';
+import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED, REQUESTS } from '../contracts/stats-layout.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
 import { RouteTotals, renderMetrics } from './metrics.ts';
 import type { MetricFamily } from './metrics.ts';

@@ -1,6 +1,6 @@
 import {
   LATENCY_BOUNDS, ROUTE_SLOTS, STATUS_CLASSES, TOTAL_BUCKETS, TOTAL_SUM, UPSTREAM_BUCKETS, UPSTREAM_COUNT, UPSTREAM_SUM, routeBase,
-} from '../worker/stats.ts';
+} from '../contracts/stats-layout.ts';
 
 /**
  * Per-route request metrics summed over every worker, live and retired, keyed

@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { SluiceConf } from '../config/types.ts';
-import type { FromWorker, ToWorker, WorkerData } from '../worker/protocol.ts';
-import { createStatsBuffer } from '../worker/stats.ts';
+import type { FromWorker, ToWorker, WorkerData } from '../contracts/messages.ts';
+import { createStatsBuffer } from '../contracts/stats-layout.ts';
 
 /**
  * Starts, watches and retires worker threads, one generation per conf.

@@ -1,5 +1,5 @@
 import type { PassiveHealthcheckConf, UpstreamConf } from '../config/types.ts';
-import { HEALTHY, UNHEALTHY, createHealthBuffer } from './health-state.ts';
+import { HEALTHY, UNHEALTHY, createHealthBuffer } from '../contracts/health-layout.ts';
 
 /**
  * Per-worker target selection. Each algorithm is compiled once per conf; `pick`

@@ -22,7 +22,8 @@ import { compileRouter } from './router.ts';
 import type { RouteMatch } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
 import type { StaticRoot } from './static-files.ts';
-import { recordRequest, REQUESTS } from './stats.ts';
+import { REQUESTS } from '../contracts/stats-layout.ts';
+import { recordRequest } from './stats.ts';
 import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.ts';
 
 /**

@@ -7,8 +7,8 @@ import { loadPluginRegistry } from '../plugins/index.ts';
 import { createAccessLog } from './access-log.ts';
 import { createGateway } from './gateway.ts';
 import type { Gateway, Lifecycle } from './gateway.ts';
-import type { FromWorker, ToWorker, WorkerData } from './protocol.ts';
-import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from './stats.ts';
+import type { FromWorker, ToWorker, WorkerData } from '../contracts/messages.ts';
+import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from '../contracts/stats-layout.ts';
 
 /**
  * A worker thread: one reactor serving every `listen` address with

@@ -189,6 +189,12 @@ export interface Handlers {
   bodyFilter?: ((ctx: ResponseCtx, chunk: Uint8Array, eof: boolean) => Uint8Array) | undefined;
   /** Synchronous, after the response is sent: enqueue, never wait. */
   log?: ((ctx: LogCtx) => void) | undefined;
+  /**
+   * The worker is exiting (reload, quit, stop): flush what this instance
+   * queued (syslog batches) and release what it holds. Awaited, bounded by
+   * `worker_shutdown_timeout`, after the last response of the worker is sent.
+   */
+  dispose?: (() => MaybePromise<void>) | undefined;
 }
 
 /** Request-id generators; injected so tests get fixed ids. */
@@ -234,8 +240,19 @@ export interface PluginDef<S extends TSchema = TSchema> {
    * list, checked by the master (positions, defaults) like the plugin's conf.
    */
   readonly credentialSchema?: TSchema;
+  /**
+   * Once per worker, before the first `create`, for a plugin the conf names
+   * (globally or on any route): set up what every instance of the worker
+   * shares. A throw or rejection fails the worker's start like a bad conf.
+   */
+  init?(env: PluginEnv): MaybePromise<void>;
   /** Builds the handlers for one conf (once per conf and attachment, never per request). */
   create(conf: Static<S>, env: PluginEnv): Handlers;
+  /**
+   * Once per worker, after every instance's `dispose`: release what `init`
+   * or the instances share (pooled Redis clients). Awaited like `dispose`.
+   */
+  dispose?(env: PluginEnv): MaybePromise<void>;
 }
 
 /**
