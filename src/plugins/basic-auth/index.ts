@@ -63,8 +63,8 @@ export const basicAuth = definePlugin({
     const decoy = [...byUser.values()].find((e) => e.hash !== null)?.hash ?? null;
     const anonymous = anonymousIdentity('basic-auth', conf.anonymous, env.consumers);
     const challenge = `Basic realm=${quoted(conf.realm)}`;
-    const noCreds = unauthorized(challenge, 'AUTH_NO_CREDENTIALS', 'Unauthorized');
-    const invalid = unauthorized(challenge, 'AUTH_INVALID_CREDENTIALS', 'Invalid authentication credentials');
+    const noCreds = unauthorized(challenge);
+    const invalid = unauthorized(challenge, 'Invalid authentication credentials');
     const verified = new Lru<string, Consumer>(conf.cache_size);
 
     const pass = (ctx: RequestCtx, consumer: Consumer): undefined => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
-import { definePlugin, GatewayError, s, toMs, Type } from '../pdk/index.ts';
+import { definePlugin, errorExit, GatewayError, s, toMs, Type } from '../pdk/index.ts';
 import type { Exit, Identity, RequestCtx, SharedDict } from '../pdk/index.ts';
 
 const Schema = Type.Refine(s.object({
@@ -64,8 +64,8 @@ export const forwardAuth = definePlugin({
     const kept = new Set([...conf.upstream_headers, ...conf.client_headers, 'content-type',
       conf.identity_headers.consumer, conf.identity_headers.user_id, conf.identity_headers.company_id].map((h) => h.toLowerCase()));
     const toClient = new Set([...conf.client_headers.map((h) => h.toLowerCase()), 'content-type']);
-    const unavailable: Exit = Object.freeze({ status: conf.status_on_unavailable, body: Object.freeze({ code: 'AUTH_SERVICE_UNAVAILABLE', message: 'Authentication service unavailable' }) });
-    const timedOut: Exit = Object.freeze({ status: conf.status_on_timeout, body: Object.freeze({ code: 'AUTH_SERVICE_TIMEOUT', message: 'Authentication service timed out' }) });
+    const unavailable = errorExit('GW_ERR_AUTH_UNAVAILABLE', { status: conf.status_on_unavailable });
+    const timedOut = errorExit('GW_ERR_AUTH_TIMEOUT', { status: conf.status_on_timeout });
 
     const idConsumer = conf.identity_headers.consumer.toLowerCase();
     const idUser = conf.identity_headers.user_id.toLowerCase();

@@ -1,6 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { definePlugin, s, Type } from '../pdk/index.ts';
-import type { Exit } from '../pdk/index.ts';
+import { definePlugin, errorExit, s, Type } from '../pdk/index.ts';
 
 /** `::ffff:1.2.3.4` is an IPv4 client seen through an IPv6 socket: match it (and rules) as IPv4. */
 const canonical = (ip: string): string => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
@@ -47,7 +46,7 @@ export const ipRestriction = definePlugin({
   create(conf) {
     const allow = compile(conf.allow);
     const deny = compile(conf.deny);
-    const refusal: Exit = Object.freeze({ status: conf.status, body: Object.freeze({ message: conf.message }) });
+    const refusal = errorExit('GW_ERR_IP_DENIED', { status: conf.status, message: conf.message });
     return {
       access(ctx) {
         const ip = ctx.client;

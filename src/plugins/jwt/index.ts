@@ -126,16 +126,16 @@ export const jwt = definePlugin({
     }
     const anonymous = anonymousIdentity('jwt', conf.anonymous, env.consumers);
     const challenge = `Bearer realm=${quoted(conf.realm)}`;
-    const noToken = unauthorized(challenge, 'AUTH_NO_CREDENTIALS', 'Unauthorized');
-    const conflicting = unauthorized(`${challenge}, error="invalid_token"`, 'AUTH_CONFLICTING_CREDENTIALS', 'Several different tokens in one request');
-    const bad = (code: string, message: string) => unauthorized(`${challenge}, error="invalid_token"`, code, message);
-    const malformed = bad('AUTH_JWT_MALFORMED', 'Bad token');
-    const noCredential = bad('AUTH_JWT_UNKNOWN_KEY', 'No credentials found for the token\'s key claim');
-    const badSignature = bad('AUTH_JWT_BAD_SIGNATURE', 'Invalid signature');
-    const badAlgorithm = bad('AUTH_JWT_BAD_ALGORITHM', 'Invalid algorithm');
-    const expired = bad('AUTH_JWT_EXPIRED', 'Token expired');
-    const badClaims = bad('AUTH_JWT_BAD_CLAIMS', 'Token claims invalid');
-    const tooLong = bad('AUTH_JWT_EXPIRATION_TOO_LONG', 'The exp claim exceeds maximum_expiration');
+    const noToken = unauthorized(challenge);
+    const bad = (message: string) => unauthorized(`${challenge}, error="invalid_token"`, message);
+    const conflicting = bad('Several different tokens in one request');
+    const malformed = bad('Bad token');
+    const noCredential = bad('No credentials found for the token\'s key claim');
+    const badSignature = bad('Invalid signature');
+    const badAlgorithm = bad('Invalid algorithm');
+    const expired = bad('Token expired');
+    const badClaims = bad('Token claims invalid');
+    const tooLong = bad('The exp claim exceeds maximum_expiration');
     const mapping = Object.entries(conf.claims_to_identity);
     const verified = new Lru<string, Verified>(conf.cache_size);
     const requiredClaims = conf.maximum_expiration > 0 && !conf.claims_to_verify.includes('exp') ? [...conf.claims_to_verify, 'exp'] : conf.claims_to_verify;

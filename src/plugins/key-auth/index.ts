@@ -37,9 +37,9 @@ export const keyAuth = definePlugin({
     }
     const anonymous = anonymousIdentity('key-auth', conf.anonymous, env.consumers);
     const challenge = `Key realm=${quoted(conf.realm)}`;
-    const noKey = unauthorized(challenge, 'AUTH_NO_CREDENTIALS', 'No API key found in request');
-    const invalid = unauthorized(challenge, 'AUTH_INVALID_CREDENTIALS', 'Invalid authentication credentials');
-    const conflicting = unauthorized(challenge, 'AUTH_CONFLICTING_CREDENTIALS', 'Several different API keys in one request');
+    const noKey = unauthorized(challenge, 'No API key found in request');
+    const invalid = unauthorized(challenge, 'Invalid authentication credentials');
+    const conflicting = unauthorized(challenge, 'Several different API keys in one request');
     const names = conf.key_names;
 
     /** The one key of the request: undefined for none, null for several different ones. */

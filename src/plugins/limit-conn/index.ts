@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bySchema, compileKey, definePlugin, missingKey, onMissingKeySchema, s, Type } from '../pdk/index.ts';
-import type { Exit, SharedDict } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, errorExit, missingKey, onMissingKeySchema, s, Type } from '../pdk/index.ts';
+import type { SharedDict } from '../pdk/index.ts';
 
 declare module '../pdk/index.ts' {
   interface CtxVars {
@@ -74,7 +74,7 @@ export const limitConn = definePlugin({
     const dict = env.dict(conf.dict);
     const gauge = new Gauge(conf.conn + conf.burst);
     const unitDelay = conf.default_conn_delay * 1000;
-    const refusal: Exit = Object.freeze({ status: conf.rejected_code, body: Object.freeze({ message: conf.rejected_msg }) });
+    const refusal = errorExit('GW_ERR_CONCURRENCY_LIMITED', { status: conf.rejected_code, message: conf.rejected_msg });
     return {
       access(ctx) {
         const k = key(ctx) ?? missingKey(conf.on_missing_key, ctx.client);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bySchema, compileKey, definePlugin, missingKey, onMissingKeySchema, s, Type } from '../pdk/index.ts';
-import type { Exit, SharedDict } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, errorExit, missingKey, onMissingKeySchema, s, Type } from '../pdk/index.ts';
+import type { SharedDict } from '../pdk/index.ts';
 
 const Schema = s.object({
   rate: Type.Number({ exclusiveMinimum: 0, description: 'Requests per second the bucket leaks (nginx limit_req rate)' }),
@@ -66,7 +66,7 @@ export const limitReq = definePlugin({
     const key = compileKey(conf.by);
     const dict = env.dict(conf.dict);
     const bucket = new Bucket(conf.rate, conf.burst);
-    const refusal: Exit = Object.freeze({ status: conf.rejected_code, body: Object.freeze({ message: conf.rejected_msg }) });
+    const refusal = errorExit('GW_ERR_RATE_LIMITED', { status: conf.rejected_code, message: conf.rejected_msg });
     return {
       access(ctx) {
         const k = key(ctx) ?? missingKey(conf.on_missing_key, ctx.client);

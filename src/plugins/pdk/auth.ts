@@ -1,6 +1,6 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { Value } from 'typebox/value';
-import { GatewayError } from './errors.ts';
+import { errorExit, GatewayError } from './errors.ts';
 import type { TSchema } from './schema.ts';
 import type { Consumer, Consumers, Exit, Identity } from './types.ts';
 
@@ -59,14 +59,12 @@ export function anonymousIdentity(plugin: string, username: string | null, consu
   return identity;
 }
 
-/** A prebuilt 401: WWW-Authenticate plus a JSON body with a stable code. Nothing from the request goes in it. */
-export function unauthorized(challenge: string, code: string, message: string): Exit {
-  return Object.freeze({
-    status: 401,
-    body: Object.freeze({ code, message }),
-    headers: Object.freeze({ 'WWW-Authenticate': challenge }),
-  });
-}
+/**
+ * A prebuilt GW_ERR_UNAUTHORIZED: WWW-Authenticate plus the reason as the
+ * message (default: the catalogue's). Nothing from the request goes in it.
+ */
+export const unauthorized = (challenge: string, message?: string): Exit =>
+  errorExit('GW_ERR_UNAUTHORIZED', { message, headers: { 'WWW-Authenticate': challenge } });
 
 /** A realm as a quoted-string (RFC 9110 §11.2): no quote or backslash can end it early. */
 export const quoted = (realm: string): string => `"${realm.replace(/["\\]/g, '\\$&')}"`;

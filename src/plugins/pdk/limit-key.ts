@@ -1,3 +1,4 @@
+import { errorExit } from './errors.ts';
 import { Type } from './schema.ts';
 import type { Exit, RequestCtx } from './types.ts';
 
@@ -75,10 +76,7 @@ export const onMissingKeySchema = (description: string) =>
   Type.Union([Type.Literal('reject'), Type.Literal('ip'), Type.Literal('skip')], { default: 'reject', description });
 
 /** The answer to a request that has no key when `on_missing_key` is reject. */
-export const NO_LIMIT_KEY: Exit = Object.freeze({
-  status: 403,
-  body: Object.freeze({ message: 'No rate-limiting key in the request', code: 'RL_ERR_NO_KEY' }),
-});
+export const NO_LIMIT_KEY: Exit = errorExit('GW_ERR_NO_LIMIT_KEY');
 
 /**
  * What a limiter counts a keyless request by: the client address under a

@@ -1,4 +1,4 @@
-import { bySchema, compileKey, definePlugin, missingKey, NO_LIMIT_KEY, onMissingKeySchema, s, Type } from '../pdk/index.ts';
+import { bySchema, compileKey, definePlugin, errorExit, missingKey, NO_LIMIT_KEY, onMissingKeySchema, s, Type } from '../pdk/index.ts';
 import type { Exit, KeyFn, RequestCtx, ResponseCtx, SharedDict } from '../pdk/index.ts';
 import { connectRedis } from './redis.ts';
 import { LocalWindow, MAX_LIMIT, WINDOWS } from './window.ts';
@@ -75,10 +75,7 @@ class Outcome {
   readonly slots: number[] = [-1, 0, -1, 0, -1, 0, -1, 0];
 }
 
-const REDIS_DOWN: Exit = Object.freeze({
-  status: 503,
-  body: Object.freeze({ message: 'Rate limiting is unavailable', code: 'RL_ERR_REDIS' }),
-});
+const REDIS_DOWN = errorExit('GW_ERR_RATE_LIMIT_UNAVAILABLE');
 
 const cap = (w: WindowName): string => w[0]!.toUpperCase() + w.slice(1);
 const LIMIT_HEADERS = WINDOW_NAMES.map((w) => `X-RateLimit-Limit-${cap(w)}`);
@@ -114,7 +111,7 @@ export const rateLimiting = definePlugin({
     const scope = conf.group === undefined ? null : `rl:${conf.group}:`;
     const dict: SharedDict = env.dict(conf.dict);
     const headers = !conf.hide_client_headers;
-    const rejectBody = Object.freeze({ message: conf.error_message });
+    const rejected = errorExit('GW_ERR_RATE_LIMITED', { status: conf.error_code, message: conf.error_message });
     const redis = conf.policy === 'redis' ? connectRedis(conf.redis) : null;
     let redisDown = false;
 
@@ -154,7 +151,7 @@ export const rateLimiting = definePlugin({
         h[LIMIT_HEADERS[c.slot]!] = String(limit);
         h[REMAINING_HEADERS[c.slot]!] = '0';
       }
-      return { status: conf.error_code, body: rejectBody, headers: h };
+      return { ...rejected, headers: h };
     }
 
     function checkLocal(ctx: RequestCtx, ks: readonly (string | null)[]): Exit | undefined {

@@ -1,5 +1,4 @@
-import { definePlugin, s, Type } from '../pdk/index.ts';
-import type { Exit } from '../pdk/index.ts';
+import { definePlugin, errorExit, s, Type } from '../pdk/index.ts';
 
 const UNIT = { megabytes: 1024 * 1024, kilobytes: 1024, bytes: 1 } as const;
 
@@ -20,8 +19,8 @@ export const requestSizeLimiting = definePlugin({
   }, { description: 'Refuse request bodies above a size (413)' }),
   create(conf) {
     const limit = conf.allowed_payload_size * UNIT[conf.size_unit];
-    const tooLarge: Exit = Object.freeze({ status: 413, body: Object.freeze({ message: 'Request size limit exceeded' }) });
-    const lengthRequired: Exit = Object.freeze({ status: 411, body: Object.freeze({ message: 'A valid Content-Length header is required' }) });
+    const tooLarge = errorExit('GW_ERR_BODY_TOO_LARGE');
+    const lengthRequired = errorExit('GW_ERR_LENGTH_REQUIRED');
     return {
       access(ctx) {
         const declared = ctx.req.headers.get('content-length');

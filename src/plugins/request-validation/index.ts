@@ -1,4 +1,4 @@
-import { definePlugin, s, toBytes, Type } from '../pdk/index.ts';
+import { definePlugin, errorExit, s, toBytes, Type } from '../pdk/index.ts';
 import type { Exit, RequestCtx } from '../pdk/index.ts';
 import type { ValidateResult, ValidateTask } from './task.ts';
 import { compileSchema, schemaError, schemaKey, validateJson, violations } from './validator.ts';
@@ -30,8 +30,6 @@ function contentTypeMatcher(allowed: readonly string[]): (type: string) => boole
   }
   return (type) => exact.has(type) || prefixes.some((p) => type.startsWith(p));
 }
-
-const exit400 = (message: string): Exit => Object.freeze({ status: 400, body: Object.freeze({ message }) });
 
 /**
  * Kong's request-validation with standard JSON Schema (ajv): `body_schema`
@@ -65,13 +63,15 @@ export const requestValidation = definePlugin({
     const key = bodySchema === null ? '' : schemaKey(bodySchema);
     const validateQuery = conf.query_schema === null ? null : compileSchema(conf.query_schema, 'query');
     const typeAllowed = contentTypeMatcher(conf.allowed_content_types);
-    const badType = exit400('specified Content-Type is not allowed');
-    const badJson = exit400('request body is not valid JSON');
-    const badBody = exit400("request body doesn't conform to schema");
-    const badQuery = exit400("query string doesn't conform to schema");
+    const invalid = (message: string): Exit => errorExit('GW_ERR_VALIDATION', { message });
+    const badType = invalid('specified Content-Type is not allowed');
+    const badJson = invalid('request body is not valid JSON');
+    const badBody = invalid("request body doesn't conform to schema");
+    const badQuery = invalid("query string doesn't conform to schema");
 
+    // The errors array sits beside code and message: the same body, with the violations added.
     const refuse = (plain: Exit, errors: readonly Violation[]): Exit =>
-      conf.verbose_response ? { status: 400, body: { message: (plain.body as { message: string }).message, errors } } : plain;
+      conf.verbose_response ? { status: plain.status, body: { ...(plain.body as object), errors } } : plain;
 
     const check = (ctx: RequestCtx, outcome: BodyOutcome): Exit | undefined => {
       if (!outcome.ok) return outcome.reason === 'json' ? badJson : refuse(badBody, outcome.errors);
