@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { createBalancer, triedBit } from '../../src/worker/balancer.ts';
+import { createBalancer, murmur3, triedBit } from '../../src/worker/balancer.ts';
 import type { Balancer, TargetState } from '../../src/worker/balancer.ts';
 import type { Algorithm, PassiveHealthcheckConf, UpstreamConf } from '../../src/config/types.ts';
 
@@ -188,6 +188,76 @@ describe('least-conn', () => {
 describe('consistent-hash', () => {
   const keys = Array.from({ length: 4000 }, (_, i) => `user-${i}`);
 
+  test('murmur3 is the reference x86_32 hash (seed 0) of the UTF-16LE bytes', () => {
+    // Vectors from an independent byte-wise implementation checked against Appleby's ("test" → 0xba6bd213 as bytes).
+    const vectors: [string, number][] = [
+      ['', 0x0], ['a', 0x6f49d11a], ['ab', 0x165860ca], ['42', 0x2dc50d42],
+      ['10.0.0.1:80#0', 0x2995fa1c], ['Ünïcødé ✓', 0x462cf90e], ['😀', 0x56065e39],
+    ];
+    for (const [s, h] of vectors) expect(murmur3(s), s).toBe(h);
+  });
+
+  /**
+   * Keys "1".."1000" over k equal targets: every count within 3.5 binomial
+   * standard deviations of 1000/k, and Pearson's chi-square under its 0.1%
+   * critical value. FNV-1a without a finaliser fails both (chi-square 54 for 3
+   * targets, 174 for 10, one of 10 targets with 32 keys).
+   */
+  test.each([
+    [3, 13.82],
+    [10, 27.88],
+  ])('keys "1".."1000" spread evenly over %i equal targets', (k, chiSquareLimit) => {
+    const addresses = Array.from({ length: k }, (_, i) => `10.0.0.${i + 1}:80`);
+    const b = createBalancer(upstream(addresses.map((a) => [a, 1] as const), 'consistent-hash'));
+    const counts = new Array<number>(k).fill(0);
+    for (let i = 1; i <= 1000; i++) counts[b.pick(0, String(i), 0)!.index]!++;
+    const expected = 1000 / k;
+    const sd = Math.sqrt(1000 * (1 / k) * (1 - 1 / k));
+    for (const c of counts) expect(Math.abs(c - expected), `counts ${counts.join(',')}`).toBeLessThan(3.5 * sd);
+    const chiSquare = counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0);
+    expect(chiSquare, `counts ${counts.join(',')}`).toBeLessThan(chiSquareLimit);
+  });
+
+  /**
+   * Companies 11, 22, 33 (and 12, 24, 36 …) on three targets: all three share
+   * one no more often than three random keys would, about 1/9. Over 200 target
+   * sets with ports as the kernel hands them out; FNV-1a without a finaliser
+   * puts such triples together about 25% of the time.
+   */
+  test('sequential company ids share a target about as often as chance (1/9)', () => {
+    let seed = 1;
+    const port = (): number => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; // Numerical Recipes' LCG: deterministic ports
+      return 32768 + (seed % 28232);
+    };
+    let together = 0;
+    let triples = 0;
+    for (let set = 0; set < 200; set++) {
+      const b = createBalancer(upstream([[`127.0.0.1:${port()}`, 1], [`127.0.0.1:${port()}`, 1], [`127.0.0.1:${port()}`, 1]], 'consistent-hash'));
+      for (let c = 11; c <= 20; c++) {
+        const [x, y, z] = [c, 2 * c, 3 * c].map((id) => b.pick(0, String(id), 0)!.index);
+        if (x === y && y === z) together++;
+        triples++;
+      }
+    }
+    expect(together / triples).toBeGreaterThan(0.09);
+    expect(together / triples).toBeLessThan(0.14);
+  });
+
+  test('weights share the keys out in proportion', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 2], [C, 3]], 'consistent-hash'));
+    const spread = count(Array.from({ length: 6000 }, (_, i) => name(b.pick(0, String(i), 0))));
+    for (const [n, share] of [['a', 1], ['b', 2], ['c', 3]] as const) {
+      expect(Math.abs(spread[n]! - share * 1000), JSON.stringify(spread)).toBeLessThan(share * 100);
+    }
+  });
+
+  test('weights with a common factor make the same ring as their quotients', () => {
+    const small = createBalancer(upstream([[A, 1], [B, 2]], 'consistent-hash'));
+    const large = createBalancer(upstream([[A, 100], [B, 200]], 'consistent-hash'));
+    expect(keys.map((k) => name(large.pick(0, k, 0)))).toEqual(keys.map((k) => name(small.pick(0, k, 0))));
+  });
+
   test('the same key always lands on the same target, whatever came before', () => {
     const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1], [D, 1]], 'consistent-hash'));
     const first = keys.map((k) => name(b.pick(0, k, 0)));
@@ -226,6 +296,28 @@ describe('consistent-hash', () => {
     }
     b.targets[1]!.healthy = true;
     expect(keys.map((k) => name(b.pick(0, k, 0)))).toEqual(before);
+  });
+
+  test('a passively down target passes its keys on until fail_timeout is over', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]], 'consistent-hash', { max_fails: 1, fail_timeout: 10_000 }));
+    const before = keys.map((k) => name(b.pick(0, k, 0)));
+    b.report(b.targets[0]!, false, 5, 1_000);
+    const during = keys.map((k) => name(b.pick(0, k, 2_000)));
+    for (let i = 0; i < keys.length; i++) {
+      if (before[i] !== 'a') expect(during[i]).toBe(before[i]);
+      else expect(during[i]).not.toBe('a');
+    }
+    expect(keys.map((k) => name(b.pick(0, k, 11_000)))).toEqual(before);
+  });
+
+  test('every target out: a key gets the fallback the other algorithms get', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]], 'consistent-hash', { max_fails: 1, fail_timeout: 10_000 }));
+    const [a, bb, c] = b.targets;
+    b.report(bb!, false, 5, 1_000);
+    b.report(a!, false, 5, 2_000);
+    b.report(c!, false, 5, 3_000);
+    expect(name(b.pick(0, 'k1', 4_000))).toBe('b');
+    expect(b.pick(triedBit(1), 'k1', 4_000)).toBeNull();
   });
 
   test('a retry for a key skips the tried target', () => {
