@@ -104,13 +104,13 @@ describe('forward-auth', () => {
   test('an auth service that is down: 503, never a pass', async () => {
     const r = await get('/down', { authorization: `Bearer ${TOKEN}` });
     expect(r.status).toBe(503);
-    expect(JSON.parse(r.body)).toMatchObject({ code: 'AUTH_SERVICE_UNAVAILABLE' });
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_AUTH_UNAVAILABLE', message: 'authentication service unavailable' });
   });
 
   test('a slow auth service: 504 (or the configured status), never a pass', async () => {
     const r = await get('/slow');
     expect(r.status).toBe(504);
-    expect(JSON.parse(r.body)).toMatchObject({ code: 'AUTH_SERVICE_TIMEOUT' });
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_AUTH_TIMEOUT', message: 'authentication service timed out' });
     expect((await get('/slow-custom')).status).toBe(502);
   });
 

@@ -108,7 +108,7 @@ describe('key-auth', () => {
       expect(e.status).toBe(401);
       expect(e.headers['www-authenticate']).toBe('Key realm="sluice"');
       expect(e.headers['content-type']).toMatch(/application\/json/);
-      expect(JSON.parse(e.body)).toHaveProperty('code');
+      expect(JSON.parse(e.body)).toMatchObject({ code: 'GW_ERR_UNAUTHORIZED' });
     }
   });
   test('anonymous consumer: X-Anonymous-Consumer, and a spoofed one is replaced', async () => {
@@ -173,6 +173,7 @@ describe('jwt', () => {
       const e = await get('/jwt', { authorization: `Bearer ${token}` });
       expect(e.status, what).toBe(401);
       expect(e.headers['www-authenticate'], what).toMatch(/^Bearer realm="sluice"/);
+      expect(JSON.parse(e.body).code, what).toBe('GW_ERR_UNAUTHORIZED');
     }
   });
 

@@ -143,7 +143,7 @@ describe('ip-restriction', () => {
     for (const xff of ['10.1.2.3', '10.1.2.3, 10.1.2.4', '127.0.0.1, 10.1.2.3']) {
       const res = await request(gw.url('/office'), { headers: { 'x-forwarded-for': xff, 'x-real-ip': '10.1.2.3' } });
       expect(res.statusCode).toBe(403);
-      expect(await res.body.json()).toEqual({ message: 'Your IP address is not allowed' });
+      expect(await res.body.json()).toEqual({ code: 'GW_ERR_IP_DENIED', message: 'Your IP address is not allowed' });
     }
     expect((await echoed('/local', { 'x-forwarded-for': '203.0.113.9' })).status).toBe(200);
   });
@@ -176,7 +176,7 @@ describe('request-size-limiting', () => {
   test('a declared length over the limit is a 413 from the plugin', async () => {
     const res = await request(gw.url('/small'), { method: 'POST', body: 'x'.repeat(17) });
     expect(res.statusCode).toBe(413);
-    expect(await res.body.json()).toEqual({ message: 'Request size limit exceeded' });
+    expect(await res.body.json()).toEqual({ code: 'GW_ERR_BODY_TOO_LARGE', message: 'request body too large' });
   });
 
   test('a chunked body is counted as it streams: over the limit is a 413, under it passes', async () => {

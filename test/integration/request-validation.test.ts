@@ -81,7 +81,7 @@ describe('request-validation through the gateway', () => {
   test('an invalid body is a 400 with the errors, and never reaches the upstream', async () => {
     const { status, json } = await post('/items', '{"name":""}');
     expect(status).toBe(400);
-    expect(json).toEqual({ message: "request body doesn't conform to schema", errors: [{ path: '/name', message: 'must NOT have fewer than 1 characters' }] });
+    expect(json).toEqual({ code: 'GW_ERR_VALIDATION', message: "request body doesn't conform to schema", errors: [{ path: '/name', message: 'must NOT have fewer than 1 characters' }] });
   });
 
   test('duplicate keys (CVE-2022-25757): the upstream sees the value that was validated, not the first one', async () => {

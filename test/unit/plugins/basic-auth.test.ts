@@ -60,10 +60,10 @@ describe('access', async () => {
       const r = await h.run(req);
       expect(r.status).toBe(401);
       expect(r.header('www-authenticate')).toBe('Basic realm="sluice"');
-      expect(JSON.parse(r.body).code).toBe('AUTH_INVALID_CREDENTIALS');
+      expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_UNAUTHORIZED', message: 'Invalid authentication credentials' });
       expect(r.body).not.toMatch(/pass/);
     }
-    expect(JSON.parse((await h.run({})).body).code).toBe('AUTH_NO_CREDENTIALS');
+    expect(JSON.parse((await h.run({})).body)).toEqual({ code: 'GW_ERR_UNAUTHORIZED', message: 'unauthorized' });
   });
 
   test('an unknown username takes as long as a wrong password (a hash is verified either way)', async () => {

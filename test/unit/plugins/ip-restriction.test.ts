@@ -22,7 +22,7 @@ describe('access', () => {
     expect((await run({ allow: ['10.0.0.0/8'] }, '10.9.9.9')).status).toBe(200);
     const r = await run({ allow: ['10.0.0.0/8'], status: 404, message: 'nope' }, '11.0.0.1');
     expect(r.status).toBe(404);
-    expect(JSON.parse(r.body)).toEqual({ message: 'nope' });
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_IP_DENIED', message: 'nope' });
   });
 
   test('deny wins over allow', async () => {

@@ -48,11 +48,11 @@ describe('access', () => {
     const none = await run({}, {});
     expect(none.status).toBe(401);
     expect(none.header('www-authenticate')).toBe('Key realm="sluice"');
-    expect(JSON.parse(none.body)).toEqual({ code: 'AUTH_NO_CREDENTIALS', message: 'No API key found in request' });
+    expect(JSON.parse(none.body)).toEqual({ code: 'GW_ERR_UNAUTHORIZED', message: 'No API key found in request' });
     for (const key of ['wrong-key-123', '']) {
       const r = await run({}, { headers: { apikey: key } });
       expect(r.status).toBe(401);
-      expect(JSON.parse(r.body).code).toBe('AUTH_INVALID_CREDENTIALS');
+      expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_UNAUTHORIZED', message: 'Invalid authentication credentials' });
       if (key !== '') expect(r.body).not.toContain(key);
     }
   });

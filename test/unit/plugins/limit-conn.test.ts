@@ -13,7 +13,7 @@ describe('limit-conn', () => {
     dict.set('lc:test:127.0.0.1', 1);
     const r = await h.run();
     expect(r.status).toBe(503);
-    expect(JSON.parse(r.body)).toEqual({ message: 'Too many concurrent requests' });
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_CONCURRENCY_LIMITED', message: 'Too many concurrent requests' });
     expect(dict.get('lc:test:127.0.0.1')).toBe(1); // a refused request releases nothing it did not take
   });
 

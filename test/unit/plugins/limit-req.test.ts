@@ -16,6 +16,7 @@ describe('limit-req', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) statuses.push((await h.run()).status);
     expect(statuses).toEqual([200, 200, 200, 503, 503]);
+    expect(JSON.parse((await h.run()).body)).toEqual({ code: 'GW_ERR_RATE_LIMITED', message: 'Too many requests' });
     clock.t += 100; // one interval: room for one more
     expect((await h.run()).status).toBe(200);
     expect((await h.run()).status).toBe(503);

@@ -58,7 +58,7 @@ describe('fixed window', () => {
     clock.t += 4_500;
     const r3 = await h.run({ headers: who('alice') });
     expect(r3.status).toBe(429);
-    expect(JSON.parse(r3.body)).toEqual({ message: 'API rate limit exceeded' });
+    expect(JSON.parse(r3.body)).toEqual({ code: 'GW_ERR_RATE_LIMITED', message: 'API rate limit exceeded' });
     expect(r3.header('content-type')).toMatch(/json/);
     expect(r3.header('retry-after')).toBe('16'); // 15.5 s to the minute boundary, rounded up
     expect(r3.header('ratelimit-remaining')).toBe('0');
@@ -71,7 +71,7 @@ describe('fixed window', () => {
     expect(Object.keys(ok.headers).filter((n) => n.includes('ratelimit'))).toEqual([]);
     const no = await h.run();
     expect(no.status).toBe(403);
-    expect(JSON.parse(no.body)).toEqual({ message: 'slow down' });
+    expect(JSON.parse(no.body)).toEqual({ code: 'GW_ERR_RATE_LIMITED', message: 'slow down' });
     expect(no.header('retry-after')).toBe('1');
     expect(Object.keys(no.headers).filter((n) => n.includes('ratelimit'))).toEqual([]);
   });
@@ -154,7 +154,7 @@ describe('keys and several limits', () => {
   test('on_missing_key: reject (403), ip, skip', async () => {
     const reject = await setup({ limits: [{ by: 'user_id', second: 1 }] }).h.run();
     expect(reject.status).toBe(403);
-    expect(JSON.parse(reject.body)).toMatchObject({ code: 'RL_ERR_NO_KEY' });
+    expect(JSON.parse(reject.body)).toEqual({ code: 'GW_ERR_NO_LIMIT_KEY', message: 'no rate-limiting key in the request' });
     const { h: ip } = setup({ on_missing_key: 'ip', limits: [{ by: 'user_id', second: 1 }] });
     expect((await ip.run({ client: '10.0.0.1' })).status).toBe(200);
     expect((await ip.run({ client: '10.0.0.1' })).status).toBe(429);

@@ -16,7 +16,7 @@ describe('access', () => {
   test('a declared Content-Length over the limit is a 413; at the limit passes', async () => {
     const r = await h({ allowed_payload_size: 1, size_unit: 'kilobytes' }).run({ method: 'POST', headers: { 'content-length': '1025' } });
     expect(r.status).toBe(413);
-    expect(JSON.parse(r.body)).toEqual({ message: 'Request size limit exceeded' });
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_BODY_TOO_LARGE', message: 'request body too large' });
     expect((await h({ allowed_payload_size: 1, size_unit: 'kilobytes' }).run({ method: 'POST', headers: { 'content-length': '1024' } })).status).toBe(200);
   });
   test('a chunked body hands the limit to the gateway, which counts as it streams', async () => {
@@ -24,6 +24,8 @@ describe('access', () => {
     expect(r.upstream!.bodyLimit).toBe(10);
   });
   test('require_content_length: 411 without one', async () => {
-    expect((await h({ require_content_length: true }).run({ method: 'POST' })).status).toBe(411);
+    const r = await h({ require_content_length: true }).run({ method: 'POST' });
+    expect(r.status).toBe(411);
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_LENGTH_REQUIRED', message: 'a valid Content-Length header is required' });
   });
 });

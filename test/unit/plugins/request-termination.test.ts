@@ -17,10 +17,10 @@ describe('access', () => {
     const r = await harness([requestTermination], { 'request-termination': {} }).run();
     expect(r.upstream).toBeNull();
     expect(r.status).toBe(503);
-    expect(JSON.parse(r.body)).toEqual({ message: 'Service Unavailable' });
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_TERMINATED', message: 'Service Unavailable' });
   });
   test('message, or body with content_type', async () => {
-    expect(JSON.parse((await harness([requestTermination], { 'request-termination': { status_code: 410, message: 'gone' } }).run()).body)).toEqual({ message: 'gone' });
+    expect(JSON.parse((await harness([requestTermination], { 'request-termination': { status_code: 410, message: 'gone' } }).run()).body)).toEqual({ code: 'GW_ERR_TERMINATED', message: 'gone' });
     const r = await harness([requestTermination], { 'request-termination': { status_code: 200, body: '<b>hi</b>', content_type: 'text/html' } }).run();
     expect(r.body).toBe('<b>hi</b>');
     expect(r.header('content-type')).toBe('text/html');
