@@ -80,14 +80,14 @@ describe('access: bodies on the reactor', () => {
   });
   test('an invalid body is a 400 with the errors (verbose_response)', async () => {
     const r = await h.run('POST', '{"name":"pen","qty":0}');
-    expect(r.exit).toEqual({ status: 400, body: { message: "request body doesn't conform to schema", errors: [{ path: '/qty', message: 'must be >= 1' }] } });
+    expect(r.exit).toEqual({ status: 400, body: { code: 'GW_ERR_VALIDATION', message: "request body doesn't conform to schema", errors: [{ path: '/qty', message: 'must be >= 1' }] } });
   });
   test('malformed JSON is a 400', async () => {
-    expect((await h.run('POST', '{"name":')).exit).toEqual({ status: 400, body: { message: 'request body is not valid JSON' } });
+    expect((await h.run('POST', '{"name":')).exit).toEqual({ status: 400, body: { code: 'GW_ERR_VALIDATION', message: 'request body is not valid JSON' } });
   });
   test('a content type not allowed is a 400 before the body is read', async () => {
     const r = await h.run('POST', 'name=pen', { 'content-type': 'application/x-www-form-urlencoded' });
-    expect(r.exit).toEqual({ status: 400, body: { message: 'specified Content-Type is not allowed' } });
+    expect(r.exit).toEqual({ status: 400, body: { code: 'GW_ERR_VALIDATION', message: 'specified Content-Type is not allowed' } });
     expect(r.upstreamBody).toBeNull();
   });
   test('a POST without a body is validated (and fails); a GET without one is not', async () => {
@@ -108,7 +108,7 @@ describe('access: errors without verbose_response name no schema detail', () => 
   const h = bodyHarness({ body_schema: ITEM_SCHEMA });
   afterAll(() => h.close());
   test('400 with the message only', async () => {
-    expect((await h.run('POST', '{}')).exit).toEqual({ status: 400, body: { message: "request body doesn't conform to schema" } });
+    expect((await h.run('POST', '{}')).exit).toEqual({ status: 400, body: { code: 'GW_ERR_VALIDATION', message: "request body doesn't conform to schema" } });
   });
 });
 
@@ -126,7 +126,7 @@ describe('access: query_schema', () => {
   test('a failing query is a 400 with the errors', async () => {
     const r = await h.run({ query: 'limit=1000' });
     expect(r.status).toBe(400);
-    expect(JSON.parse(r.body)).toEqual({ message: "query string doesn't conform to schema", errors: [{ path: '/limit', message: 'must be <= 100' }] });
+    expect(JSON.parse(r.body)).toEqual({ code: 'GW_ERR_VALIDATION', message: "query string doesn't conform to schema", errors: [{ path: '/limit', message: 'must be <= 100' }] });
     expect((await h.run({ query: '' })).status).toBe(400);
   });
 });
@@ -141,7 +141,7 @@ describe('access: large bodies go to the offload pool', () => {
     expect(ok.exit).toBeNull();
     expect(JSON.parse(ok.upstreamBody!)[0]).toEqual({ name: 'item-0', qty: 1 });
     const bad = await h.run('POST', big(true));
-    expect(bad.exit).toEqual({ status: 400, body: { message: "request body doesn't conform to schema", errors: [{ path: '/150/name', message: 'must NOT have fewer than 1 characters' }] } });
+    expect(bad.exit).toEqual({ status: 400, body: { code: 'GW_ERR_VALIDATION', message: "request body doesn't conform to schema", errors: [{ path: '/150/name', message: 'must NOT have fewer than 1 characters' }] } });
   });
 });
 
