@@ -1,43 +1,71 @@
 /**
- * `loadConf`: read the main conf and its includes, check them against the schema and
- * the cross-references, and resolve them into a SluiceConf. Synchronous: it runs at
- * start and on reload, before anything is served, and conf files are small.
+ * `loadConf`: read the main conf and its includes, check them (schema, cross-references,
+ * plugin confs, consumer credentials, shared dicts) in one pass that lists every fault,
+ * and resolve them into a SluiceConf. Synchronous: it runs at start and on reload,
+ * before anything is served, and conf files are small.
  */
 import { resolve } from 'node:path';
-import type { TSchema } from 'typebox';
-import { Value } from 'typebox/value';
+import { crossCheck } from './cross-checks.ts';
+import type { Obj } from './loose.ts';
 import { readConfTree } from './merge.ts';
+import { checkPluginConfs } from './plugin-confs.ts';
+import type { PluginSchemas } from './plugin-confs.ts';
 import { Reporter } from './reporter.ts';
 import { resolveConf } from './resolve.ts';
 import { ConfSchema } from './schema.ts';
-import { checkSchema } from './schema-issues.ts';
-import type { ConfIssue, SluiceConf } from './types.ts';
+import type { ConfFile, ConfIssue, SluiceConf } from './types.ts';
+import { validate } from './validate.ts';
 
-export interface LoadOptions {
+export interface LoadOptions extends PluginSchemas {
   /** Relative paths in the conf resolve against this (nginx -p); default: the working directory. */
   readonly prefix?: string;
-  /** Plugin name -> schema. Given: unknown plugins are errors and plugin confs are checked with defaults filled in. */
-  readonly pluginSchemas?: ReadonlyMap<string, TSchema>;
-  /** Plugin name -> schema of one consumer credential; given: every `consumers[].credentials` entry is checked. */
-  readonly credentialSchemas?: ReadonlyMap<string, TSchema>;
 }
 
-export type LoadResult = { readonly ok: true; readonly conf: SluiceConf } | { readonly ok: false; readonly issues: ConfIssue[] };
+export type LoadResult =
+  | {
+      readonly ok: true;
+      readonly conf: SluiceConf;
+      /** The conf as written: includes merged, every default (plugin ones too) filled in. What `sluice -T` prints. */
+      readonly written: ConfFile;
+    }
+  | { readonly ok: false; readonly issues: ConfIssue[] };
 
-export function loadConf(file: string, opts: LoadOptions = {}): LoadResult {
+/** The conf files read and merged, not yet checked. */
+export interface ReadConf {
+  readonly file: string;
+  readonly data: Obj;
+  /** false when some file could not be read or parsed. */
+  readonly complete: boolean;
+  readonly reporter: Reporter;
+}
+
+export function readConf(file: string): ReadConf {
   const abs = resolve(file);
   const reporter = new Reporter(abs);
-  const merged = readConfTree(abs, reporter);
-  // A file that did not parse leaves holes; schema errors about them would only mislead.
-  if (!merged.complete) return { ok: false, issues: inReadingOrder(reporter.issues) };
-  checkSchema(ConfSchema, merged.data, [], reporter);
-  const written = Value.Default(ConfSchema, structuredClone(merged.data)) as Record<string, unknown>;
-  const conf = resolveConf(written, { file: abs, prefix: resolve(opts.prefix ?? process.cwd()), pluginSchemas: opts.pluginSchemas, credentialSchemas: opts.credentialSchemas }, reporter);
-  if (reporter.issues.length > 0) return { ok: false, issues: inReadingOrder(reporter.issues) };
-  return { ok: true, conf };
+  const { data, complete } = readConfTree(abs, reporter);
+  return { file: abs, data, complete, reporter };
 }
 
-/** Schema and cross-reference checks find faults in different orders; list them as the files read, files in load order. */
+export function checkConf(read: ReadConf, opts: LoadOptions = {}): LoadResult {
+  const { reporter } = read;
+  // A file that did not parse leaves holes; faults found in them would only mislead.
+  if (!read.complete) return { ok: false, issues: inReadingOrder(reporter.issues) };
+  const core = validate(ConfSchema, read.data);
+  reporter.reportFaults([], core.faults);
+  // validate's copy: plugin confs and credentials get their defaults in it too.
+  const written = core.value as Obj;
+  crossCheck(written, reporter);
+  checkPluginConfs(written, opts, reporter);
+  if (reporter.issues.length > 0) return { ok: false, issues: inReadingOrder(reporter.issues) };
+  const checked = written as ConfFile;
+  return { ok: true, conf: resolveConf(checked, read.file, resolve(opts.prefix ?? process.cwd())), written: checked };
+}
+
+export function loadConf(file: string, opts: LoadOptions = {}): LoadResult {
+  return checkConf(readConf(file), opts);
+}
+
+/** Checks find faults in different orders; list them as the files read, files in load order. */
 function inReadingOrder(issues: readonly ConfIssue[]): ConfIssue[] {
   const files = [...new Set(issues.map((i) => i.file))];
   return [...issues].sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line || a.col - b.col);

@@ -4,6 +4,7 @@
  * after concatenation), so an issue found on merged data still points at its file and line.
  */
 import type { ConfIssue } from './types.ts';
+import type { Fault } from './validate.ts';
 
 export type Seg = string | number;
 
@@ -57,7 +58,11 @@ export class Reporter {
     return this.#locs.get(formatPath(segs));
   }
 
-  /** Report at the value (or, with `at: 'key'`, at its key) of `segs`. */
+  /**
+   * Report at the value (or, with `at: 'key'`, at its key) of `segs`. A value that was
+   * not written (a default) has no position: the issue goes to the key of its nearest
+   * written ancestor, e.g. the plugin whose defaulted option it is.
+   */
   report(segs: readonly Seg[], message: string, at: 'value' | 'key' = 'value'): void {
     const exact = this.#locs.get(formatPath(segs));
     const loc = exact ?? this.locOf(segs);
@@ -65,7 +70,7 @@ export class Reporter {
       this.add({ file: this.#mainFile, line: 1, col: 1, path: formatPath(segs), message });
       return;
     }
-    const onKey = at === 'key' && exact !== undefined;
+    const onKey = at === 'key' || exact === undefined;
     this.add({
       file: loc.file,
       line: onKey ? loc.keyLine : loc.line,
@@ -73,6 +78,11 @@ export class Reporter {
       path: formatPath(segs),
       message,
     });
+  }
+
+  /** The faults `validate` found in the value at `base`. */
+  reportFaults(base: readonly Seg[], faults: readonly Fault[]): void {
+    for (const f of faults) this.report([...base, ...f.path], f.message, f.at);
   }
 
   add(issue: ConfIssue): void {

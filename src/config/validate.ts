@@ -1,13 +1,29 @@
 /**
- * TypeBox's Value.Errors lists every failed keyword, including each failed branch of a
- * union. An operator wants one sentence per fault: this turns that list into messages
- * (unknown key at the key, missing key at the parent map, one line per bad union value)
- * and reports them at the value's position in the conf.
+ * The one schema check of the conf: the core conf, each plugin conf, each consumer
+ * credential (master), and plugin confs again in workers and tests. Defaults are
+ * filled in first, so a value is checked as it will be used, then every fault is
+ * listed. TypeBox's Value.Errors lists every failed keyword, including each failed
+ * branch of a union; an operator wants one sentence per fault, so this turns that
+ * list into faults (unknown key at the key, missing key at the parent map, one line
+ * per bad union value) with the path where each one is.
  */
 import { Settings } from 'typebox/system';
 import { Value } from 'typebox/value';
-import type { TSchema } from 'typebox';
-import type { Reporter, Seg } from './reporter.ts';
+import type { Static, TSchema } from 'typebox';
+import type { Seg } from './reporter.ts';
+
+/** One fault of a value against its schema. */
+export interface Fault {
+  /** Where in the value: `['allow', 1]`; [] for the value itself. */
+  readonly path: readonly Seg[];
+  readonly message: string;
+  /** 'key': the fault is the key itself (an unknown key), so it is shown at the key. */
+  readonly at: 'value' | 'key';
+}
+
+export type Validated<T> =
+  | { readonly ok: true; readonly value: T; readonly faults: readonly [] }
+  | { readonly ok: false; readonly value: unknown; readonly faults: readonly Fault[] };
 
 interface SchemaError {
   readonly keyword: string;
@@ -24,15 +40,21 @@ interface Explained {
   readonly message: string;
 }
 
-/** Check `value` against `schema` and report each fault under `base`. Returns true when it conforms. */
-export function checkSchema(schema: TSchema, value: unknown, base: readonly Seg[], reporter: Reporter): boolean {
-  const errors = allErrors(schema, value);
-  for (const e of explain(errors, schema, value)) {
-    const segs = [...base, ...segsOf(value, e.instancePath)];
-    if (e.key !== undefined) segs.push(e.key);
-    reporter.report(segs, e.message, e.at);
-  }
-  return errors.length === 0;
+/**
+ * `value` with the schema's defaults filled in (on a copy: the caller's data is not
+ * changed) and every fault of it. The value is returned even when it has faults, so a
+ * caller can go on checking what it refers to and report everything in one pass.
+ */
+export function validate<S extends TSchema>(schema: S, value: unknown): Validated<Static<S>> {
+  const filled: unknown = Value.Default(schema, structuredClone(value));
+  const errors = allErrors(schema, filled);
+  if (errors.length === 0) return { ok: true, value: filled as Static<S>, faults: [] };
+  const faults = explain(errors, schema, filled).map((e): Fault => {
+    const path = segsOf(filled, e.instancePath);
+    if (e.key !== undefined) path.push(e.key);
+    return { path, message: e.message, at: e.at };
+  });
+  return { ok: false, value: filled, faults };
 }
 
 // TypeBox stops after `maxErrors` (8) as a guard against hostile input; a conf is the
@@ -70,11 +92,15 @@ function explain(errors: readonly SchemaError[], root: TSchema, value: unknown):
           out.push({ instancePath: p, key: k, at: 'key', message: `unknown key "${k}"` });
         }
         break;
-      case 'required':
+      case 'required': {
+        // A key with a default is never missing; it is "missing" only where Default could not
+        // pick a union branch for a value with faults, which are reported on their own.
+        const props = schemaAt(root, e.schemaPath)?.['properties'] as Record<string, { default?: unknown }> | undefined;
         for (const k of (e.params['requiredProperties'] as string[] | undefined) ?? []) {
-          out.push({ instancePath: p, at: 'value', message: `missing required key "${k}"` });
+          if (props?.[k]?.default === undefined) out.push({ instancePath: p, at: 'value', message: `missing required key "${k}"` });
         }
         break;
+      }
       default:
         out.push({ instancePath: p, at: 'value', message: messageOf(e) });
     }

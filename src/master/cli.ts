@@ -117,7 +117,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (args.t === true || args.T === true) {
-    if (args.T === true) process.stdout.write(dumpConf(loaded.conf));
+    if (args.T === true) process.stdout.write(dumpConf(loaded.written, confFile));
     process.stderr.write(`sluice: the configuration file ${confFile} syntax is ok\nsluice: configuration file ${confFile} test is successful\n`);
     return 0;
   }

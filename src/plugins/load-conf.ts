@@ -1,23 +1,28 @@
-import { loadConf } from '../config/load.ts';
+import { resolve } from 'node:path';
+import { checkConf, readConf } from '../config/load.ts';
 import type { LoadOptions, LoadResult } from '../config/load.ts';
+import { arr } from '../config/loose.ts';
 import { loadPluginRegistry } from './index.ts';
 
 /**
  * loadConf with plugin confs checked: `plugin_paths` lives in the conf, so the
- * conf is read once to find them, the registry is built, and the conf is read
- * again with every plugin's schema (unknown plugins refused, defaults filled,
+ * registry is built from the conf as read, then the whole conf is checked in
+ * one pass with every plugin's schema (unknown plugins refused, defaults filled,
  * faults as `file:line:col: path: message`) and every consumer credential
- * checked against its auth plugin's credential schema. A custom plugin that cannot be
- * loaded is reported as an issue on the conf file, like any other fault.
+ * against its auth plugin's credential schema, next to the core faults. A custom
+ * plugin that cannot be loaded is a fault at `plugin_paths`, like any other.
  */
-export async function loadConfWithPlugins(file: string, opts: Omit<LoadOptions, 'pluginSchemas'> = {}): Promise<LoadResult> {
-  const first = loadConf(file, opts);
-  if (!first.ok) return first;
+export async function loadConfWithPlugins(file: string, opts: Omit<LoadOptions, 'pluginSchemas' | 'credentialSchemas'> = {}): Promise<LoadResult> {
+  const read = readConf(file);
+  if (!read.complete) return checkConf(read, opts);
+  const prefix = resolve(opts.prefix ?? process.cwd());
+  const pluginPaths = arr(read.data['plugin_paths']).flatMap((p) => (typeof p === 'string' ? [resolve(prefix, p)] : []));
   let registry;
   try {
-    registry = await loadPluginRegistry(first.conf.plugin_paths);
+    registry = await loadPluginRegistry(pluginPaths);
   } catch (err) {
-    return { ok: false, issues: [{ file: first.conf.file, line: 1, col: 1, path: 'plugin_paths', message: (err as Error).message }] };
+    read.reporter.report(['plugin_paths'], (err as Error).message);
+    return checkConf(read, opts);
   }
-  return loadConf(file, { ...opts, pluginSchemas: registry.schemas, credentialSchemas: registry.credentialSchemas });
+  return checkConf(read, { ...opts, pluginSchemas: registry.schemas, credentialSchemas: registry.credentialSchemas });
 }

@@ -1,13 +1,15 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import pino from 'pino';
-import { Value } from 'typebox/value';
 import type { Exit, Ids, PluginDef } from '../../src/plugins/pdk/index.ts';
 import { Exchange } from '../../src/worker/exchange.ts';
+import type { Site } from '../../src/worker/exchange.ts';
 import { compileChains } from '../../src/worker/pipeline/chain.ts';
-import { PluginCtx } from '../../src/worker/pipeline/ctx.ts';
 import { createPluginEnvs } from '../../src/worker/pipeline/env.ts';
 import { runBodyFilter, runHeaderFilter, runLog, runRequestPhases } from '../../src/worker/pipeline/run.ts';
 import type { ConsumerConf, RouteConf, SluiceConf } from '../../src/config/types.ts';
+import { validate } from '../../src/config/validate.ts';
 import { compileConsumers } from '../../src/worker/pipeline/consumers.ts';
 
 /**
@@ -24,11 +26,10 @@ export interface ConfCheck {
   readonly errors: string[];
 }
 
-/** Schema check as the master does it: defaults first, then every fault. */
+/** Schema check as the master does it (the same `validate`): defaults first, then every fault. */
 export function checkConf(def: PluginDef, conf: unknown): ConfCheck {
-  const filled = Value.Default(def.schema, structuredClone(conf));
-  const errors = [...Value.Errors(def.schema, filled)].map((e) => `${e.instancePath}: ${e.message}`);
-  return { ok: errors.length === 0, conf: filled, errors };
+  const checked = validate(def.schema, conf);
+  return { ok: checked.ok, conf: checked.value, errors: checked.faults.map((f) => `/${f.path.join('/')}: ${f.message}`) };
 }
 
 export interface FakeRequest {
@@ -37,6 +38,8 @@ export interface FakeRequest {
   readonly query?: string;
   readonly headers?: Record<string, string | string[]>;
   readonly client?: string;
+  /** The request body the client streams (Content-Length is added); none by default. */
+  readonly body?: string | Buffer;
   /** What the upstream answers when plugins let the request through. */
   readonly upstream?: { status?: number; headers?: Record<string, string>; body?: string[] };
 }
@@ -44,7 +47,7 @@ export interface FakeRequest {
 export interface RunResult {
   readonly exit: Exit | null;
   /** The request as sent upstream (null when a plugin ended it). */
-  readonly upstream: { path: string; target: string; headers: readonly string[]; bodyLimit: number } | null;
+  readonly upstream: { path: string; target: string; headers: readonly string[]; bodyLimit: number; body: string | null } | null;
   readonly status: number;
   /** Response headers after headerFilter, lower-cased name -> values. */
   readonly headers: Record<string, string[]>;
@@ -57,6 +60,8 @@ export interface RunResult {
 
 export interface Harness {
   run(req?: FakeRequest): Promise<RunResult>;
+  /** Stops what the plugins' env started (the offload pool). */
+  close(): Promise<void>;
   /** Every pino line the plugins and the runner wrote. */
   readonly lines: Record<string, unknown>[];
 }
@@ -74,6 +79,28 @@ export interface HarnessOptions {
 const toRaw = (h: Record<string, string | string[]>): string[] =>
   Object.entries(h).flatMap(([k, v]) => (Array.isArray(v) ? v.flatMap((x) => [k, x]) : [k, v]));
 
+/**
+ * A client request as Node's parser hands it to the gateway: method, target,
+ * raw headers, and the body as a stream that readBody consumes for real.
+ */
+function fakeIncoming(r: FakeRequest): IncomingMessage {
+  const body = r.body === undefined ? null : Buffer.from(r.body);
+  const headers = { ...(r.headers ?? {}), ...(body === null ? {} : { 'content-length': String(body.length) }) };
+  const socket = { remoteAddress: r.client ?? '127.0.0.1', bytesWritten: 0, setTimeout: () => socket } as unknown as Socket;
+  const stream = Readable.from(body === null ? [] : [body], { objectMode: false });
+  const incoming = Object.assign(stream, {
+    method: r.method ?? 'GET',
+    url: r.path ?? '/',
+    rawHeaders: toRaw(headers),
+    headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+    socket,
+    complete: false,
+    setTimeout: () => incoming,
+  }) as unknown as IncomingMessage & { complete: boolean };
+  stream.once('end', () => { incoming.complete = true; });
+  return incoming;
+}
+
 /** `plugins`: the route's plugins (name -> conf); `defs`: the definitions they may name. */
 export function harness(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions = {}): Harness {
   const lines: Record<string, unknown>[] = [];
@@ -85,16 +112,20 @@ export function harness(defs: readonly PluginDef[], plugins: Record<string, unkn
   });
   const route = { name: 'test', plugins } as unknown as RouteConf;
   const conf = { plugins: opts.globals ?? {}, routes: [route] } as unknown as SluiceConf;
-  const chain = compileChains({ conf, plugins: new Map(defs.map((d) => [d.name, d])), envFor: envs.envFor, log })[0] ?? null;
+  const chains = compileChains({ conf, plugins: new Map(defs.map((d) => [d.name, d])), envFor: envs.envFor, log });
+
+  const site: Site = {
+    log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1,
+    bodyLimits: { maxBody: 0, idleMs: 1000 },
+  };
 
   async function run(r: FakeRequest = {}): Promise<RunResult> {
     const before = lines.length;
-    const socket = { remoteAddress: r.client ?? '127.0.0.1', bytesWritten: 0 } as unknown as Socket;
-    const x = new Exchange(0, r.method ?? 'GET', socket, r.path ?? '/');
-    if (chain === null) throw new Error('no plugin configured');
-    const ctx = new PluginCtx(chain, x, toRaw(r.headers ?? {}), r.path ?? '/', r.query ?? '');
-    x.ctx = ctx;
-    const exit = chain.request === null ? null : await runRequestPhases(ctx, chain.request, 0);
+    const incoming = fakeIncoming(r);
+    const ctx = new Exchange(site, incoming, new ServerResponse(incoming), chains.routes[0]!, 0);
+    ctx.client = r.client ?? '127.0.0.1';
+    ctx.req.routeTo(r.path ?? '/', r.query ?? '');
+    const exit = ctx.chain.request === null ? null : await runRequestPhases(ctx, ctx.chain.request, 0);
     let status: number;
     let body = '';
     if (exit !== null) {
@@ -117,7 +148,10 @@ export function harness(defs: readonly PluginDef[], plugins: Record<string, unkn
     ctx.res.headers.forEach((v, n) => void (headers[n.toLowerCase()] ??= []).push(v));
     return {
       exit,
-      upstream: exit !== null ? null : { path: ctx.req.path, target: ctx.req.target(), headers: ctx.req.headers.list, bodyLimit: ctx.req.bodyLimit },
+      upstream: exit !== null ? null : {
+        path: ctx.req.path, target: ctx.req.target(), headers: ctx.req.headers.list, bodyLimit: ctx.req.bodyLimit,
+        body: ctx.req.buffered === null ? null : ctx.req.buffered.toString(),
+      },
       status,
       headers,
       header: (name) => headers[name.toLowerCase()]?.[0],
@@ -126,7 +160,7 @@ export function harness(defs: readonly PluginDef[], plugins: Record<string, unkn
       errors: lines.slice(before).filter((l) => l['level'] === 50),
     };
   }
-  return { run, lines };
+  return { run, lines, close: envs.close };
 }
 
 /** Header value from a flat list, case-insensitive (first one). */

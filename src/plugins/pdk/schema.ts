@@ -1,7 +1,11 @@
-import { SHARED_DICT_KEYWORD } from '../../config/shared-dict-refs.ts';
-import { isIP } from 'node:net';
 import { Type } from 'typebox';
 import type { TLiteral, TProperties } from 'typebox';
+import { checkCidr } from '../../config/addresses.ts';
+// Durations and sizes are checked, and their faults worded, as the core conf's own:
+// turn them into ms and bytes with toMs / toBytes in `create`.
+import { duration, size } from '../../config/checked.ts';
+import { SHARED_DICT_KEYWORD } from '../../config/shared-dict-refs.ts';
+import type { SharedDictUse } from '../../config/shared-dict-refs.ts';
 import { parseDuration, parseSize } from '../../config/units.ts';
 import { isHeaderName } from './headers.ts';
 
@@ -26,45 +30,9 @@ const oneOf = <const V extends readonly [string, ...string[]]>(values: V, opts: 
     expected: `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`,
   });
 
-function isIpOrCidr(v: string): boolean {
-  const slash = v.indexOf('/');
-  if (slash === -1) return isIP(v) !== 0;
-  const family = isIP(v.slice(0, slash));
-  const bits = v.slice(slash + 1);
-  if (family === 0 || !/^\d{1,3}$/.test(bits)) return false;
-  return Number(bits) <= (family === 4 ? 32 : 128);
-}
-
 /** An IPv4 or IPv6 address, or a CIDR such as `10.0.0.0/8` or `2001:db8::/32`. */
 const ipOrCidr = (opts: Opts) =>
-  Type.Refine(Type.String(opts), isIpOrCidr, (v) => `invalid IP or CIDR ${JSON.stringify(v)}`);
-
-const validDuration = (v: string): boolean => {
-  try {
-    parseDuration(v);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** A duration as the conf writes them (`500ms`, `10s`, `1m30s`); turn it into ms with {@link toMs} in `create`. */
-const duration = (opts: Opts) =>
-  Type.Refine(Type.String(opts), validDuration, (v) => `invalid duration ${JSON.stringify(v)}: expected e.g. 500ms, 10s, 5m, 1h`);
-
-const validSize = (v: string | number): boolean => {
-  try {
-    parseSize(v);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** A size (`512k`, `10m`, `1g`, or an integer of bytes); turn it into bytes with {@link toBytes} in `create`. */
-const size = (opts: Opts) =>
-  Type.Refine(Type.Union([Type.String(), Type.Integer({ minimum: 0 })], opts), validSize,
-    (v) => `invalid size ${JSON.stringify(v)}: expected e.g. 512k, 10m, 1g or bytes`);
+  Type.Refine(Type.String(opts), (v) => checkCidr(v) === null, (v) => `invalid IP or CIDR ${JSON.stringify(v)}`);
 
 /** An HTTP field name (RFC 9110 token). */
 const headerName = (opts: Opts) =>
@@ -89,15 +57,21 @@ const queryPair = (opts: Opts) =>
 /**
  * The name of a zone in `shared_dicts`. Marked so the master checks it at
  * `-t`, start and reload: a plugin naming an undeclared zone is a conf error
- * at its position, not a worker that fails to start.
+ * at its position, not a worker that fails to start. `usedWhen`: the plugin
+ * opens the dict only when this holds of the object the option is in (its
+ * defaults filled in), e.g. a cache that is on; omitted, it always opens it.
  */
-const dict = (opts: Opts) => Type.String({ minLength: 1, ...opts, [SHARED_DICT_KEYWORD]: true });
+const dict = (opts: Opts & { readonly usedWhen?: (siblings: Readonly<Record<string, unknown>>) => boolean }) => {
+  const { usedWhen, ...rest } = opts;
+  const use: SharedDictUse = usedWhen ?? true;
+  return Type.String({ minLength: 1, ...rest, [SHARED_DICT_KEYWORD]: use });
+};
 
 export const s = { object, oneOf, ipOrCidr, duration, size, headerName, headerPair, queryPair, dict };
 export { Type };
 export type { Static, TSchema } from 'typebox';
 
 /** ms from a value checked by `s.duration`. */
-export const toMs = (v: string): number => parseDuration(v);
+export const toMs = (v: string | number): number => parseDuration(v);
 /** bytes from a value checked by `s.size`. */
 export const toBytes = (v: string | number): number => parseSize(v);
