@@ -23,7 +23,7 @@ function reasonOf<V>(parse: (v: V) => unknown, v: V): string | null {
 
 interface Opts {
   readonly description: string;
-  readonly default?: string;
+  readonly default?: string | number;
 }
 
 /** `500ms`, `10s`, `5m`, `1h`, `1m30s` (or 0); `parseDuration` makes it ms. */

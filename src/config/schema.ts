@@ -217,7 +217,7 @@ export const ConfSchema = Type.Object(
       {
         path: Type.String({ minLength: 1, default: 'logs/access.log', description: 'Log file, stdout, or off' }),
         // Past a megabyte a buffer only delays lines (a write is one syscall either way), and a crash loses more.
-        buffer: boundedSize({ description: 'Lines gathered before one write, as nginx buffer= (at most 1m); 0 = each line as it comes', default: '0', what: 'access log buffer', max: '1m' }),
+        buffer: boundedSize({ description: 'Lines gathered before one write, as nginx buffer= (at most 1m); 0 = each line as it comes', default: 0, what: 'access log buffer', max: '1m' }),
         flush: duration({ description: 'With a buffer: the longest a line waits in it, as nginx flush=', default: '1s' }),
       },
       { ...Closed, default: {}, description: 'Access log' },

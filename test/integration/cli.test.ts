@@ -146,40 +146,56 @@ describe.concurrent('-t', () => {
 });
 
 describe.concurrent('-T', () => {
-  test('prints the resolved conf: includes merged, defaults filled, durations in ms, sizes in bytes, paths absolute', async () => {
+  test('prints the conf as written: includes merged, defaults filled in their units, relative paths kept', async () => {
     const file = join(FIXTURES, 'ok/sluice.yaml');
-    const prefix = tmp();
-    const r = await sluice(['-T', '-c', file, '-p', prefix]);
+    const r = await sluice(['-T', '-c', file, '-p', tmp()]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('test is successful');
-    expect(r.stdout.startsWith(`# resolved conf of ${file}: durations in ms, sizes in bytes\n`)).toBe(true);
-    expect(r.stdout).toContain('  keepalive_timeout: 75000\n');
+    expect(r.stdout.startsWith(`# ${file} with its includes merged and every default filled in\n`)).toBe(true);
+    expect(r.stdout).toContain('  keepalive_timeout: 75s\n');
     const conf = parse(r.stdout) as Record<string, any>;
-    expect(conf.file).toBe(file);
-    expect(conf.prefix).toBe(prefix);
+    expect(conf.include).toBeUndefined();
     expect(conf.worker_processes).toBe(1);
-    expect(conf.worker_shutdown_timeout).toBe(10_000);
-    expect(conf.pid).toBe(join(prefix, 'logs/sluice.pid'));
-    expect(conf.access_log).toEqual({ path: join(prefix, 'logs/access.log'), buffer: 0, flush: 1000 });
+    expect(conf.worker_shutdown_timeout).toBe('10s');
+    expect(conf.pid).toBe('logs/sluice.pid');
+    expect(conf.access_log).toEqual({ path: 'logs/access.log', buffer: 0, flush: '1s' });
     expect(conf.error_log).toEqual({ path: 'stderr', level: 'info' });
     expect(conf.server).toEqual({
-      listen: [{ host: '127.0.0.1', port: 8080 }],
-      client_max_body_size: 1_048_576,
-      client_header_timeout: 60_000,
-      client_body_timeout: 60_000,
-      keepalive_timeout: 75_000,
+      listen: ['127.0.0.1:8080'],
+      client_max_body_size: '1m',
+      client_header_timeout: '60s',
+      client_body_timeout: '60s',
+      keepalive_timeout: '75s',
       real_ip: null,
     });
-    expect(conf.status).toEqual({ listen: { host: '127.0.0.1', port: 9145 } });
-    expect(conf.upstreams.echo).toMatchObject({
-      algorithm: 'round-robin', keepalive: 64, connect_timeout: 5000, send_timeout: 60_000, read_timeout: 60_000, retries: 1,
-      targets: [{ address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 1 }],
-    });
+    expect(conf.status).toEqual({ listen: '127.0.0.1:9145' });
+    expect(conf.upstreams.echo).toMatchObject({ algorithm: 'round-robin', keepalive: 64, connect_timeout: '5s', retries: 1, targets: ['127.0.0.1:9001'] });
     // From conf.d/10-extra.yaml.
-    expect(conf.upstreams.extra).toMatchObject({ read_timeout: 120_000, targets: [{ address: '127.0.0.1:9002', weight: 3 }] });
+    expect(conf.upstreams.extra).toMatchObject({ read_timeout: '2m', targets: [{ address: '127.0.0.1:9002', weight: 3 }] });
     expect(conf.routes.map((route: { name: string }) => route.name)).toEqual(['echo', 'ping', 'extra']);
-    expect(conf.routes[1]).toMatchObject({ return: { status: 200, body: 'pong\n', headers: {} }, upstream: null, root: null });
-    expect(conf.routes[2]).toMatchObject({ strip_path: true, upstream: 'extra' });
+    expect(conf.routes[1]).toMatchObject({ return: { status: 200, body: 'pong\n', headers: {} }, strip_path: false });
+  });
+
+  // The shipped conf and the valid fixtures: what -T prints is a conf that -t accepts.
+  test.each([
+    ['conf/sluice.yaml', ROOT],
+    ['test/fixtures/cli/ok/sluice.yaml', null],
+    ['test/fixtures/conf/minimal/sluice.yaml', null],
+    ['test/fixtures/conf/plugins-ok/sluice.yaml', null],
+    ['test/fixtures/conf/full/sluice.yaml', null],
+  ])('-T of %s passes -t', async (rel, prefixOrNull) => {
+    let prefix = prefixOrNull;
+    if (prefix === null) {
+      prefix = tmp();
+      mkdirSync(join(prefix, 'plugins')); // full/sluice.yaml's plugin_paths
+    }
+    const dumped = await sluice(['-T', '-c', join(ROOT, rel), '-p', prefix]);
+    expect(dumped.code).toBe(0);
+    const file = join(tmp(), 'dumped.yaml');
+    writeFileSync(file, dumped.stdout);
+    const r = await sluice(['-t', '-c', file, '-p', prefix]);
+    expect(r.stderr).toBe(`sluice: the configuration file ${file} syntax is ok\nsluice: configuration file ${file} test is successful\n`);
+    expect(r.code).toBe(0);
   });
 
   test('-T on a broken conf prints no conf, only the errors', async () => {
@@ -307,5 +323,33 @@ describe.concurrent('-t checks what plugins refer to', () => {
     expect(lines).toContain(`${file}:4:19: consumers[0].credentials.key-auth[0]: missing required key "key"`);
     expect(lines).toContain(`${file}:4:21: consumers[0].credentials.key-auth[0].kee: unknown key "kee"`);
     expect(lines).toContain(`${file}:11:65: routes[0].plugins.rate-limiting.dict: shared dict "missing_zone" is not declared in shared_dicts`);
+  });
+
+  test('core, reference, plugin and credential faults all in one run', async () => {
+    const file = join(FIXTURES, 'every-fault/sluice.yaml');
+    const r = await sluice(['-t', '-c', file, '-p', tmp()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')).toEqual([
+      `${file}:5:22: server.keepalive_timeout: must be a duration such as 500ms, 10s, 5m or 1h`,
+      `${file}:9:19: consumers[0].credentials.key-auth[0]: missing required key "key"`,
+      `${file}:9:21: consumers[0].credentials.key-auth[0].kee: unknown key "kee"`,
+      `${file}:13:15: routes[0].upstream: upstream "nowhere" is not defined`,
+      `${file}:15:65: routes[0].plugins.rate-limiting.dict: shared dict "missing_zone" is not declared in shared_dicts`,
+      `${file}:16:33: routes[0].plugins.ip-restriction.allow[0]: invalid IP or CIDR "10.0.0.0/33"`,
+      `sluice: configuration file ${file} test failed`,
+      '',
+    ]);
+  });
+
+  test('a defaulted shared dict a plugin would open, at the plugin, only where the plugin opens it', async () => {
+    // forward-auth opens cache_dict (default sluice_cache) only with a cache_ttl: the second route's conf is fine.
+    const file = join(FIXTURES, 'dict-default/sluice.yaml');
+    const r = await sluice(['-t', '-c', file, '-p', tmp()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n')).toEqual([
+      `${file}:10:7: routes[0].plugins.forward-auth.cache_dict: shared dict "sluice_cache" is not declared in shared_dicts`,
+      `sluice: configuration file ${file} test failed`,
+      '',
+    ]);
   });
 });

@@ -1,9 +1,12 @@
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { dumpConf, formatIssue } from '../../../src/config/format.ts';
 import { loadConf } from '../../../src/config/load.ts';
 import type { SluiceConf } from '../../../src/config/types.ts';
+import { loadPluginRegistry } from '../../../src/plugins/index.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/conf');
 const PREFIX = '/srv/sluice';
@@ -168,9 +171,39 @@ describe('loadConf on a valid conf', () => {
     expect(r.ok && r.conf.pid).toBe(join(process.cwd(), 'logs/sluice.pid'));
   });
 
-  it('dumps the resolved conf as YAML that reads back to the same data', async () => {
-    const { parse } = await import('yaml');
-    const conf = load('full/sluice.yaml');
-    expect(parse(dumpConf(conf))).toEqual(JSON.parse(JSON.stringify(conf)));
+});
+
+describe('the conf as written, as sluice -T prints it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-dump-'));
+  afterAll(() => rmSync(dir, { recursive: true }));
+
+  // Valid confs: the shipped one and the valid fixtures, with the built-in plugins' schemas so plugin defaults are dumped too.
+  it.each(['full/sluice.yaml', 'minimal/sluice.yaml', 'plugins-ok/sluice.yaml', '../cli/ok/sluice.yaml', '../../../conf/sluice.yaml'])(
+    '%s: the dump loads back to the same conf, and dumps the same again',
+    async (rel) => {
+      const registry = await loadPluginRegistry([]);
+      const opts = { prefix: PREFIX, pluginSchemas: registry.schemas, credentialSchemas: registry.credentialSchemas };
+      const first = loadConf(join(FIXTURES, rel), opts);
+      if (!first.ok) throw new Error(first.issues.map(formatIssue).join('\n'));
+      const file = join(dir, `${rel.replaceAll('/', '_')}.yaml`);
+      writeFileSync(file, dumpConf(first.written, first.conf.file));
+      const again = loadConf(file, opts);
+      if (!again.ok) throw new Error(again.issues.map(formatIssue).join('\n'));
+      expect({ ...again.conf, file: first.conf.file }).toEqual(first.conf);
+      expect(again.written).toEqual(first.written);
+    },
+  );
+
+  it('keeps durations and sizes as written, fills defaults in their units, and drops include', () => {
+    const r = loadConf(join(FIXTURES, 'full/sluice.yaml'), { prefix: PREFIX });
+    if (!r.ok) throw new Error('full/sluice.yaml did not load');
+    const dumped = parse(dumpConf(r.written, r.conf.file)) as Record<string, any>;
+    expect(dumped['worker_shutdown_timeout']).toBe('1m30s');
+    expect(dumped['server']).toMatchObject({ client_max_body_size: '512k', client_header_timeout: '60s', listen: ['127.0.0.1:8080', '[::1]:8081'] });
+    expect(dumped['upstreams'].billing).toMatchObject({ read_timeout: '1h', connect_timeout: '500ms', targets: ['10.0.0.1:80'] });
+    expect(dumped['upstreams'].echo.healthcheck.active).toEqual({ path: '/healthz', interval: '2s', timeout: '1s', healthy: 2, unhealthy: 3 });
+    expect(dumped['shared_dicts']).toEqual({ sluice_limits: '10m', sluice_cache: '64m' });
+    expect(Object.keys(dumped)).not.toContain('include');
+    expect(dumped['routes'].map((route: { name: string }) => route.name)).toEqual(['echo', 'ping', 'assets', 'billing']);
   });
 });
