@@ -19,7 +19,11 @@ const Schema = Type.Refine(s.object({
   status_on_unavailable: Type.Integer({ minimum: 500, maximum: 599, default: 503, description: 'Status when the auth service cannot be reached or fails' }),
   status_on_timeout: Type.Integer({ minimum: 500, maximum: 599, default: 504, description: 'Status when the auth service is too slow' }),
   cache_ttl: s.duration({ default: '0s', description: 'How long a decision is reused (0: ask every time)' }),
-  cache_dict: Type.String({ minLength: 1, default: 'sluice_cache', description: 'Shared dict holding cached decisions (shared by all workers)' }),
+  cache_dict: s.dict({
+    default: 'sluice_cache',
+    description: 'Shared dict holding cached decisions (shared by all workers)',
+    usedWhen: (c) => toMs(c['cache_ttl'] as string) > 0, // create() opens it only to cache
+  }),
 }, { description: 'Lets an independent auth service decide each request' }),
 (c) => toMs(c.cache_ttl) === 0 || c.request_headers.length > 0,
 () => 'cache_ttl needs request_headers: without credential headers every client would share one cached decision');
