@@ -7,6 +7,8 @@ import { Exchange } from '../../src/worker/exchange.ts';
 import type { Site } from '../../src/worker/exchange.ts';
 import { compileChains } from '../../src/worker/pipeline/chain.ts';
 import { createPluginEnvs } from '../../src/worker/pipeline/env.ts';
+import type { PluginEnvs } from '../../src/worker/pipeline/env.ts';
+import { disposePlugins, initPlugins, namedPlugins } from '../../src/worker/pipeline/lifecycle.ts';
 import { runBodyFilter, runHeaderFilter, runLog, runRequestPhases } from '../../src/worker/pipeline/run.ts';
 import type { ConsumerConf, RouteConf, SluiceConf } from '../../src/config/types.ts';
 import { validate } from '../../src/config/validate.ts';
@@ -62,6 +64,12 @@ export interface Harness {
   run(req?: FakeRequest): Promise<RunResult>;
   /** Stops what the plugins' env started (the offload pool). */
   close(): Promise<void>;
+  /**
+   * The worker exiting (reload, quit, stop), as the worker does it: every
+   * instance's `dispose`, then every named plugin's, bounded like
+   * `worker_shutdown_timeout`'s default.
+   */
+  dispose(): Promise<void>;
   /** Every pino line the plugins and the runner wrote. */
   readonly lines: Record<string, unknown>[];
 }
@@ -101,8 +109,20 @@ function fakeIncoming(r: FakeRequest): IncomingMessage {
   return incoming;
 }
 
-/** `plugins`: the route's plugins (name -> conf); `defs`: the definitions they may name. */
-export function harness(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions = {}): Harness {
+/** worker_shutdown_timeout's default: how long `dispose` may take. */
+const DISPOSE_BOUND_MS = 10_000;
+
+/** One worker's view of a conf with one route, `test`: its logger, plugin envs and the plugins the conf names. */
+interface Worker {
+  readonly lines: Record<string, unknown>[];
+  readonly log: pino.Logger;
+  readonly envs: PluginEnvs;
+  readonly conf: SluiceConf;
+  readonly plugins: ReadonlyMap<string, PluginDef>;
+  readonly named: readonly PluginDef[];
+}
+
+function worker(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions): Worker {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
   const envs = createPluginEnvs({
@@ -112,7 +132,30 @@ export function harness(defs: readonly PluginDef[], plugins: Record<string, unkn
   });
   const route = { name: 'test', plugins } as unknown as RouteConf;
   const conf = { plugins: opts.globals ?? {}, routes: [route] } as unknown as SluiceConf;
-  const chains = compileChains({ conf, plugins: new Map(defs.map((d) => [d.name, d])), envFor: envs.envFor, log });
+  const map = new Map(defs.map((d) => [d.name, d]));
+  return { lines, log, envs, conf, plugins: map, named: namedPlugins(conf, map) };
+}
+
+/**
+ * `plugins`: the route's plugins (name -> conf); `defs`: the definitions they
+ * may name. A plugin with an `init` needs {@link startHarness}.
+ */
+export function harness(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions = {}): Harness {
+  const w = worker(defs, plugins, opts);
+  const withInit = w.named.find((d) => d.init !== undefined);
+  if (withInit !== undefined) throw new Error(`plugin ${withInit.name} has an init: use startHarness`);
+  return build(w);
+}
+
+/** `harness` after every named plugin's `init`, which the worker awaits before it builds any chain. */
+export async function startHarness(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions = {}): Promise<Harness> {
+  const w = worker(defs, plugins, opts);
+  await initPlugins(w.named, w.envs.envFor);
+  return build(w);
+}
+
+function build({ lines, log, envs, conf, plugins, named }: Worker): Harness {
+  const chains = compileChains({ conf, plugins, envFor: envs.envFor, log });
 
   const site: Site = {
     log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1,
@@ -160,7 +203,10 @@ export function harness(defs: readonly PluginDef[], plugins: Record<string, unkn
       errors: lines.slice(before).filter((l) => l['level'] === 50),
     };
   }
-  return { run, lines, close: envs.close };
+  return {
+    run, lines, close: envs.close,
+    dispose: () => disposePlugins({ instances: chains.instances, defs: named, envFor: envs.envFor, log }, DISPOSE_BOUND_MS),
+  };
 }
 
 /** Header value from a flat list, case-insensitive (first one). */

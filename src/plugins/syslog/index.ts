@@ -2,7 +2,7 @@ import { definePlugin, s, toMs, Type } from '../pdk/index.ts';
 import type { LogCtx } from '../pdk/index.ts';
 import { FACILITIES, headerHostname, rfc3164, rfc5424, SEVERITIES } from './format.ts';
 import type { Facility, Severity } from './format.ts';
-import { Shipper } from './shipper.ts';
+import { DISPOSE_STALL_MS, Shipper } from './shipper.ts';
 import type { Pending } from './shipper.ts';
 import { createTransport, parseServer, unixMessage } from './transport.ts';
 
@@ -30,7 +30,7 @@ function entryOf(ctx: LogCtx): object {
  * writes only to the local syslog(3)). The `log` phase only enqueues; a
  * batcher per plugin instance formats and sends off the request path and,
  * when the server is slow or gone, drops new entries and counts them rather
- * than wait or grow.
+ * than wait or grow. When the worker exits, `dispose` sends what is queued.
  */
 export const syslog = definePlugin({
   name: 'syslog',
@@ -73,6 +73,7 @@ export const syslog = definePlugin({
         : (p: Pending) => line(p.pri, p.time, host, JSON.stringify(p.entry)),
       log: env.log,
       now: env.now,
+      stallMs: DISPOSE_STALL_MS,
     });
     shipper.attach(createTransport(server, conf.format, env.log, shipper.flush));
     return {
@@ -81,6 +82,8 @@ export const syslog = definePlugin({
         const pri = status >= 500 ? serverErr : status >= 400 ? clientErr : ok;
         if (pri !== -1) shipper.enqueue({ pri, time: ctx.timing.start, entry: entryOf(ctx) });
       },
+      // On reload or quit, what waits for the next flush_interval is sent before the worker exits.
+      dispose: () => shipper.dispose(),
     };
   },
 });

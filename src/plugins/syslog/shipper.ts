@@ -18,10 +18,20 @@ export interface ShipperOptions {
   readonly format: (p: Pending) => string;
   readonly log: Logger;
   readonly now: () => number;
+  /** `dispose` gives up on a transport that makes no progress (connects, drains, sends) for this long. */
+  readonly stallMs: number;
 }
 
 /** Drops are logged at most this often (with the count since the last line), however many there are. */
 export const DROP_LOG_EVERY_MS = 10_000;
+
+/**
+ * How long `dispose` waits for a transport that neither takes a batch nor
+ * fails: a connect to a host that never answers, a server that stopped
+ * reading. A server that is merely slow makes progress and gets the
+ * worker's whole `worker_shutdown_timeout`.
+ */
+export const DISPOSE_STALL_MS = 2_000;
 
 /**
  * Batches log entries to a syslog transport without ever making a request
@@ -29,6 +39,7 @@ export const DROP_LOG_EVERY_MS = 10_000;
  * or a full batch (via setImmediate), flushes. When the server is slow or gone
  * the ring fills and new entries are dropped and counted, so memory never
  * grows past `queueSize` entries plus the one batch the transport holds.
+ * `dispose` sends what is still queued before the worker exits.
  */
 export class Shipper {
   readonly queue: Ring<Pending>;
@@ -41,7 +52,13 @@ export class Shipper {
   private readonly timer: NodeJS.Timeout;
   private readonly opts: ShipperOptions;
   private transport: Transport | null = null;
-  readonly flush = (): void => this.flushNow();
+  private closed = false;
+  /** Set while `dispose` waits for the transport's next change. */
+  private wake: (() => void) | null = null;
+  readonly flush = (): void => {
+    this.flushNow();
+    this.wake?.();
+  };
 
   constructor(opts: ShipperOptions) {
     this.opts = opts;
@@ -50,7 +67,7 @@ export class Shipper {
     this.timer.unref();
   }
 
-  /** Set once: the transport calls `flush` back when it becomes writable. */
+  /** Set once: the transport calls `flush` back when it may have become writable. */
   attach(t: Transport): void {
     this.transport = t;
   }
@@ -69,6 +86,7 @@ export class Shipper {
 
   private flushNow(): void {
     this.scheduled = false;
+    if (this.closed) return;
     this.reportDrops();
     const t = this.transport!;
     while (this.queue.size > 0 && t.writable()) t.send(this.queue.take(this.opts.batchSize).map(this.opts.format));
@@ -83,8 +101,46 @@ export class Shipper {
     this.dropped = 0;
   }
 
+  /**
+   * The worker is exiting: sends every queued entry, then ends the transport
+   * gracefully (TCP FIN once the server has read it all, logger's stdin
+   * closed). Gives up when the transport fails (refused, lost) or stalls for
+   * `stallMs`: what is left is counted as dropped and logged, and the
+   * transport is closed, so an unreachable server never holds the worker.
+   */
+  async dispose(): Promise<void> {
+    clearInterval(this.timer);
+    const t = this.transport!;
+    this.flushNow();
+    // Each change of the transport flushes (see `flush`): wait for them until the queue is empty.
+    while (this.queue.size > 0 && !t.down()) {
+      if (!(await this.changed())) break;
+    }
+    const lost = this.queue.take(this.queue.size).length;
+    if (lost > 0 || this.dropped > 0) {
+      this.droppedTotal += lost;
+      this.opts.log.warn({ dropped: this.dropped + lost, dropped_total: this.droppedTotal }, 'syslog entries dropped at shutdown: server unreachable');
+      this.dropped = 0;
+    }
+    this.closed = true;
+    if (!(await this.within(t.end()))) t.close();
+  }
+
+  /** Stops at once; whatever is queued is lost. */
   close(): void {
     clearInterval(this.timer);
+    this.closed = true;
     this.transport?.close();
+  }
+
+  /** true at the transport's next change, false after `stallMs` without one. */
+  private changed(): Promise<boolean> {
+    return this.within(new Promise<void>((resolve) => { this.wake = resolve; })).finally(() => { this.wake = null; });
+  }
+
+  private within(p: Promise<void>): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const stall = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, this.opts.stallMs, false); });
+    return Promise.race([p.then(() => true), stall]).finally(() => clearTimeout(timer));
   }
 }

@@ -9,12 +9,18 @@ import type { Logger } from 'pino';
 /**
  * Where batches go. `writable()` says whether a batch may be handed over now
  * (connected, socket buffer not full); when it says no, the shipper leaves the
- * entries in its bounded queue and tries again when `onWritable` fires or at
- * its next tick. A transport never buffers more than the one batch it was given.
+ * entries in its bounded queue and tries again when `onChange` fires (connected,
+ * drained, datagrams sent, or a connection lost) or at its next tick. A
+ * transport never buffers more than the one batch it was given.
  */
 export interface Transport {
   writable(): boolean;
+  /** The last attempt failed (refused, lost, logger exited) and the next one waits for its backoff. */
+  down(): boolean;
   send(messages: readonly string[]): void;
+  /** Resolves once everything sent has left the process, then closes: the graceful end of `dispose`. */
+  end(): Promise<void>;
+  /** Closes now; whatever is still buffered is lost. */
   close(): void;
 }
 
@@ -41,22 +47,27 @@ const MAX_UDP_IN_FLIGHT = 256;
 class UdpTransport implements Transport {
   private readonly socket: DgramSocket;
   private inFlight = 0;
+  private closed = false;
+  /** Set by `end`: closes once the last datagram in flight is sent. */
+  private whenIdle: (() => void) | null = null;
   private readonly sent = (err: Error | null): void => {
     this.inFlight--;
     if (err !== null) this.log.debug({ err }, 'syslog datagram not sent');
-    if (this.inFlight === 0) this.onWritable();
+    if (this.inFlight !== 0) return;
+    this.onChange();
+    this.whenIdle?.();
   };
 
   private readonly host: string;
   private readonly port: number;
   private readonly log: Logger;
-  private readonly onWritable: () => void;
+  private readonly onChange: () => void;
 
-  constructor(host: string, port: number, log: Logger, onWritable: () => void) {
+  constructor(host: string, port: number, log: Logger, onChange: () => void) {
     this.host = host;
     this.port = port;
     this.log = log;
-    this.onWritable = onWritable;
+    this.onChange = onChange;
     this.socket = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
     this.socket.on('error', (err) => log.warn({ err }, 'syslog udp socket error'));
     this.socket.unref();
@@ -66,6 +77,11 @@ class UdpTransport implements Transport {
     return this.inFlight < MAX_UDP_IN_FLIGHT;
   }
 
+  /** Never: UDP has no connection to lose, and a datagram nobody receives is gone without a word. */
+  down(): boolean {
+    return false;
+  }
+
   send(messages: readonly string[]): void {
     for (const m of messages) {
       this.inFlight++;
@@ -73,7 +89,20 @@ class UdpTransport implements Transport {
     }
   }
 
+  end(): Promise<void> {
+    return new Promise((resolve) => {
+      this.whenIdle = () => {
+        this.close();
+        resolve();
+      };
+      if (this.inFlight === 0) this.whenIdle();
+    });
+  }
+
   close(): void {
+    // end() may close after a shipper that gave up on it already did.
+    if (this.closed) return;
+    this.closed = true;
     this.socket.close();
   }
 }
@@ -131,12 +160,12 @@ class StreamTransport implements Transport {
 
   private readonly address: { readonly host: string; readonly port: number };
   private readonly log: Logger;
-  private readonly onWritable: () => void;
+  private readonly onChange: () => void;
 
-  constructor(address: { readonly host: string; readonly port: number }, log: Logger, onWritable: () => void) {
+  constructor(address: { readonly host: string; readonly port: number }, log: Logger, onChange: () => void) {
     this.address = address;
     this.log = log;
-    this.onWritable = onWritable;
+    this.onChange = onChange;
   }
 
   writable(): boolean {
@@ -144,10 +173,26 @@ class StreamTransport implements Transport {
     return this.connected && !this.socket!.writableNeedDrain;
   }
 
+  down(): boolean {
+    return this.backoff.waiting;
+  }
+
   send(messages: readonly string[]): void {
     let out = '';
     for (const m of messages) out += `${Buffer.byteLength(m)} ${m}`;
     this.socket!.write(out);
+  }
+
+  /** Sends FIN after the last byte and resolves when the server has closed its side too: it has read everything. */
+  end(): Promise<void> {
+    this.closed = true;
+    this.backoff.cancel();
+    const s = this.socket;
+    if (s === null) return Promise.resolve();
+    return new Promise((resolve) => {
+      s.once('close', () => resolve());
+      s.end();
+    });
   }
 
   close(): void {
@@ -164,9 +209,9 @@ class StreamTransport implements Transport {
     s.on('connect', () => {
       this.connected = true;
       this.backoff.succeeded();
-      this.onWritable();
+      this.onChange();
     });
-    s.on('drain', this.onWritable);
+    s.on('drain', this.onChange);
     // The server has nothing to say; read and discard so its bytes never pile up.
     s.resume();
     s.on('error', (err) => {
@@ -175,7 +220,9 @@ class StreamTransport implements Transport {
     s.on('close', () => {
       this.socket = null;
       this.connected = false;
-      if (!this.closed) this.backoff.schedule(this.onWritable);
+      if (this.closed) return;
+      this.backoff.schedule(this.onChange);
+      this.onChange(); // now down(): a disposing shipper stops waiting
     });
   }
 }
@@ -196,12 +243,12 @@ class LoggerTransport implements Transport {
   private closed = false;
   private readonly args: readonly string[];
   private readonly log: Logger;
-  private readonly onWritable: () => void;
+  private readonly onChange: () => void;
 
-  constructor(path: string, format: 'rfc5424' | 'rfc3164', log: Logger, onWritable: () => void) {
+  constructor(path: string, format: 'rfc5424' | 'rfc3164', log: Logger, onChange: () => void) {
     this.args = ['--socket', path, '--socket-errors=on', '--prio-prefix', '--tag', 'sluice', `--${format}`];
     this.log = log;
-    this.onWritable = onWritable;
+    this.onChange = onChange;
   }
 
   writable(): boolean {
@@ -209,10 +256,26 @@ class LoggerTransport implements Transport {
     return this.child !== null && this.child.stdin !== null && !this.child.stdin.writableNeedDrain;
   }
 
+  down(): boolean {
+    return this.backoff.waiting;
+  }
+
   send(messages: readonly string[]): void {
     let out = '';
     for (const m of messages) out += `${m}\n`;
     this.child!.stdin!.write(out);
+  }
+
+  /** Closes logger's stdin and resolves when it exits, having sent every line it read. */
+  end(): Promise<void> {
+    this.closed = true;
+    this.backoff.cancel();
+    const child = this.child;
+    if (child === null) return Promise.resolve();
+    return new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.stdin!.end();
+    });
   }
 
   close(): void {
@@ -227,11 +290,11 @@ class LoggerTransport implements Transport {
     let stderr = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (c: string) => { if (stderr.length < 1024) stderr += c; });
-    child.stdin!.on('drain', this.onWritable);
+    child.stdin!.on('drain', this.onChange);
     child.stdin!.on('error', () => {}); // the exit below says why
     child.once('spawn', () => {
       this.backoff.succeeded();
-      this.onWritable();
+      this.onChange();
     });
     child.once('error', (err) => {
       if (!this.backoff.quiet) this.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'syslog: cannot run logger');
@@ -240,7 +303,8 @@ class LoggerTransport implements Transport {
       this.child = null;
       if (this.closed) return;
       if (!this.backoff.quiet) this.log.warn({ code, stderr: stderr.trim() }, 'syslog: logger exited');
-      this.backoff.schedule(this.onWritable);
+      this.backoff.schedule(this.onChange);
+      this.onChange(); // now down(): a disposing shipper stops waiting
     });
     child.unref();
     (child.stdin as unknown as { unref?: () => void }).unref?.();
@@ -252,11 +316,11 @@ class LoggerTransport implements Transport {
  * The transport for `address`. For unix sockets `logger` writes the header,
  * so its messages are `<PRI>` and the JSON entry only (see {@link unixMessage}).
  */
-export function createTransport(address: ServerAddress, format: 'rfc5424' | 'rfc3164', log: Logger, onWritable: () => void): Transport {
+export function createTransport(address: ServerAddress, format: 'rfc5424' | 'rfc3164', log: Logger, onChange: () => void): Transport {
   switch (address.kind) {
-    case 'udp': return new UdpTransport(address.host, address.port, log, onWritable);
-    case 'tcp': return new StreamTransport(address, log, onWritable);
-    case 'unix': return new LoggerTransport(address.path, format, log, onWritable);
+    case 'udp': return new UdpTransport(address.host, address.port, log, onChange);
+    case 'tcp': return new StreamTransport(address, log, onChange);
+    case 'unix': return new LoggerTransport(address.path, format, log, onChange);
   }
 }
 

@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import pino from 'pino';
@@ -9,7 +10,8 @@ import { DROP_LOG_EVERY_MS, Shipper } from '../../../src/plugins/syslog/shipper.
 import type { Pending } from '../../../src/plugins/syslog/shipper.ts';
 import { createTransport, parseServer } from '../../../src/plugins/syslog/transport.ts';
 import type { Transport } from '../../../src/plugins/syslog/transport.ts';
-import { checkConf } from '../../helpers/plugin-harness.ts';
+import { freePort } from '../../helpers/free-port.ts';
+import { checkConf, harness } from '../../helpers/plugin-harness.ts';
 
 describe('schema', () => {
   test('defaults (Kong names and defaults)', () => {
@@ -66,6 +68,9 @@ describe('Ring', () => {
 
 const entry = (i: number): Pending => ({ pri: 14, time: 0, entry: { i, pad: 'x'.repeat(1000) } });
 
+/** A transport stub's defaults: up, nothing to finish. */
+const idle: Transport = { writable: () => true, down: () => false, send: () => {}, end: async () => {}, close: () => {} };
+
 describe('Shipper', () => {
   const shippers: Shipper[] = [];
   afterEach(() => { for (const s of shippers.splice(0)) s.close(); });
@@ -73,7 +78,7 @@ describe('Shipper', () => {
     const lines: Record<string, unknown>[] = [];
     let now = 0;
     const s = new Shipper({
-      queueSize: 10, batchSize: 4, flushMs: 60_000, format: (p) => JSON.stringify(p.entry),
+      queueSize: 10, batchSize: 4, flushMs: 60_000, stallMs: 60_000, format: (p) => JSON.stringify(p.entry),
       log: pino({}, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }),
       now: () => now, ...over,
     });
@@ -83,7 +88,7 @@ describe('Shipper', () => {
   };
 
   test('a server that never takes anything: the queue stays at its cap, drops are counted, one log line per interval', () => {
-    const never: Transport = { writable: () => false, send: () => { throw new Error('not writable'); }, close: () => {} };
+    const never: Transport = { ...idle, writable: () => false, send: () => { throw new Error('not writable'); } };
     const { s, lines, tick } = make(never);
     for (let i = 0; i < 1000; i++) {
       s.enqueue(entry(i));
@@ -101,7 +106,7 @@ describe('Shipper', () => {
 
   test('batches of batch_max_size, oldest first; a full batch is sent on the next turn, not inline', async () => {
     const sent: string[][] = [];
-    const { s } = make({ writable: () => true, send: (m) => void sent.push([...m]), close: () => {} });
+    const { s } = make({ ...idle, writable: () => true, send: (m) => void sent.push([...m]) });
     for (let i = 0; i < 9; i++) s.enqueue({ pri: 14, time: 0, entry: { i } });
     expect(sent).toEqual([]);
     await new Promise((r) => setImmediate(r));
@@ -137,5 +142,133 @@ describe('Shipper', () => {
       for (const sock of sockets) sock.destroy();
       await new Promise((r) => server.close(r));
     }
+  });
+
+  test('dispose sends every queued entry, a batch per transport change, then ends the transport', async () => {
+    const sent: number[] = [];
+    let busy = false;
+    let ended = false;
+    let wake = (): void => {};
+    // One batch in flight at a time, taken on a later turn: dispose must wait for each change.
+    const oneAtATime: Transport = {
+      ...idle,
+      writable: () => !busy,
+      send: (m) => {
+        busy = true;
+        sent.push(m.length);
+        setImmediate(() => { busy = false; wake(); });
+      },
+      end: async () => { ended = true; },
+    };
+    const { s } = make(oneAtATime);
+    wake = s.flush;
+    for (let i = 0; i < 10; i++) s.enqueue(entry(i));
+    await s.dispose();
+    expect(sent).toEqual([4, 4, 2]);
+    expect(ended).toBe(true);
+    expect(s.droppedTotal).toBe(0);
+  });
+
+  test('dispose gives up on a server that stopped reading after stallMs: the rest is counted and logged', async () => {
+    const sockets: Socket[] = [];
+    const server: Server = createServer({ pauseOnConnect: true }, (sock) => void sockets.push(sock));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const { s, lines } = make(null as unknown as Transport, { queueSize: 400, batchSize: 10, stallMs: 100 });
+    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, 'rfc5424', pino({ level: 'silent' }), s.flush));
+    try {
+      // 64 KiB each, 25 MiB in all: more than the kernel buffers on both sides take.
+      for (let i = 0; i < 400; i++) s.enqueue({ pri: 14, time: 0, entry: { i, pad: 'x'.repeat(64 * 1024) } });
+      const t0 = performance.now();
+      await s.dispose();
+      const ms = performance.now() - t0;
+      expect(s.droppedTotal).toBeGreaterThan(0);
+      expect(lines.at(-1)).toMatchObject({ msg: 'syslog entries dropped at shutdown: server unreachable', dropped: s.droppedTotal });
+      // Two stalls (the queue, then the FIN), never the OS's minutes.
+      expect(ms).toBeLessThan(2_000);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+/** What a test syslog server got; `has(n)` resolves once it holds n messages, or fails saying how many are missing. */
+class Inbox {
+  readonly messages: string[] = [];
+  private waiting: { n: number; resolve: () => void } | null = null;
+
+  push(m: string): void {
+    this.messages.push(m);
+    if (this.waiting !== null && this.messages.length >= this.waiting.n) this.waiting.resolve();
+  }
+
+  has(n: number): Promise<void> {
+    if (this.messages.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`entries missing: ${this.messages.length} of ${n} arrived`)), 2_000);
+      this.waiting = { n, resolve: () => { clearTimeout(timer); resolve(); } };
+    });
+  }
+}
+
+/** The request paths of RFC 5424 messages, in order. */
+const pathsOf = (messages: readonly string[]): string[] =>
+  messages.map((m) => (JSON.parse(m.slice(m.indexOf('{'))) as { request: { path: string } }).request.path);
+
+describe('dispose: the worker exits (reload, quit, stop)', () => {
+  // An hour: nothing is sent by the timer during the test, only by dispose.
+  const queued = { flush_interval: '1h' };
+  const paths = ['/a', '/b', '/c', '/d', '/e'];
+
+  test('UDP: entries waiting for their flush_interval are sent before dispose resolves', async () => {
+    const inbox = new Inbox();
+    const udp = createSocket('udp4');
+    udp.on('message', (m) => inbox.push(m.toString()));
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+    try {
+      const h = harness([syslog], { syslog: { server: `udp://127.0.0.1:${(udp.address() as AddressInfo).port}`, ...queued } });
+      for (const path of paths) await h.run({ path });
+      await h.dispose();
+      await inbox.has(paths.length);
+      expect(pathsOf(inbox.messages)).toEqual(paths);
+    } finally {
+      udp.close();
+    }
+  });
+
+  test('TCP: sent, then FIN; the server has every frame when dispose resolves', async () => {
+    const inbox = new Inbox();
+    const server = createServer((sock) => {
+      let buf = '';
+      sock.setEncoding('utf8').on('data', (c: string) => {
+        buf += c;
+        for (let sp = buf.indexOf(' '); sp !== -1 && buf.length >= sp + 1 + Number(buf.slice(0, sp)); sp = buf.indexOf(' ')) {
+          const end = sp + 1 + Number(buf.slice(0, sp));
+          inbox.push(buf.slice(sp + 1, end));
+          buf = buf.slice(end);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const h = harness([syslog], { syslog: { server: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`, ...queued } });
+      for (const path of paths) await h.run({ path });
+      await h.dispose();
+      expect(pathsOf(inbox.messages)).toEqual(paths);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  test('a server that refuses: dispose gives up at once, counting and logging what it could not send', async () => {
+    const h = harness([syslog], { syslog: { server: `tcp://127.0.0.1:${await freePort()}`, ...queued } });
+    for (const path of paths) await h.run({ path });
+    const t0 = performance.now();
+    await h.dispose();
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(h.lines.filter((l) => l['msg'] === 'syslog entries dropped at shutdown: server unreachable')).toEqual([
+      expect.objectContaining({ plugin: 'syslog', dropped: paths.length, dropped_total: paths.length }),
+    ]);
   });
 });
