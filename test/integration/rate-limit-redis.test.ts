@@ -1,10 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { freePort } from '../helpers/free-port.ts';
 import { ROOT, startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
+import { HAVE_REDIS, NO_REDIS, startRedis } from '../helpers/redis-server.ts';
+import type { RedisServer } from '../helpers/redis-server.ts';
 import { fresh } from '../fixtures/ratelimit/http.ts';
 
 /**
@@ -12,44 +11,20 @@ import { fresh } from '../fixtures/ratelimit/http.ts';
  * limit in a real redis-server started here; then Redis is killed and each
  * fault_tolerant setting does what it says.
  */
-const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
-if (!HAVE_REDIS) console.log('rate-limit-redis: skipped, redis-server is not installed (apt-get install redis-server)');
+if (!HAVE_REDIS) console.log(`rate-limit-redis: skipped, ${NO_REDIS}`);
 
-let redis: ChildProcess | null = null;
-let redisPort = 0;
+let redis: RedisServer | null = null;
 const gws: RunningGateway[] = [];
-
-async function startRedis(): Promise<void> {
-  redisPort = await freePort();
-  const proc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  redis = proc;
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.setEncoding('utf8');
-    proc.stdout!.on('data', (c: string) => {
-      out += c;
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-    proc.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  });
-}
-
-async function killRedis(): Promise<void> {
-  const proc = redis!;
-  redis = null;
-  const gone = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await gone;
-}
 
 const who = (consumer: string) => ({ 'x-test-consumer': consumer });
 
 beforeAll(async () => {
   if (!HAVE_REDIS) return;
-  await startRedis();
+  redis = await startRedis();
+  const url = redis.url;
   const rl = (extra: object) => ({
     'identity-from-headers': {},
-    'rate-limiting': { policy: 'redis', redis: { url: `redis://127.0.0.1:${redisPort}`, timeout: 500 }, limits: [{ by: 'consumer', hour: 25 }], ...extra },
+    'rate-limiting': { policy: 'redis', redis: { url, timeout: 500 }, limits: [{ by: 'consumer', hour: 25 }], ...extra },
   });
   const conf = () => ({
     plugin_paths: [join(ROOT, 'test/fixtures/ratelimit-plugins')],
@@ -66,7 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(gws.map((g) => g.stop()));
-  if (redis !== null) await killRedis();
+  await redis?.kill();
 });
 
 describe.skipIf(!HAVE_REDIS)('policy redis', () => {
@@ -83,7 +58,7 @@ describe.skipIf(!HAVE_REDIS)('policy redis', () => {
   });
 
   test('Redis killed: fault_tolerant counts locally and logs it; fault_tolerant false answers 503', async () => {
-    await killRedis();
+    await redis!.kill();
     const [g1] = gws;
     // Local counters start empty on this gateway: 25 pass out of 30, per host.
     const tolerant = await Promise.all(Array.from({ length: 30 }, () => fresh(g1!.port, '/tolerant', who('frank'))));

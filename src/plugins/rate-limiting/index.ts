@@ -1,6 +1,7 @@
 import { bySchema, compileKey, definePlugin, errorExit, missingKey, NO_LIMIT_KEY, onMissingKeySchema, s, Type } from '../pdk/index.ts';
 import type { Exit, KeyFn, RequestCtx, ResponseCtx, SharedDict } from '../pdk/index.ts';
-import { connectRedis } from './redis.ts';
+import type { LimitClient } from './redis.ts';
+import { closeRedisPool, redisPool } from './redis-pool.ts';
 import { LocalWindow, MAX_LIMIT, WINDOWS } from './window.ts';
 import type { WindowName } from './window.ts';
 
@@ -89,6 +90,8 @@ const secs = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
  * limit refuses, the counts already taken are given back, so refused requests
  * use no quota; in between, a concurrent request may see one count too many
  * and be refused: an error on the side of the limit, never over it.
+ * With `policy: redis`, the routes of a worker naming one server share one
+ * client, closed when the worker exits.
  */
 export const rateLimiting = definePlugin({
   name: 'rate-limiting',
@@ -112,7 +115,8 @@ export const rateLimiting = definePlugin({
     const dict: SharedDict = env.dict(conf.dict);
     const headers = !conf.hide_client_headers;
     const rejected = errorExit('GW_ERR_RATE_LIMITED', { status: conf.error_code, message: conf.error_message });
-    const redis = conf.policy === 'redis' ? connectRedis(conf.redis) : null;
+    // Connecting starts now; the first requests wait for it in checkRedis.
+    const redis: Promise<LimitClient> | null = conf.policy === 'redis' ? redisPool(env).client(conf.redis) : null;
     let redisDown = false;
 
     /** Per limit, its key for this request (null: skip it), or null when the request is refused for a missing key. */
@@ -195,7 +199,7 @@ export const rateLimiting = definePlugin({
       if (used.length === 0) return undefined;
       let res: number[];
       try {
-        res = await redis!.sluiceRateLimit(args.length, ...args, ...argv);
+        res = await (await redis!).sluiceRateLimit(args.length, ...args, ...argv);
       } catch (err) {
         if (!redisDown) {
           redisDown = true;
@@ -257,6 +261,9 @@ export const rateLimiting = definePlugin({
       ...(headers ? { headerFilter } : {}),
     };
   },
+  // The worker's Redis clients are shared by its instances (one per server), so
+  // they close here, once every instance is disposed, not with any one of them.
+  dispose: closeRedisPool,
 });
 
 /** The URL without its password, for logs. */

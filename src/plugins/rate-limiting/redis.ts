@@ -40,8 +40,12 @@ export interface RedisOptions {
   readonly timeout: number;
 }
 
-/** A client that fails fast while Redis is away (no offline queue) and keeps reconnecting. */
-export function connectRedis(opts: RedisOptions): LimitClient {
+/**
+ * A client that fails fast while Redis is away (no offline queue) and keeps
+ * reconnecting. Resolves once it is ready or its first attempt failed, so the
+ * first requests are counted in Redis rather than failed over while it connects.
+ */
+export function connectRedis(opts: RedisOptions): Promise<LimitClient> {
   const client = new Redis(opts.url, {
     connectTimeout: opts.timeout,
     commandTimeout: opts.timeout,
@@ -53,7 +57,31 @@ export function connectRedis(opts: RedisOptions): LimitClient {
   client.defineCommand('sluiceRateLimit', { lua: SCRIPT });
   // Connection errors surface as failed commands, which the plugin logs once per outage.
   client.on('error', () => {});
-  return client;
+  return new Promise((resolve) => {
+    const settled = (): void => {
+      client.off('ready', settled);
+      client.off('error', settled);
+      resolve(client);
+    };
+    client.once('ready', settled);
+    client.once('error', settled);
+  });
+}
+
+/**
+ * QUIT when connected: Redis answers, then frees the connection at once.
+ * Otherwise (down, reconnecting) just stop: drop the socket and the retries.
+ */
+export async function closeRedis(client: LimitClient): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // No answer within `timeout`: fall through and drop it.
+    }
+  }
+  client.disconnect();
 }
 
 export type { LimitClient };

@@ -1,16 +1,21 @@
-import { describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { rateLimiting } from '../../../src/plugins/rate-limiting/index.ts';
 import { LocalWindow } from '../../../src/plugins/rate-limiting/window.ts';
 import { SharedDict } from '../../../src/shdict/index.ts';
 import { identityFromHeaders } from '../../fixtures/ratelimit-plugins/identity-from-headers/index.ts';
 import { checkConf, harness } from '../../helpers/plugin-harness.ts';
+import type { HarnessOptions } from '../../helpers/plugin-harness.ts';
+import { HAVE_REDIS, NO_REDIS, startRedis } from '../../helpers/redis-server.ts';
+import type { RedisServer } from '../../helpers/redis-server.ts';
 
 /** A harness with a fresh `sluice_limits` zone and a clock the test moves. */
-function setup(conf: object, start = 1_700_000_000_000) {
+function setup(conf: object, start = 1_700_000_000_000, opts: HarnessOptions = {}) {
   const clock = { t: start };
   const dict = SharedDict.create(1 << 20);
   const h = harness([rateLimiting, identityFromHeaders], { 'rate-limiting': conf, 'identity-from-headers': {} }, {
-    now: () => clock.t, zones: { sluice_limits: dict.buffer },
+    now: () => clock.t, zones: { sluice_limits: dict.buffer }, ...opts,
   });
   return { clock, dict, h };
 }
@@ -181,5 +186,54 @@ describe('counters in the zone', () => {
     expect(w.check(dict, 'k', 4_000)).toBe(true);
     expect(w.check(dict, 'k', 4_000)).toBe(false);
     for (const t of [5_000, 6_000, 8_000, 12_000]) expect(w.check(dict, 'k', t)).toBe(true);
+  });
+});
+
+test('ioredis is loaded only for a redis policy: importing the plugins never loads it', () => {
+  const plugins = new URL('../../../src/plugins/index.ts', import.meta.url).href;
+  const probe = `
+    import { registerHooks } from 'node:module';
+    const asked = new Set();
+    registerHooks({ resolve: (spec, ctx, next) => { asked.add(spec); return next(spec, ctx); } });
+    await import(${JSON.stringify(plugins)});
+    process.stdout.write(String(asked.has('ioredis')));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toBe('false');
+});
+
+if (!HAVE_REDIS) console.log(`rate-limiting policy redis: skipped, ${NO_REDIS}`);
+
+describe.skipIf(!HAVE_REDIS)('policy redis: clients per worker', () => {
+  let redis: RedisServer;
+  let observer: Redis;
+  beforeAll(async () => {
+    redis = await startRedis();
+    observer = new Redis(redis.url, { connectionName: 'observer' });
+  });
+  afterAll(async () => {
+    observer?.disconnect();
+    await redis?.kill();
+  });
+
+  /** Connections the server holds besides the observer's. */
+  const clients = async (): Promise<number> =>
+    ((await observer.client('LIST')) as string).trim().split('\n').filter((l) => !l.includes(' name=observer ')).length;
+
+  test('instances naming one server share one client; the plugin\'s dispose closes it', async () => {
+    const conf = { policy: 'redis', redis: { url: redis.url, timeout: 1000 }, algorithm: 'fixed-window' };
+    // A global instance and the route's own: two instances of one worker, both on this server.
+    const { h } = setup({ ...conf, limits: [{ by: 'consumer', minute: 2 }] }, 1_700_000_000_000, {
+      globals: { 'rate-limiting': { ...conf, limits: [{ by: 'ip', hour: 100 }] } },
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await h.run({ headers: who('alice') })).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    // Counted in Redis, not in the local fallback.
+    expect(await observer.keys('sluice:rl:*')).toEqual(['sluice:rl:rl:test:alice:0:minute:28333333']);
+    expect(await clients()).toBe(1);
+    await h.dispose();
+    expect(await clients()).toBe(0);
   });
 });
