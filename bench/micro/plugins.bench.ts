@@ -22,12 +22,13 @@ import type { ConsumerConf, RouteConf, SluiceConf } from '../../src/config/types
 import { BUILTIN_PLUGINS } from '../../src/plugins/index.ts';
 import { SharedDict } from '../../src/shdict/index.ts';
 import { Exchange } from '../../src/worker/exchange.ts';
+import type { Site } from '../../src/worker/exchange.ts';
 import { compileChains } from '../../src/worker/pipeline/chain.ts';
 import type { Chain } from '../../src/worker/pipeline/chain.ts';
 import { compileConsumers } from '../../src/worker/pipeline/consumers.ts';
-import { PluginCtx } from '../../src/worker/pipeline/ctx.ts';
 import { createPluginEnvs } from '../../src/worker/pipeline/env.ts';
-import { runHeaderFilter, runRequestPhases } from '../../src/worker/pipeline/run.ts';
+import { runRequestPhases } from '../../src/worker/pipeline/run.ts';
+import { sendHead } from '../../src/worker/response-writer.ts';
 
 const consumers: ConsumerConf[] = [
   { username: 'bench', attributes: { user_id: '1001', company_id: '42' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } },
@@ -66,32 +67,34 @@ const scenarios: [string, Record<string, unknown>][] = [
 const zone = SharedDict.create(10 << 20);
 const envs = createPluginEnvs({ log: pino({ level: 'silent' }), workerId: 1, zones: { sluice_limits: zone.buffer }, consumers: compileConsumers(consumers) });
 const socket = { remoteAddress: '127.0.0.1', bytesWritten: 0 } as unknown as Socket;
+const log = pino({ level: 'silent' });
+const site: Site = {
+  log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1, bodyLimits: { maxBody: 0, idleMs: 60_000 },
+};
 
 function chainOf(plugins: Record<string, unknown>): Chain {
   const route = { name: 'bench', plugins } as unknown as RouteConf;
   const conf = { plugins: {}, routes: [route] } as unknown as SluiceConf;
-  return compileChains({ conf, plugins: new Map(BUILTIN_PLUGINS.map((d) => [d.name, d])), envFor: envs.envFor, log: pino({ level: 'silent' }) })[0]!;
+  return compileChains({ conf, plugins: new Map(BUILTIN_PLUGINS.map((d) => [d.name, d])), envFor: envs.envFor, log }).routes[0]!;
 }
 
-/** What ServerResponse reads of its request: a keep-alive HTTP/1.1 GET. */
-const incoming = { method: 'GET', httpVersionMajor: 1, httpVersionMinor: 1, headers: {} } as IncomingMessage;
+/** What the Exchange and ServerResponse read of their request: a keep-alive HTTP/1.1 GET. */
+const incoming = { method: 'GET', url: '/', rawHeaders: REQUEST, socket, httpVersionMajor: 1, httpVersionMinor: 1, headers: {} } as unknown as IncomingMessage;
 
 /**
- * One request as the gateway runs it up to the response head, including
- * Node's own work on that head (writeHead checks every field and joins them
- * into the head string): a plugin's response headers cost there too.
+ * One request as the gateway runs it up to the response head: the exchange,
+ * the request phases, and the response writer's head (header filters, then
+ * Node's writeHead, which checks every field and joins them into the head
+ * string: a plugin's response headers cost there too).
  */
 function once(chain: Chain): number {
-  const x = new Exchange(0, 'GET', socket, '/');
-  const ctx = new PluginCtx(chain, x, REQUEST, '/', '');
-  x.ctx = ctx;
-  const exit = chain.request === null ? null : runRequestPhases(ctx, chain.request, 0);
-  if (exit !== null) throw new Error(`bench request refused: ${JSON.stringify(exit)}`);
-  const view = ctx.startResponse(200, RESPONSE);
-  runHeaderFilter(ctx);
   const res = new ServerResponse(incoming);
   res.sendDate = false;
-  res.writeHead(200, view.list as string[]);
+  const x = new Exchange(site, incoming, res, chain, 0);
+  x.req.routeTo('/', '');
+  const exit = chain.request === null ? null : runRequestPhases(x, chain.request, 0);
+  if (exit !== null) throw new Error(`bench request refused: ${JSON.stringify(exit)}`);
+  sendHead(x, 200, RESPONSE);
   return (res as unknown as { _header: string })._header.length;
 }
 

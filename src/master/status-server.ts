@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ListenAddr } from '../config/types.ts';
+import { errorBody, errorStatus } from '../plugins/pdk/errors.ts';
 
 /**
  * The status listener (DESIGN.md §7): served by the master, never by a worker,
@@ -28,8 +29,9 @@ export function startStatusServer(addr: ListenAddr, sources: StatusSources): Pro
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end('{"code":"GW_ERR_NOT_FOUND","message":"not found"}\n');
+    const notFound = errorBody('GW_ERR_NOT_FOUND');
+    res.writeHead(errorStatus('GW_ERR_NOT_FOUND'), { 'content-type': 'application/json', 'content-length': notFound.length });
+    res.end(req.method === 'HEAD' ? undefined : notFound);
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -149,8 +149,9 @@ export class Supervisor {
     if (w.state === 'draining') return;
     w.state = 'draining';
     w.thread.postMessage({ type: 'drain' } satisfies ToWorker);
-    // The worker enforces worker_shutdown_timeout itself; this is the backstop for a wedged thread.
-    const grace = (this.conf?.worker_shutdown_timeout ?? 10_000) + 5_000;
+    // The worker enforces worker_shutdown_timeout itself, once for the drain and once for its
+    // plugins' dispose; this is the backstop for a wedged thread.
+    const grace = 2 * (this.conf?.worker_shutdown_timeout ?? 10_000) + 5_000;
     setTimeout(() => void w.thread.terminate(), grace).unref();
   }
 

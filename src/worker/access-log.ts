@@ -45,7 +45,7 @@ export function createAccessLog(conf: AccessLogConf, worker: number): AccessLog 
         `"status":${status},"bytes":${bytes},"request_time":${seconds(now - x.start)},` +
         `"upstream_addr":${x.upstreamAddr === null ? 'null' : `"${x.upstreamAddr}"`},` +
         `"upstream_time":${x.upstreamTime < 0 ? 'null' : seconds(x.upstreamTime)},` +
-        `"route":${x.route === null ? 'null' : JSON.stringify(x.route)},` +
+        `"route":${x.routeIndex < 0 ? 'null' : JSON.stringify(x.route.name)},` +
         `"request_id":${x.requestId === null ? 'null' : JSON.stringify(x.requestId)},"worker":${worker}}\n`,
       );
     },

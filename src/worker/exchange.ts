@@ -1,48 +1,153 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { PluginCtx } from './pipeline/ctx.ts';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { HeaderList } from '../plugins/pdk/headers.ts';
+import type { CtxVars, Exit, Identity, LogCtx, MutableResponseHead, RequestCtx, ResponseCtx, RouteInfo, Timing } from '../plugins/pdk/types.ts';
+import type { AccessLog } from './access-log.ts';
+import type { HashSource } from './hash-key.ts';
+import type { Chain } from './pipeline/chain.ts';
+import type { BodyLimits } from './pipeline/body.ts';
+import { RequestView } from './request-view.ts';
+
+/** Set when the worker drains: every response from then on carries `Connection: close`. */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+/** What every exchange of one worker shares: where the response writer accounts for it. */
+export interface Site {
+  readonly log: Logger;
+  readonly accessLog: AccessLog | null;
+  /** The conf's route count: the stats block of requests no route matched. */
+  readonly routes: number;
+  readonly stats: Float64Array;
+  readonly lifecycle: Lifecycle;
+  readonly bodyLimits: BodyLimits;
+}
+
+class ResponseView implements MutableResponseHead {
+  readonly status: number;
+  readonly headers: HeaderList;
+  constructor(status: number, headers: HeaderList) {
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+class LogTiming implements Timing {
+  readonly start: number;
+  readonly total: number;
+  readonly upstream: number | null;
+  constructor(x: Exchange, end: number) {
+    this.start = performance.timeOrigin + x.start;
+    this.total = end - x.start;
+    this.upstream = x.upstreamTime < 0 ? null : x.upstreamTime;
+  }
+}
+
+const NO_HEADERS: readonly string[] = [];
+/** Placeholders until the response exists, so the fields keep one type and the class one shape. */
+const PENDING_RESPONSE = new ResponseView(0, new HeaderList(NO_HEADERS));
+const PENDING_TIMING: Timing = Object.freeze({ start: 0, total: 0, upstream: null });
 
 /**
- * One request/response as the gateway saw it: filled in as the request moves
- * through routing and proxying, read once by the access log when it ends. Every
- * field is set in the constructor so all instances share one hidden class.
+ * One request and its response, from arrival to the access log line: what
+ * routing, the plugins of every phase, the proxy and the response writer read
+ * and write. It is the plugins' ctx too: the pdk types (RequestCtx,
+ * ResponseCtx, LogCtx) decide what each phase may touch, so a wrong-phase call
+ * is a type error rather than Kong's runtime check.
+ *
+ * `chain` is never null: before a route is chosen it is the global plugins'
+ * chain (a no-route 404 passes their header filters and log phase), and a
+ * route without plugins has a chain whose phases are all null, which the hot
+ * path tests field by field. Every field is set in the constructor so all
+ * exchanges share one hidden class.
  */
-export class Exchange {
+export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
+  readonly site: Site;
+  /** Node's request and response: only the gateway, the proxy and the response writer use them. */
+  readonly incoming: IncomingMessage;
+  readonly out: ServerResponse;
+  /** Kept because Node detaches `req.socket` before the response's 'close' event. */
+  readonly socket: Socket;
   /** performance.now() at arrival, for request_time. */
   readonly start: number;
   readonly method: string;
   readonly peer: string;
+  /** Socket bytes written before this response, to count this response's bytes. */
+  readonly bytesBefore: number;
   /** The resolved client address (server.real_ip). */
   client: string;
   /** The normalised path, or the raw target when it could not be normalised. */
   path: string;
-  route: string | null;
+  chain: Chain;
   /** The route's index in the conf (its metrics block); -1 until routed. */
   routeIndex: number;
   upstreamAddr: string | null;
   /** ms spent waiting on upstreams, summed over attempts; -1 = none. */
   upstreamTime: number;
-  /** The correlation id a plugin set (correlation-id), for the access log; null = none. */
   requestId: string | null;
-  /** The plugin context, on routes that have plugins; the log phase runs from it. */
-  ctx: PluginCtx | null;
-  /** Kept because Node detaches `req.socket` before the response's 'close' event. */
-  readonly socket: Socket;
-  /** Socket bytes written before this response, to count this response's bytes. */
-  readonly bytesBefore: number;
+  identity: Identity | null;
+  readonly vars: CtxVars;
+  readonly req: RequestView;
+  /** Set when the response head is built, or for the log phase. */
+  res: ResponseView;
+  timing: Timing;
+  /** The Exit a plugin made with `ctx.exit()`, even if it did not return it. */
+  exited: Exit | null;
 
-  constructor(start: number, method: string, socket: Socket, path: string) {
-    this.start = start;
-    this.method = method;
+  constructor(site: Site, incoming: IncomingMessage, out: ServerResponse, chain: Chain, start: number) {
+    const socket = incoming.socket;
+    this.site = site;
+    this.incoming = incoming;
+    this.out = out;
     this.socket = socket;
+    this.start = start;
+    this.method = incoming.method!;
     this.peer = socket.remoteAddress ?? '';
+    this.bytesBefore = socket.bytesWritten;
     this.client = this.peer;
-    this.path = path;
-    this.route = null;
+    this.path = incoming.url!;
+    this.chain = chain;
     this.routeIndex = -1;
     this.upstreamAddr = null;
     this.upstreamTime = -1;
     this.requestId = null;
-    this.ctx = null;
-    this.bytesBefore = socket.bytesWritten;
+    this.identity = null;
+    this.vars = {};
+    this.req = new RequestView(incoming, site.bodyLimits);
+    this.res = PENDING_RESPONSE;
+    this.timing = PENDING_TIMING;
+    this.exited = null;
+  }
+
+  /** A request header as Node joins repeats (`hash_on: header:NAME | cookie:NAME`); `name` in lower case. */
+  header(name: string): string | undefined {
+    const v = this.incoming.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  get route(): RouteInfo {
+    return this.chain.route;
+  }
+
+  exit(status: number, body?: Exit['body'], headers?: Exit['headers']): Exit {
+    const e: Exit = { status, body, headers };
+    this.exited = e;
+    return e;
+  }
+
+  /** The response head plugins will see and may change; `list` is borrowed until changed. */
+  startResponse(status: number, list: readonly string[]): HeaderList {
+    const headers = new HeaderList(list);
+    this.res = new ResponseView(status, headers);
+    return headers;
+  }
+
+  /** For the log phase: the response as sent (a bare one if no head was built) and the timing. */
+  finish(status: number, end: number): void {
+    if (this.res === PENDING_RESPONSE) this.res = new ResponseView(status, new HeaderList(NO_HEADERS));
+    this.timing = new LogTiming(this, end);
   }
 }

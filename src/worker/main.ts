@@ -6,7 +6,8 @@ import { createErrorLog } from '../config/logger.ts';
 import { loadPluginRegistry } from '../plugins/index.ts';
 import { createAccessLog } from './access-log.ts';
 import { createGateway } from './gateway.ts';
-import type { Gateway, Lifecycle } from './gateway.ts';
+import type { Gateway } from './gateway.ts';
+import type { Lifecycle } from './exchange.ts';
 import type { FromWorker, ToWorker, WorkerData } from '../contracts/messages.ts';
 import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from '../contracts/stats-layout.ts';
 
@@ -33,7 +34,7 @@ const lifecycle: Lifecycle = { draining: false };
  */
 async function build(): Promise<Gateway> {
   const registry = await loadPluginRegistry(conf.plugin_paths);
-  return createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, health: data.health, workerId: data.id });
+  return await createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, health: data.health, workerId: data.id });
 }
 
 /** Reported like a port that cannot be bound: the master keeps the old generation. */
@@ -88,8 +89,14 @@ function listen(server: Server, host: string, portNumber: number): Promise<void>
   });
 }
 
-async function exit(code: number): Promise<never> {
-  await gateway.close().catch(() => {});
+/**
+ * Plugins' dispose (syslog's queue, Redis clients) gets worker_shutdown_timeout
+ * after a drain or a quit; a fast stop gives it what the master's stop allows.
+ */
+const STOP_DISPOSE_MS = 500;
+
+async function exit(code: number, disposeMs = conf.worker_shutdown_timeout): Promise<never> {
+  await gateway.close(disposeMs).catch((err: unknown) => log.error({ err }, 'worker close failed'));
   accessLog?.flush();
   dest.flushSync();
   process.exit(code);
@@ -151,7 +158,7 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'stop':
       for (const s of servers) s.closeAllConnections();
-      void exit(0);
+      void exit(0, STOP_DISPOSE_MS);
       break;
     case 'reopen':
       accessLog?.reopen();
@@ -166,5 +173,5 @@ try {
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   post({ type: 'failed', code: e.code ?? 'GW_ERR_LISTEN', message: e.message });
-  await exit(1);
+  await exit(1, STOP_DISPOSE_MS);
 }

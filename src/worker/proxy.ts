@@ -3,16 +3,14 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { Logger } from 'pino';
 import type { UpstreamConf } from '../config/types.ts';
 import { createBalancer, triedBit } from './balancer.ts';
 import type { Balancer, HashKey, TargetState } from './balancer.ts';
 import type { Exchange } from './exchange.ts';
-import type { Lifecycle } from './gateway.ts';
-import { sendGatewayError } from './gateway-errors.ts';
-import type { PluginCtx } from './pipeline/ctx.ts';
-import { runBodyFilter, runHeaderFilter } from './pipeline/run.ts';
-import type { GatewayErrorCode } from './gateway-errors.ts';
+import { upstreamHashKey } from './hash-key.ts';
+import type { HashKeyFn } from './hash-key.ts';
+import type { ErrorCode, GatewayErrorCode } from '../plugins/pdk/errors.ts';
+import { sendChunk, sendEnd, sendError, sendHead } from './response-writer.ts';
 import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.ts';
 
 /**
@@ -31,6 +29,8 @@ export interface Upstream {
   readonly pools: readonly Pool[];
   /** Host header per target when the route does not preserve the client's. */
   readonly hostHeaders: readonly string[];
+  /** `hash_on` for a consistent-hash upstream; null for every other algorithm. */
+  readonly hashKey: HashKeyFn | null;
 }
 
 /** `health`: the master's active-health buffer for this upstream (none in a conf without it, e.g. tests). */
@@ -47,6 +47,7 @@ export function createUpstream(conf: UpstreamConf, health?: SharedArrayBuffer): 
     balancer: createBalancer(conf, health),
     pools,
     hostHeaders: conf.targets.map((t) => conf.host_header ?? t.address),
+    hashKey: upstreamHashKey(conf),
   };
 }
 
@@ -68,11 +69,10 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
 const kCall = Symbol('sluice.proxyCall');
-const EMPTY = new Uint8Array(0);
 type WithCall = { [kCall]?: ProxyCall | undefined };
 
 class GatewayAbort extends Error {
-  readonly code: GatewayErrorCode | 'GW_ERR_SEND_TIMEOUT' | 'GW_ERR_CLIENT_GONE';
+  readonly code: ErrorCode;
   constructor(code: GatewayAbort['code']) {
     super(code);
     this.code = code;
@@ -112,12 +112,9 @@ function onSendTimeout(call: ProxyCall): void {
 }
 
 export interface ProxyRequest {
-  readonly upstream: Upstream;
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** The request: its method, path and query (as plugins left them) go upstream; the response goes out through its writer. */
   readonly x: Exchange;
-  /** Path and query to send upstream. */
-  readonly path: string;
+  readonly upstream: Upstream;
   /** Built by buildUpstreamHeaders; Host is swapped per target unless `preserveHost`. */
   readonly headers: string[];
   readonly preserveHost: boolean;
@@ -126,11 +123,8 @@ export interface ProxyRequest {
   readonly body: Buffer | null;
   /** client_max_body_size for a chunked body (0 = unlimited); a Content-Length body was checked already. */
   readonly maxChunkedBody: number;
+  /** Read after the access phase (identity comes from auth plugins), once for every attempt. */
   readonly hashKey: HashKey;
-  /** The request's plugin context (header and body filters run on the response); null on a route without plugins. */
-  readonly ctx: PluginCtx | null;
-  readonly log: Logger;
-  readonly lifecycle: Lifecycle;
 }
 
 class ProxyCall implements Dispatcher.DispatchHandler {
@@ -148,16 +142,17 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   constructor(p: ProxyRequest) {
     this.p = p;
+    const incoming = p.x.incoming;
     this.opts = {
-      path: p.path,
-      method: p.req.method as Dispatcher.HttpMethod,
+      path: p.x.req.target(),
+      method: p.x.method as Dispatcher.HttpMethod,
       headers: p.headers,
-      body: p.body !== null ? p.body : !p.hasBody ? null : p.maxChunkedBody > 0 ? Readable.from(limitedBody(this, p.req, p.maxChunkedBody), { objectMode: false }) : p.req,
+      body: p.body !== null ? p.body : !p.hasBody ? null : p.maxChunkedBody > 0 ? Readable.from(limitedBody(this, incoming, p.maxChunkedBody), { objectMode: false }) : incoming,
     };
   }
 
   start(): void {
-    const { res } = this.p;
+    const res = this.p.x.out;
     (res as WithCall)[kCall] = this;
     res.on('close', onClientClose);
     res.on('drain', onClientDrain);
@@ -206,32 +201,16 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     if (status < 200) return; // 100 Continue and friends: the client already got its own
-    if (this.p.lifecycle.draining) this.p.res.shouldKeepAlive = false;
-    const list = buildDownstreamHeaders(headers);
-    const ctx = this.p.ctx;
-    if (ctx === null) {
-      this.p.res.writeHead(status, list);
-      return;
-    }
-    const view = ctx.startResponse(status, list);
-    runHeaderFilter(ctx);
-    this.p.res.writeHead(status, view.list as string[]);
+    sendHead(this.p.x, status, buildDownstreamHeaders(headers));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const { res, ctx } = this.p;
-    const out = ctx === null || ctx.chain.bodyFilter === null ? chunk : runBodyFilter(ctx, chunk, false);
-    if (!res.write(out)) controller.pause();
+    if (!sendChunk(this.p.x, chunk)) controller.pause();
   }
 
   onResponseEnd(): void {
     this.settle(true);
-    const { res, ctx } = this.p;
-    if (ctx !== null && ctx.chain.bodyFilter !== null) {
-      const tail = runBodyFilter(ctx, EMPTY, true);
-      if (tail.length > 0) res.write(tail);
-    }
-    res.end();
+    sendEnd(this.p.x);
     this.finish();
   }
 
@@ -246,18 +225,18 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       return;
     }
     if (bodyTooLarge) {
-      this.p.res.shouldKeepAlive = false;
       this.fail('GW_ERR_BODY_TOO_LARGE');
       return;
     }
     const timeout = TIMEOUT_CODES.has(code);
-    if (!this.p.res.headersSent && this.canRetry(code)) {
+    if (!this.p.x.out.headersSent && this.canRetry(code)) {
       this.controller = null;
       this.attempt();
       return;
     }
-    this.p.log.error({ err: { code, message: err.message }, upstream: this.p.upstream.conf.name, target: this.target?.address,
-      method: this.p.x.method, path: this.p.x.path }, timeout ? 'upstream timed out' : 'upstream failed');
+    const x = this.p.x;
+    x.site.log.error({ err: { code, message: err.message }, upstream: this.p.upstream.conf.name, target: this.target?.address,
+      method: x.method, path: x.path }, timeout ? 'upstream timed out' : 'upstream failed');
     this.fail(timeout ? 'GW_ERR_UPSTREAM_TIMEOUT' : 'GW_ERR_UPSTREAM');
   }
 
@@ -287,7 +266,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   }
 
   fail(code: GatewayErrorCode): void {
-    sendGatewayError(this.p.res, code, code === 'GW_ERR_BODY_TOO_LARGE');
+    sendError(this.p.x, code, code === 'GW_ERR_BODY_TOO_LARGE');
     this.finish();
   }
 
@@ -302,7 +281,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     this.clearSendTimer();
-    const { res } = this.p;
+    const res = this.p.x.out;
     (res as WithCall)[kCall] = undefined;
     res.off('close', onClientClose);
     res.off('drain', onClientDrain);

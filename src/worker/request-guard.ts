@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { GatewayErrorCode } from './gateway-errors.ts';
+import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
 
 /**
  * Request heads Node's parser lets through but a gateway must refuse

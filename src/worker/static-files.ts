@@ -1,10 +1,9 @@
 import { createReadStream, realpathSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
 import { join, sep } from 'node:path';
-import { pipeline } from 'node:stream';
 import { contentType } from 'mime-types';
-import { sendGatewayError } from './gateway-errors.ts';
+import type { Exchange } from './exchange.ts';
+import { sendError, sendHead, sendStream, sendWhole } from './response-writer.ts';
 
 /**
  * `root:` routes: files under a directory, as nginx serves them, with one rule
@@ -45,28 +44,29 @@ function notModified(ifNoneMatch: string | undefined, ifModifiedSince: string | 
   return false;
 }
 
+const NO_BODY = new Uint8Array(0);
+
 /**
- * `path` is the file's path under the root (the normalised path, stripped when
- * the route strips); `requestPath` is the normalised path the client asked for,
- * which a directory redirect must keep; `query` is re-attached to redirects.
+ * The file is the request's path under the root (the normalised path,
+ * stripped when the route strips, as plugins left it); a directory redirect
+ * keeps the path the client asked for, and its query.
  */
-export async function serveStatic(root: StaticRoot, res: ServerResponse, path: string, requestPath: string, query: string): Promise<void> {
-  const req = res.req;
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('allow', 'GET, HEAD');
-    sendGatewayError(res, 'GW_ERR_METHOD_NOT_ALLOWED');
+export async function serveStatic(x: Exchange, root: StaticRoot): Promise<void> {
+  if (x.method !== 'GET' && x.method !== 'HEAD') {
+    x.out.setHeader('allow', 'GET, HEAD');
+    sendError(x, 'GW_ERR_METHOD_NOT_ALLOWED');
     return;
   }
   let decoded: string;
   try {
-    decoded = decodeURIComponent(path);
+    decoded = decodeURIComponent(x.req.path);
   } catch {
-    sendGatewayError(res, 'GW_ERR_BAD_PATH');
+    sendError(x, 'GW_ERR_BAD_PATH');
     return;
   }
   const candidate = join(root.real, decoded);
   if (!inside(root, candidate)) {
-    sendGatewayError(res, 'GW_ERR_NOT_FOUND');
+    sendError(x, 'GW_ERR_NOT_FOUND');
     return;
   }
   try {
@@ -74,44 +74,40 @@ export async function serveStatic(root: StaticRoot, res: ServerResponse, path: s
     // Checked after resolving symlinks (a link inside the root may point anywhere), and
     // before anything else is said about the target, even that it is a directory.
     if (!inside(root, file)) {
-      sendGatewayError(res, 'GW_ERR_NOT_FOUND');
+      sendError(x, 'GW_ERR_NOT_FOUND');
       return;
     }
     let info = await stat(file);
     if (info.isDirectory()) {
-      if (!requestPath.endsWith('/')) {
-        res.writeHead(301, { location: `${requestPath}/${query === '' ? '' : `?${query}`}`, 'content-length': '0' });
-        res.end();
+      if (!x.path.endsWith('/')) {
+        const query = x.req.query.toString();
+        sendWhole(x, 301, ['location', `${x.path}/${query === '' ? '' : `?${query}`}`, 'content-length', '0'], NO_BODY);
         return;
       }
       file = await realpath(join(file, INDEX));
       info = await stat(file);
     }
     if (!inside(root, file) || !info.isFile()) {
-      sendGatewayError(res, 'GW_ERR_NOT_FOUND');
+      sendError(x, 'GW_ERR_NOT_FOUND');
       return;
     }
     const etag = etagOf(info.size, info.mtimeMs);
     const lastModified = info.mtime.toUTCString();
-    const ims = req.headers['if-modified-since'];
-    if (notModified(req.headers['if-none-match'], ims, etag, info.mtimeMs)) {
-      res.writeHead(304, { etag, 'last-modified': lastModified });
-      res.end();
+    const headers = x.req.headers;
+    if (notModified(headers.get('if-none-match'), headers.get('if-modified-since'), etag, info.mtimeMs)) {
+      sendWhole(x, 304, ['etag', etag, 'last-modified', lastModified], NO_BODY);
       return;
     }
-    res.writeHead(200, {
-      'content-type': contentType(file.slice(file.lastIndexOf(sep) + 1)) || 'application/octet-stream',
-      'content-length': String(info.size),
-      etag,
-      'last-modified': lastModified,
-    });
-    if (req.method === 'HEAD') {
-      res.end();
+    const type = contentType(file.slice(file.lastIndexOf(sep) + 1)) || 'application/octet-stream';
+    const head = ['content-type', type, 'content-length', String(info.size), 'etag', etag, 'last-modified', lastModified];
+    if (x.method === 'HEAD') {
+      sendWhole(x, 200, head, NO_BODY);
       return;
     }
-    pipeline(createReadStream(file), res, () => {}); // errors end the response; the access log records it
+    sendHead(x, 200, head);
+    sendStream(x, createReadStream(file));
   } catch (err) {
     const code = (err as { code?: string }).code;
-    sendGatewayError(res, code === 'EACCES' || code === 'EPERM' ? 'GW_ERR_FORBIDDEN' : 'GW_ERR_NOT_FOUND');
+    sendError(x, code === 'EACCES' || code === 'EPERM' ? 'GW_ERR_FORBIDDEN' : 'GW_ERR_NOT_FOUND');
   }
 }

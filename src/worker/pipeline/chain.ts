@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { Value } from 'typebox/value';
+import { formatPath } from '../../config/reporter.ts';
 import type { RouteConf, SluiceConf } from '../../config/types.ts';
+import { validate } from '../../config/validate.ts';
 import { GatewayError } from '../../plugins/pdk/errors.ts';
 import type { Phase } from '../../plugins/pdk/errors.ts';
 import type { Exit, Handlers, LogCtx, MaybePromise, PluginDef, PluginEnv, RequestCtx, ResponseCtx, RouteInfo } from '../../plugins/pdk/types.ts';
@@ -31,7 +32,8 @@ export interface Chain {
   readonly errorLog: Logger;
 }
 
-interface Instance {
+/** One plugin built for one conf (a route's, or the global one shared by every route). */
+export interface Instance {
   readonly def: PluginDef;
   readonly handlers: Handlers;
 }
@@ -49,13 +51,12 @@ export interface ChainOptions {
  * worker safe from a conf that skipped the master's check.
  */
 export function preparePluginConf(def: PluginDef, conf: unknown, where: string): unknown {
-  const filled = Value.Default(def.schema, structuredClone(conf ?? {}));
-  if (!Value.Check(def.schema, filled)) {
-    const first = Value.Errors(def.schema, filled)[0];
-    const path = first === undefined ? '' : first.instancePath.replaceAll('/', '.');
-    throw new GatewayError('GW_ERR_PLUGIN_CONF', `${where}.${def.name}${path}: ${first?.message ?? 'invalid'}`);
+  const checked = validate(def.schema, conf ?? {});
+  if (!checked.ok) {
+    const f = checked.faults[0]!;
+    throw new GatewayError('GW_ERR_PLUGIN_CONF', `${where}.${formatPath([def.name, ...f.path])}: ${f.message}`);
   }
-  return filled;
+  return checked.value;
 }
 
 function instantiate(name: string, conf: unknown, where: string, opts: ChainOptions): Instance {
@@ -79,25 +80,48 @@ function steps<K extends Phase>(list: readonly Instance[], phase: K): Step<NonNu
 
 const orNull = <T>(a: readonly T[]): readonly T[] | null => (a.length === 0 ? null : a);
 
+/** A route's chain, or the unrouted one; every phase null when no plugin has it. */
+function chainOf(route: RouteInfo, request: readonly RequestStep[], all: readonly Instance[], log: Logger): Chain {
+  return {
+    route,
+    request: orNull(request),
+    headerFilter: orNull(steps(all, 'headerFilter')),
+    bodyFilter: orNull(steps(all, 'bodyFilter')),
+    log: orNull(steps(all, 'log')),
+    errorLog: log,
+  };
+}
+
+export interface Chains {
+  /** Per route, in route order. */
+  readonly routes: readonly Chain[];
+  /**
+   * The global plugins for a request answered before or without a route (a
+   * 400 for a bad request line, the no-route 404): their rewrite phase (Kong
+   * runs global rewrite before the router), header and body filters and log.
+   */
+  readonly unrouted: Chain;
+  /** Every instance built, globals first, for the worker's dispose. */
+  readonly instances: readonly Instance[];
+}
+
+/** The route name plugins see on a request no route matched. */
+export const NO_ROUTE: RouteInfo = Object.freeze({ name: '' });
+
 /**
  * Builds every route's chain: global plugins (top-level `plugins:`) run before
  * route plugins, each group by priority. A plugin configured both globally and
  * on a route runs once, with the route's conf, in the route group (Kong: the
  * most specific conf wins). Global instances are created once and shared.
  */
-export function compileChains(opts: ChainOptions): (Chain | null)[] {
+export function compileChains(opts: ChainOptions): Chains {
   const globals = Object.entries(opts.conf.plugins).map(([name, c]) => instantiate(name, c, 'plugins', opts)).sort(byPriority);
-  return opts.conf.routes.map((route: RouteConf, i) => {
+  const instances: Instance[] = [...globals];
+  const routes = opts.conf.routes.map((route: RouteConf, i) => {
     const own = Object.entries(route.plugins).map(([name, c]) => instantiate(name, c, `routes[${i}].plugins`, opts)).sort(byPriority);
+    instances.push(...own);
     const all = [...globals.filter((g) => !(g.def.name in route.plugins)), ...own];
-    if (all.length === 0) return null;
-    return {
-      route: Object.freeze({ name: route.name }),
-      request: orNull([...steps(all, 'rewrite'), ...steps(all, 'access')]),
-      headerFilter: orNull(steps(all, 'headerFilter')),
-      bodyFilter: orNull(steps(all, 'bodyFilter')),
-      log: orNull(steps(all, 'log')),
-      errorLog: opts.log,
-    };
+    return chainOf(Object.freeze({ name: route.name }), [...steps(all, 'rewrite'), ...steps(all, 'access')], all, opts.log);
   });
+  return { routes, unrouted: chainOf(NO_ROUTE, steps(globals, 'rewrite'), globals, opts.log), instances };
 }

@@ -1,8 +1,8 @@
-import { PluginError } from '../../plugins/pdk/errors.ts';
+import { errorExit, PluginError } from '../../plugins/pdk/errors.ts';
 import type { Exit } from '../../plugins/pdk/types.ts';
 import { BodyReadError } from './body.ts';
 import type { RequestStep, Step } from './chain.ts';
-import type { PluginCtx } from './ctx.ts';
+import type { Exchange } from '../exchange.ts';
 
 /**
  * The phase runner (fastify's hookRunner idea): handlers are called
@@ -14,12 +14,9 @@ import type { PluginCtx } from './ctx.ts';
  */
 
 /** The answer when a rewrite/access handler throws: a 500 that names no plugin internals. */
-export const PLUGIN_FAILED: Exit = Object.freeze({
-  status: 500,
-  body: Object.freeze({ code: 'GW_ERR_PLUGIN', message: 'plugin failed' }),
-});
+export const PLUGIN_FAILED: Exit = errorExit('GW_ERR_PLUGIN');
 
-function logFailure(ctx: PluginCtx, step: Step<unknown>, cause: unknown): void {
+function logFailure(ctx: Exchange, step: Step<unknown>, cause: unknown): void {
   const err = new PluginError(step.plugin, step.phase, cause);
   ctx.chain.errorLog.error({ err: cause, code: err.code, plugin: step.plugin, phase: step.phase, route: ctx.route.name }, err.message);
 }
@@ -31,7 +28,7 @@ const isThenable = (v: unknown): v is PromiseLike<unknown> =>
  * rewrite then access. Returns the Exit that ends the request, null to go on
  * upstream, or a promise of either once some handler went async.
  */
-export function runRequestPhases(ctx: PluginCtx, steps: readonly RequestStep[], from: number): Exit | null | Promise<Exit | null> {
+export function runRequestPhases(ctx: Exchange, steps: readonly RequestStep[], from: number): Exit | null | Promise<Exit | null> {
   for (let i = from; i < steps.length; i++) {
     const step = steps[i]!;
     let r: unknown;
@@ -50,7 +47,7 @@ export function runRequestPhases(ctx: PluginCtx, steps: readonly RequestStep[], 
   return null;
 }
 
-async function resumeAfter(ctx: PluginCtx, steps: readonly RequestStep[], i: number, pending: PromiseLike<unknown>): Promise<Exit | null> {
+async function resumeAfter(ctx: Exchange, steps: readonly RequestStep[], i: number, pending: PromiseLike<unknown>): Promise<Exit | null> {
   let r: unknown;
   try {
     r = await pending;
@@ -64,7 +61,7 @@ async function resumeAfter(ctx: PluginCtx, steps: readonly RequestStep[], i: num
   return runRequestPhases(ctx, steps, i + 1);
 }
 
-export function runHeaderFilter(ctx: PluginCtx): void {
+export function runHeaderFilter(ctx: Exchange): void {
   const steps = ctx.chain.headerFilter;
   if (steps === null) return;
   for (let i = 0; i < steps.length; i++) {
@@ -78,7 +75,7 @@ export function runHeaderFilter(ctx: PluginCtx): void {
 }
 
 /** A failing body filter passes its input through: the client gets the body as the plugins before it left it. */
-export function runBodyFilter(ctx: PluginCtx, chunk: Uint8Array, eof: boolean): Uint8Array {
+export function runBodyFilter(ctx: Exchange, chunk: Uint8Array, eof: boolean): Uint8Array {
   const steps = ctx.chain.bodyFilter;
   if (steps === null) return chunk;
   let out = chunk;
@@ -93,7 +90,7 @@ export function runBodyFilter(ctx: PluginCtx, chunk: Uint8Array, eof: boolean): 
   return out;
 }
 
-export function runLog(ctx: PluginCtx, status: number, end: number): void {
+export function runLog(ctx: Exchange, status: number, end: number): void {
   const steps = ctx.chain.log;
   if (steps === null) return;
   ctx.finish(status, end);

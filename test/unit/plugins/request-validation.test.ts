@@ -1,19 +1,11 @@
-import { Readable } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import { threadId } from 'node:worker_threads';
 import pino from 'pino';
 import { afterAll, describe, expect, test } from 'vitest';
 import { requestValidation } from '../../../src/plugins/request-validation/index.ts';
 import { schemaKey } from '../../../src/plugins/request-validation/validator.ts';
 import validateTask from '../../../src/plugins/request-validation/task.ts';
-import { Exchange } from '../../../src/worker/exchange.ts';
-import { compileChains } from '../../../src/worker/pipeline/chain.ts';
-import { PluginCtx } from '../../../src/worker/pipeline/ctx.ts';
 import { createPluginEnvs } from '../../../src/worker/pipeline/env.ts';
 import { compileConsumers } from '../../../src/worker/pipeline/consumers.ts';
-import { runRequestPhases } from '../../../src/worker/pipeline/run.ts';
-import type { RouteConf, SluiceConf } from '../../../src/config/types.ts';
 import type { Exit } from '../../../src/plugins/pdk/index.ts';
 import { checkConf, harness } from '../../helpers/plugin-harness.ts';
 
@@ -43,30 +35,16 @@ describe('schema', () => {
   });
 });
 
-/** A client request stream as readBody sees it: headers, data, end. */
-function fakeStream(body: string | Buffer, headers: Record<string, string>): IncomingMessage {
-  const r = Readable.from([Buffer.from(body)], { objectMode: false }) as unknown as IncomingMessage & { complete: boolean };
-  Object.assign(r, { headers, complete: false, setTimeout: () => r, socket: null });
-  r.once('end', () => { r.complete = true; });
-  return r;
-}
-
 interface Outcome { exit: Exit | null; upstreamBody: string | null }
 
-/** The real pipeline (chain, ctx, runner) with a request body, which the shared harness does not carry. */
+/** The shared harness with a request body: the real pipeline reads it from a stream. */
 function bodyHarness(conf: object) {
-  const log = pino({ level: 'silent' });
-  const envs = createPluginEnvs({ log, workerId: 1, zones: {}, consumers: compileConsumers([]) });
-  const route = { name: 'test', plugins: { 'request-validation': conf } } as unknown as RouteConf;
-  const chain = compileChains({ conf: { plugins: {}, routes: [route] } as unknown as SluiceConf, plugins: new Map([[requestValidation.name, requestValidation]]), envFor: envs.envFor, log })[0]!;
+  const h = harness([requestValidation], { 'request-validation': conf });
   const run = async (method: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, query = ''): Promise<Outcome> => {
-    const all = { 'content-length': String(Buffer.byteLength(body)), ...headers };
-    const x = new Exchange(0, method, { remoteAddress: '127.0.0.1', bytesWritten: 0 } as unknown as Socket, '/');
-    const ctx = new PluginCtx(chain, x, Object.entries(all).flat(), '/', query, fakeStream(body, all), { maxBody: 0, idleMs: 1000 });
-    const exit = await runRequestPhases(ctx, chain.request!, 0);
-    return { exit, upstreamBody: ctx.req.buffered === null ? null : ctx.req.buffered.toString() };
+    const r = await h.run({ method, body, headers, query });
+    return { exit: r.exit, upstreamBody: r.upstream?.body ?? null };
   };
-  return { run, close: envs.close };
+  return { run, close: h.close };
 }
 
 describe('access: bodies on the reactor', () => {

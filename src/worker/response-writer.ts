@@ -1,0 +1,173 @@
+import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { errorBody, errorStatus } from '../plugins/pdk/errors.ts';
+import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
+import { HeaderList } from '../plugins/pdk/headers.ts';
+import type { Exit } from '../plugins/pdk/types.ts';
+import type { Exchange } from './exchange.ts';
+import { PLUGIN_FAILED, runBodyFilter, runHeaderFilter, runLog } from './pipeline/run.ts';
+import { recordRequest } from './stats.ts';
+
+/**
+ * The one way a response leaves the gateway, whatever made it: the proxy, a
+ * `return:` route, a static file, a plugin's exit, a gateway error (and, next,
+ * a cache hit). The head passes the exchange's header filters, the body its
+ * body filters, and when the response is done the access log, the stats and
+ * the log phase see it once (nginx: every response passes header_filter, and
+ * the log phase runs for every request). A new kind of response calls these
+ * functions; there is no other path to Node's writeHead.
+ *
+ *   sendHead ─► [sendChunk …] ─► sendEnd        streamed bodies (proxy, files)
+ *   sendWhole = sendHead + the body in one end() (return:, exits, errors)
+ *   track: on the response's 'close' ─► access log, stats, log phase
+ */
+
+const EMPTY = new Uint8Array(0);
+
+/** Status and head of a response: header filters run here, Connection: close once the worker drains. */
+export function sendHead(x: Exchange, status: number, list: readonly string[]): void {
+  const out = x.out;
+  if (x.site.lifecycle.draining) out.shouldKeepAlive = false;
+  const chain = x.chain;
+  if (chain.headerFilter === null && chain.log === null) {
+    out.writeHead(status, list as string[]);
+    return;
+  }
+  // The list is borrowed (Node's, undici's or a prebuilt one) and copied only if a filter changes it.
+  const headers = x.startResponse(status, list);
+  runHeaderFilter(x);
+  out.writeHead(status, headers.list as string[]);
+}
+
+/** One chunk of a streamed body; false when the client's socket wants the producer to pause. */
+export function sendChunk(x: Exchange, chunk: Uint8Array): boolean {
+  return x.out.write(x.chain.bodyFilter === null ? chunk : runBodyFilter(x, chunk, false));
+}
+
+/** The end of a streamed body: the body filters' last word, then end(). */
+export function sendEnd(x: Exchange): void {
+  if (x.chain.bodyFilter !== null) {
+    const tail = runBodyFilter(x, EMPTY, true);
+    if (tail.length > 0) x.out.write(tail);
+  }
+  x.out.end();
+}
+
+/** A response whose body is all here: one end(), and none for HEAD. */
+export function sendWhole(x: Exchange, status: number, list: readonly string[], body: Uint8Array): void {
+  sendHead(x, status, list);
+  if (x.method === 'HEAD') {
+    x.out.end();
+    return;
+  }
+  if (x.chain.bodyFilter === null) {
+    x.out.end(body);
+    return;
+  }
+  const head = runBodyFilter(x, body, false);
+  const tail = runBodyFilter(x, EMPTY, true);
+  x.out.end(tail.length === 0 ? head : Buffer.concat([head, tail]));
+}
+
+const noop = (): void => {};
+
+/** A readable body (a file): piped as is when no body filter is configured, else chunk by chunk with backpressure. */
+export function sendStream(x: Exchange, body: Readable): void {
+  if (x.chain.bodyFilter === null) {
+    pipeline(body, x.out, noop); // errors end the response; the access log records it
+    return;
+  }
+  const resume = (): void => void body.resume();
+  body.on('data', (chunk: Buffer) => {
+    if (!sendChunk(x, chunk)) {
+      body.pause();
+      x.out.once('drain', resume);
+    }
+  });
+  body.once('end', () => sendEnd(x));
+  body.once('error', () => x.out.destroy());
+  x.out.once('close', () => body.destroy());
+}
+
+/** Prebuilt heads per code, with and without Connection: close; nothing is formatted per request. */
+const errorHeads = new Map<GatewayErrorCode, { open: readonly string[]; close: readonly string[] }>();
+
+function errorHead(code: GatewayErrorCode, close: boolean): readonly string[] {
+  let h = errorHeads.get(code);
+  if (h === undefined) {
+    const open = ['content-type', 'application/json', 'content-length', String(errorBody(code).length)];
+    h = { open, close: [...open, 'connection', 'close'] };
+    errorHeads.set(code, h);
+  }
+  return close ? h.close : h.open;
+}
+
+/**
+ * The gateway's own JSON error (`{ code, message }`); `close` also ends the
+ * connection (bad framing, timeouts, a body left unread). Once a head went
+ * out, all that can be said is to cut the connection.
+ */
+export function sendError(x: Exchange, code: GatewayErrorCode, close = false): void {
+  const out = x.out;
+  if (out.headersSent) {
+    out.destroy();
+    return;
+  }
+  if (out.destroyed) return;
+  if (close) out.shouldKeepAlive = false;
+  sendWhole(x, errorStatus(code), errorHead(code, close), errorBody(code));
+}
+
+const JSON_TYPE = 'application/json';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+function exitBody(body: Exit['body']): { bytes: Uint8Array; type: string } {
+  if (body === undefined) return { bytes: EMPTY, type: '' };
+  if (typeof body === 'string') return { bytes: Buffer.from(body), type: TEXT_TYPE };
+  if (body instanceof Uint8Array) return { bytes: body, type: 'application/octet-stream' };
+  return { bytes: Buffer.from(`${JSON.stringify(body)}\n`), type: JSON_TYPE };
+}
+
+/**
+ * A plugin's Exit. Its headers are checked like any plugin-set header; a bad
+ * one turns the answer into the plugin-failure 500.
+ */
+export function sendExit(x: Exchange, exit: Exit): void {
+  if (x.out.headersSent || x.out.destroyed) return;
+  const { bytes, type } = exitBody(exit.body);
+  const headers = new HeaderList([]);
+  try {
+    if (exit.headers !== undefined) for (const name in exit.headers) headers.set(name, exit.headers[name]!);
+  } catch (err) {
+    x.site.log.error({ err, route: x.route.name }, 'plugin exit has an invalid header');
+    if (exit !== PLUGIN_FAILED) sendExit(x, PLUGIN_FAILED);
+    return;
+  }
+  if (type !== '' && !headers.has('content-type')) headers.set('content-type', type);
+  headers.set('content-length', bytes.length);
+  sendWhole(x, exit.status, headers.list, bytes);
+}
+
+const kExchange = Symbol('sluice.exchange');
+type Tracked = { [kExchange]?: Exchange | undefined };
+
+/** Hoisted so a request allocates no listener closure; `this` is the response. */
+function onResponseClose(this: Tracked & Exchange['out']): void {
+  const x = this[kExchange];
+  if (x === undefined) return;
+  this[kExchange] = undefined;
+  const end = performance.now();
+  // nginx's 499: the client went away before any response head was sent.
+  const status = this.headersSent ? this.statusCode : 499;
+  const site = x.site;
+  site.accessLog?.write(x, status, x.socket.bytesWritten - x.bytesBefore, end);
+  recordRequest(site.stats, x.routeIndex < 0 ? site.routes : x.routeIndex, status, end - x.start, x.upstreamTime);
+  if (x.chain.log !== null) runLog(x, status, end);
+}
+
+/** Accounts for the exchange once its response is done, however it ended. */
+export function track(x: Exchange): void {
+  (x.out as Tracked & Exchange['out'])[kExchange] = x;
+  x.out.on('close', onResponseClose);
+}
