@@ -164,6 +164,10 @@ export const forwardAuth = definePlugin({
     }
 
     if (conf.request_headers.some((h) => h.toLowerCase() === 'host')) throw new GatewayError('GW_ERR_PLUGIN_CONF', 'forward-auth.request_headers: Host is sent as X-Forwarded-Host');
-    return { access: decide };
+    return {
+      access: decide,
+      // Its keep-alive connections to the auth service; no request is left to use them.
+      dispose: () => pool.close(),
+    };
   },
 });
