@@ -1,4 +1,3 @@
-import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import pino from 'pino';
@@ -12,6 +11,7 @@ import { createTransport, parseServer } from '../../../src/plugins/syslog/transp
 import type { Transport } from '../../../src/plugins/syslog/transport.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { checkConf, harness } from '../../helpers/plugin-harness.ts';
+import { startSyslogServer } from '../../helpers/syslog-server.ts';
 
 describe('schema', () => {
   test('defaults (Kong names and defaults)', () => {
@@ -193,25 +193,6 @@ describe('Shipper', () => {
   });
 });
 
-/** What a test syslog server got; `has(n)` resolves once it holds n messages, or fails saying how many are missing. */
-class Inbox {
-  readonly messages: string[] = [];
-  private waiting: { n: number; resolve: () => void } | null = null;
-
-  push(m: string): void {
-    this.messages.push(m);
-    if (this.waiting !== null && this.messages.length >= this.waiting.n) this.waiting.resolve();
-  }
-
-  has(n: number): Promise<void> {
-    if (this.messages.length >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`entries missing: ${this.messages.length} of ${n} arrived`)), 2_000);
-      this.waiting = { n, resolve: () => { clearTimeout(timer); resolve(); } };
-    });
-  }
-}
-
 /** The request paths of RFC 5424 messages, in order. */
 const pathsOf = (messages: readonly string[]): string[] =>
   messages.map((m) => (JSON.parse(m.slice(m.indexOf('{'))) as { request: { path: string } }).request.path);
@@ -222,42 +203,27 @@ describe('dispose: the worker exits (reload, quit, stop)', () => {
   const paths = ['/a', '/b', '/c', '/d', '/e'];
 
   test('UDP: entries waiting for their flush_interval are sent before dispose resolves', async () => {
-    const inbox = new Inbox();
-    const udp = createSocket('udp4');
-    udp.on('message', (m) => inbox.push(m.toString()));
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+    const udp = await startSyslogServer('udp');
     try {
-      const h = harness([syslog], { syslog: { server: `udp://127.0.0.1:${(udp.address() as AddressInfo).port}`, ...queued } });
+      const h = harness([syslog], { syslog: { server: udp.url, ...queued } });
       for (const path of paths) await h.run({ path });
       await h.dispose();
-      await inbox.has(paths.length);
-      expect(pathsOf(inbox.messages)).toEqual(paths);
+      await udp.has(paths.length, 2_000);
+      expect(pathsOf(udp.messages)).toEqual(paths);
     } finally {
-      udp.close();
+      await udp.close();
     }
   });
 
   test('TCP: sent, then FIN; the server has every frame when dispose resolves', async () => {
-    const inbox = new Inbox();
-    const server = createServer((sock) => {
-      let buf = '';
-      sock.setEncoding('utf8').on('data', (c: string) => {
-        buf += c;
-        for (let sp = buf.indexOf(' '); sp !== -1 && buf.length >= sp + 1 + Number(buf.slice(0, sp)); sp = buf.indexOf(' ')) {
-          const end = sp + 1 + Number(buf.slice(0, sp));
-          inbox.push(buf.slice(sp + 1, end));
-          buf = buf.slice(end);
-        }
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const tcp = await startSyslogServer('tcp');
     try {
-      const h = harness([syslog], { syslog: { server: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`, ...queued } });
+      const h = harness([syslog], { syslog: { server: tcp.url, ...queued } });
       for (const path of paths) await h.run({ path });
       await h.dispose();
-      expect(pathsOf(inbox.messages)).toEqual(paths);
+      expect(pathsOf(tcp.messages)).toEqual(paths);
     } finally {
-      await new Promise((r) => server.close(r));
+      await tcp.close();
     }
   });
 
