@@ -1,5 +1,3 @@
-import { createSocket } from 'node:dgram';
-import type { Socket as DgramSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -7,6 +5,8 @@ import { request } from 'undici';
 import { freePort } from '../helpers/free-port.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
+import { startSyslogServer } from '../helpers/syslog-server.ts';
+import type { SyslogServer } from '../helpers/syslog-server.ts';
 import { echoHandler, startUpstream } from '../helpers/upstream.ts';
 import type { TestUpstream } from '../helpers/upstream.ts';
 
@@ -15,38 +15,17 @@ const RFC3164 = /^<(\d{1,3})>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (\S+) sluice\[
 
 let echo: TestUpstream;
 let gw: RunningGateway;
-let udp: DgramSocket;
-let tcp: Server;
+let udp: SyslogServer;
+let tcp: SyslogServer;
 let blackhole: Server;
 const blackholed: Socket[] = [];
-const udpLines: string[] = [];
-const tcpLines: string[] = [];
-
-/** RFC 6587 octet-counted frames: `LEN SP MSG`, back to back. */
-function octetCounted(sock: Socket): void {
-  let buf = Buffer.alloc(0);
-  sock.on('data', (chunk: Buffer) => {
-    buf = Buffer.concat([buf, chunk]);
-    for (;;) {
-      const sp = buf.indexOf(0x20);
-      if (sp === -1) return;
-      const len = Number(buf.subarray(0, sp).toString());
-      if (buf.length < sp + 1 + len) return;
-      tcpLines.push(buf.subarray(sp + 1, sp + 1 + len).toString());
-      buf = buf.subarray(sp + 1 + len);
-    }
-  });
-}
 
 const listen = (s: Server): Promise<number> => new Promise((r) => s.listen(0, '127.0.0.1', () => r((s.address() as AddressInfo).port)));
 
 beforeAll(async () => {
   echo = await startUpstream(echoHandler);
-  udp = createSocket('udp4');
-  udp.on('message', (m) => void udpLines.push(m.toString()));
-  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
-  tcp = createServer(octetCounted);
-  const tcpPort = await listen(tcp);
+  udp = await startSyslogServer('udp');
+  tcp = await startSyslogServer('tcp');
   // Accepts and never reads.
   blackhole = createServer({ pauseOnConnect: true }, (s) => void blackholed.push(s));
   const blackholePort = await listen(blackhole);
@@ -62,10 +41,10 @@ beforeAll(async () => {
     upstreams: { echo: { targets: [{ address: echo.address }] } },
     routes: [
       // local4 (20): 2xx info (6) -> 166, 4xx warning (4) -> 164, 5xx crit (2) -> 162.
-      ...statuses('udp', `udp://127.0.0.1:${(udp.address() as AddressInfo).port}`,
+      ...statuses('udp', udp.url,
         { facility: 'local4', successful_severity: 'info', client_errors_severity: 'warning', server_errors_severity: 'crit' }),
-      ...statuses('tcp', `tcp://127.0.0.1:${tcpPort}`, { server_errors_severity: 'err' }),
-      { name: 'bsd', paths: ['= /bsd'], upstream: 'echo', plugins: { syslog: { server: `udp://127.0.0.1:${(udp.address() as AddressInfo).port}`, format: 'rfc3164', ...fast } } },
+      ...statuses('tcp', tcp.url, { server_errors_severity: 'err' }),
+      { name: 'bsd', paths: ['= /bsd'], upstream: 'echo', plugins: { syslog: { server: udp.url, format: 'rfc3164', ...fast } } },
       { name: 'stuck', paths: ['= /stuck'], upstream: 'echo', plugins: { syslog: { server: `tcp://127.0.0.1:${blackholePort}`, queue_size: 20, batch_max_size: 10, flush_interval: '20ms' } } },
       { name: 'refused', paths: ['= /refused'], upstream: 'echo', plugins: { syslog: { server: `tcp://127.0.0.1:${deadUdpPort}`, queue_size: 20, flush_interval: '20ms' } } },
       { name: 'nobody', paths: ['= /nobody'], upstream: 'echo', plugins: { syslog: { server: `udp://127.0.0.1:${deadUdpPort}`, queue_size: 20, flush_interval: '20ms' } } },
@@ -76,9 +55,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await echo?.close();
-  udp?.close();
+  await udp?.close();
   for (const s of blackholed) s.destroy();
-  tcp?.close();
+  await tcp?.close();
   blackhole?.close();
 });
 
@@ -102,7 +81,7 @@ describe('syslog through the gateway', () => {
     expect(await get('/udp/ok?m=u1')).toBe(200);
     expect(await get('/udp/404?m=u1')).toBe(404);
     expect(await get('/udp/503?m=u1')).toBe(503);
-    const parse = async (path: string) => RFC5424.exec(await lineFor(udpLines, `"path":"${path}","query":"m=u1"`));
+    const parse = async (path: string) => RFC5424.exec(await lineFor(udp.messages, `"path":"${path}","query":"m=u1"`));
     const ok = await parse('/udp/ok');
     expect(ok).not.toBeNull();
     expect(ok![1]).toBe('166');
@@ -117,7 +96,7 @@ describe('syslog through the gateway', () => {
     expect(await get('/tcp/ok?m=t1')).toBe(200);
     expect(await get('/tcp/404?m=t1')).toBe(404);
     expect(await get('/tcp/503?m=t1')).toBe(503);
-    const pri = async (path: string) => RFC5424.exec(await lineFor(tcpLines, `"path":"${path}","query":"m=t1"`))![1];
+    const pri = async (path: string) => RFC5424.exec(await lineFor(tcp.messages, `"path":"${path}","query":"m=t1"`))![1];
     expect(await pri('/tcp/ok')).toBe('14');
     expect(await pri('/tcp/404')).toBe('14');
     expect(await pri('/tcp/503')).toBe('11');
@@ -125,7 +104,7 @@ describe('syslog through the gateway', () => {
 
   test('RFC 3164 format', async () => {
     expect(await get('/bsd?m=b1')).toBe(200);
-    const m = RFC3164.exec(await lineFor(udpLines, '"path":"/bsd","query":"m=b1"'));
+    const m = RFC3164.exec(await lineFor(udp.messages, '"path":"/bsd","query":"m=b1"'));
     expect(m).not.toBeNull();
     expect(m![1]).toBe('14');
   });
