@@ -22,6 +22,11 @@ export const example = definePlugin({
     }),
   }, { description: 'Adds a header: the template for new plugins' }),
 
+  // No `init` or `dispose`: this plugin holds nothing. One that queues data
+  // (a log shipper) or holds sockets returns a `dispose` with its handlers, and
+  // may add `init(env)` / `dispose(env)` here for what its instances share in a
+  // worker: see ../README.md, "Lifecycle".
+
   // create runs once per conf (per route using the plugin), never per request:
   // do the parsing and precomputing here, so the handlers only act.
   create(conf) {

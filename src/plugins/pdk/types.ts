@@ -211,7 +211,10 @@ export interface Offload {
   run<R = unknown>(module: URL | string, input: unknown, name?: string): Promise<R>;
 }
 
-/** What `create` gets besides its conf: one per plugin instance. */
+/**
+ * What `init`, `create` and `dispose` get: one object per plugin and worker,
+ * the same for all three, so what a worker's instances share can be keyed by it.
+ */
 export interface PluginEnv {
   /** The worker's logger with `{ plugin: name }`. */
   readonly log: Logger;
