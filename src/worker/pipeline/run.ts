@@ -61,9 +61,8 @@ async function resumeAfter(ctx: Exchange, steps: readonly RequestStep[], i: numb
   return runRequestPhases(ctx, steps, i + 1);
 }
 
-export function runHeaderFilter(ctx: Exchange): void {
-  const steps = ctx.chain.headerFilter;
-  if (steps === null) return;
+/** Header filters and log handlers: synchronous; a failure is logged and the others still run. */
+function runEach(ctx: Exchange, steps: readonly Step<(ctx: Exchange) => void>[]): void {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
     try {
@@ -72,6 +71,11 @@ export function runHeaderFilter(ctx: Exchange): void {
       logFailure(ctx, step, err);
     }
   }
+}
+
+export function runHeaderFilter(ctx: Exchange): void {
+  const steps = ctx.chain.headerFilter;
+  if (steps !== null) runEach(ctx, steps);
 }
 
 /** A failing body filter passes its input through: the client gets the body as the plugins before it left it. */
@@ -94,12 +98,5 @@ export function runLog(ctx: Exchange, status: number, end: number): void {
   const steps = ctx.chain.log;
   if (steps === null) return;
   ctx.finish(status, end);
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i]!;
-    try {
-      step.fn(ctx);
-    } catch (err) {
-      logFailure(ctx, step, err);
-    }
-  }
+  runEach(ctx, steps);
 }
