@@ -10,6 +10,8 @@
 import { Settings } from 'typebox/system';
 import { Value } from 'typebox/value';
 import type { Static, TSchema } from 'typebox';
+import { GatewayError } from '../plugins/pdk/errors.ts';
+import { formatPath } from './reporter.ts';
 import type { Seg } from './reporter.ts';
 
 /** One fault of a value against its schema. */
@@ -222,4 +224,17 @@ function valueAt(value: unknown, pointer: string): unknown {
 function schemaAt(root: TSchema, schemaPath: string): Record<string, unknown> | undefined {
   const v = valueAt(root, schemaPath.replace(/^#/, ''));
   return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
+}
+
+/**
+ * A worker's re-check of what the master already checked (a plugin conf, a
+ * consumer credential): the value with its defaults, or a GW_ERR_PLUGIN_CONF
+ * naming the first fault under `where`. The master's check makes this a no-op
+ * in a running gateway; it keeps a worker (or a test harness) that skipped it safe.
+ */
+export function checkedOrThrow<S extends TSchema>(schema: S, value: unknown, where: readonly Seg[]): Static<S> {
+  const r = validate(schema, value);
+  if (r.ok) return r.value;
+  const f = r.faults[0]!;
+  throw new GatewayError('GW_ERR_PLUGIN_CONF', `${formatPath([...where, ...f.path])}: ${f.message}`);
 }

@@ -1,5 +1,5 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { Value } from 'typebox/value';
+import { checkedOrThrow } from '../../config/validate.ts';
 import { errorExit, GatewayError } from './errors.ts';
 import type { TSchema } from './schema.ts';
 import type { Consumer, Consumers, Exit, Identity } from './types.ts';
@@ -33,16 +33,10 @@ export interface CheckedCredential<T> {
  * consumer and the field, never the secret's value.
  */
 export function checkedCredentials<T>(plugin: string, schema: TSchema, consumers: Consumers): CheckedCredential<T>[] {
-  return consumers.credentials(plugin).map(({ consumer, credential }, i) => {
-    const filled: unknown = Value.Default(schema, structuredClone(credential));
-    if (!Value.Check(schema, filled)) {
-      const first = Value.Errors(schema, filled)[0];
-      const where = first === undefined || first.instancePath === '' ? '' : ` ${first.instancePath.slice(1).replaceAll('/', '.')}`;
-      throw new GatewayError('GW_ERR_PLUGIN_CONF',
-        `consumer "${consumer.username}": credentials.${plugin}[${i}]${where}: ${first?.message ?? 'invalid credential'}`);
-    }
-    return { consumer, credential: filled as T };
-  });
+  return consumers.credentials(plugin).map(({ consumer, credential }, i) => ({
+    consumer,
+    credential: checkedOrThrow(schema, credential, ['consumers', consumer.username, 'credentials', plugin, i]) as T,
+  }));
 }
 
 /** Fails the conf when two credentials claim the same lookup key (a key, a username, an `iss`). */

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { formatPath } from '../../config/reporter.ts';
 import type { RouteConf, SluiceConf } from '../../config/types.ts';
-import { validate } from '../../config/validate.ts';
+import type { Seg } from '../../config/reporter.ts';
+import { checkedOrThrow } from '../../config/validate.ts';
 import { GatewayError } from '../../plugins/pdk/errors.ts';
 import type { Phase } from '../../plugins/pdk/errors.ts';
 import type { Exit, Handlers, LogCtx, MaybePromise, PluginDef, PluginEnv, RequestCtx, ResponseCtx, RouteInfo } from '../../plugins/pdk/types.ts';
@@ -45,24 +46,11 @@ export interface ChainOptions {
   readonly log: Logger;
 }
 
-/**
- * Plugin conf as `create` must get it. The master has already checked it and
- * filled in defaults (so this changes nothing then); doing it here too keeps a
- * worker safe from a conf that skipped the master's check.
- */
-export function preparePluginConf(def: PluginDef, conf: unknown, where: string): unknown {
-  const checked = validate(def.schema, conf ?? {});
-  if (!checked.ok) {
-    const f = checked.faults[0]!;
-    throw new GatewayError('GW_ERR_PLUGIN_CONF', `${where}.${formatPath([def.name, ...f.path])}: ${f.message}`);
-  }
-  return checked.value;
-}
-
-function instantiate(name: string, conf: unknown, where: string, opts: ChainOptions): Instance {
+/** `where`: the plugins map the conf came from (`plugins`, `routes[2].plugins`). */
+function instantiate(name: string, conf: unknown, where: readonly Seg[], opts: ChainOptions): Instance {
   const def = opts.plugins.get(name);
-  if (def === undefined) throw new GatewayError('GW_ERR_UNKNOWN_PLUGIN', `${where}: unknown plugin "${name}"`);
-  return { def, handlers: def.create(preparePluginConf(def, conf, where) as never, opts.envFor(def)) };
+  if (def === undefined) throw new GatewayError('GW_ERR_UNKNOWN_PLUGIN', `${formatPath(where)}: unknown plugin "${name}"`);
+  return { def, handlers: def.create(checkedOrThrow(def.schema, conf ?? {}, [...where, name]) as never, opts.envFor(def)) };
 }
 
 /** Higher priority first; ties by name so the order never depends on YAML key order. */
@@ -115,10 +103,10 @@ export const NO_ROUTE: RouteInfo = Object.freeze({ name: '' });
  * most specific conf wins). Global instances are created once and shared.
  */
 export function compileChains(opts: ChainOptions): Chains {
-  const globals = Object.entries(opts.conf.plugins).map(([name, c]) => instantiate(name, c, 'plugins', opts)).sort(byPriority);
+  const globals = Object.entries(opts.conf.plugins).map(([name, c]) => instantiate(name, c, ['plugins'], opts)).sort(byPriority);
   const instances: Instance[] = [...globals];
   const routes = opts.conf.routes.map((route: RouteConf, i) => {
-    const own = Object.entries(route.plugins).map(([name, c]) => instantiate(name, c, `routes[${i}].plugins`, opts)).sort(byPriority);
+    const own = Object.entries(route.plugins).map(([name, c]) => instantiate(name, c, ['routes', i, 'plugins'], opts)).sort(byPriority);
     instances.push(...own);
     const all = [...globals.filter((g) => !(g.def.name in route.plugins)), ...own];
     return chainOf(Object.freeze({ name: route.name }), [...steps(all, 'rewrite'), ...steps(all, 'access')], all, opts.log);

@@ -25,7 +25,7 @@ describe('schema', () => {
   });
   test('a bad credential fails create, naming the consumer but not the key', () => {
     const bad: ConsumerConf[] = [{ username: 'bob', attributes: {}, credentials: { 'key-auth': [{ key: '' }] } }];
-    expect(() => harness([keyAuth], { 'key-auth': {} }, { consumers: bad })).toThrow(/consumer "bob": credentials.key-auth\[0\] key/);
+    expect(() => harness([keyAuth], { 'key-auth': {} }, { consumers: bad })).toThrow(/^consumers\.bob\.credentials\.key-auth\[0\]\.key: must not be empty$/);
     const dup: ConsumerConf[] = [
       { username: 'a', attributes: {}, credentials: { 'key-auth': [{ key: 'same-secret' }] } },
       { username: 'b', attributes: {}, credentials: { 'key-auth': [{ key: 'same-secret' }] } },
