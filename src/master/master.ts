@@ -73,7 +73,7 @@ export class Master {
 
   async start(): Promise<void> {
     warnIfNoMigrate(this.log);
-    this.zones = reconcileZones(this.zones, this.conf.shared_dicts);
+    this.zones = await reconcileZones(this.zones, this.conf.shared_dicts, this.log);
     await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), health: this.health.apply(this.conf) });
     if (this.conf.status.listen !== null) {
       this.status = await startStatusServer(this.conf.status.listen, {
@@ -115,8 +115,9 @@ export class Master {
       return;
     }
     const conf = loaded.conf;
-    const zones = reconcileZones(this.zones, conf.shared_dicts);
+    let zones: Map<string, Zone>;
     try {
+      zones = await reconcileZones(this.zones, conf.shared_dicts, this.log);
       await this.supervisor.startGeneration(conf, { zones: zoneBuffers(zones), health: this.health.apply(conf) });
     } catch (err) {
       this.health.apply(this.conf); // back to probing what the old generation uses

@@ -10,7 +10,21 @@ export type DictValue = string | number | boolean | Uint8Array | object | null;
 
 // Records/structures would need a structure table shared by every thread; plain msgpack
 // needs none.
-const packr = new Packr({ useRecords: false });
+const PACKR_OPTIONS = { useRecords: false } as const;
+const packr = new Packr(PACKR_OPTIONS);
+
+/**
+ * How each value type is laid out in the zone, beyond its tag (layout.ts VALUE_TYPES):
+ * part of the layout identity (identity.ts). Change it with the encoding it describes.
+ */
+export const CODEC_FORMAT = {
+  number: 'float64, platform byte order, 8-byte aligned',
+  boolean: 'tag only',
+  ascii: 'one byte per char code',
+  utf8: 'utf8',
+  bytes: 'raw',
+  packed: { format: 'msgpack', packr: PACKR_OPTIONS },
+} as const;
 
 const EMPTY = new Uint8Array(0);
 

@@ -1,4 +1,4 @@
-export { SharedDict } from './dict.ts';
+export { SharedDict } from './shared-dict.ts';
 export type {
   CasResult,
   CreateOptions,
@@ -12,7 +12,7 @@ export type {
   StaleValue,
   UpdateResult,
   WriteResult,
-} from './dict.ts';
+} from './results.ts';
 export type { DictValue } from './codec.ts';
 export { ShdictError } from './errors.ts';
 export type { ShdictErrorCode } from './errors.ts';

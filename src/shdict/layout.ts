@@ -1,39 +1,48 @@
 /*
  * Memory layout of one shared dict zone (a single fixed-size SharedArrayBuffer).
  *
- *  byte 0
- *  +--------------------------------------------------------------------------+
- *  | HEADER (HEADER_BYTES)   H_MAGIC H_VERSION H_CAPACITY H_STRIPES           |
- *  |                         H_BUCKETS H_ARENA_BYTES H_INDEX_BASE H_ARENA_BASE |
- *  +--------------------------------------------------------------------------+
- *  | STRIPE RECORD 0 (STRIPE_RECORD_BYTES, 64-byte aligned: no false sharing) |
- *  |   S_LOCK  S_WAITERS  S_ITEMS  S_FREE_BYTES  S_TICK  S_HAND               |
- *  |   S_BITMAP[BITMAP_WORDS]  S_BINS[BIN_COUNT]  (free-list heads)           |
- *  | STRIPE RECORD 1 ... STRIPE RECORD n-1                                    |
- *  +--------------------------------------------------------------------------+
- *  | HASH INDEX: stripe 0 buckets[H_BUCKETS] | stripe 1 buckets | ...         |
- *  |   each bucket: int32 byte offset of the first item of its chain, 0=empty |
- *  +--------------------------------------------------------------------------+
- *  | ARENA stripe 0 (H_ARENA_BYTES)                                           |
- *  |   [block][block][free block][block] ... [END SENTINEL]                   |
- *  | ARENA stripe 1 ...                                                       |
- *  +--------------------------------------------------------------------------+
+ * Every offset below is DERIVED from the field tables in this file (ZONE_HEADER,
+ * STRIPE_RECORD, ITEM, ...): a field sits at the end of the one before it, rounded up to
+ * its alignment, and a record is padded to its `padTo`. Edit a table, never an offset.
+ * The tables (with the bit fields, tags and constants listed in LAYOUT_TABLES) are also
+ * what the zone's layout identity is hashed from (identity.ts), so a change to any of them
+ * makes a zone written by the old code unattachable rather than misread.
+ * test/unit/shdict/layout.test.ts pins every offset drawn here.
  *
- *  Every block starts with a header word: size | B_FREE | B_PREV_FREE | B_NODE
+ *  byte 0
+ *  +--------------------------------------------------------------------------------+
+ *  | ZONE HEADER (64 bytes)  +0 magic  +4 layout  +8 capacity  +12 stripes           |
+ *  |                         +16 buckets  +20 arenaBytes  +24 indexBase +28 arenaBase|
+ *  |   (magic and layout are the PREAMBLE: at +0 and +4 in every layout, ever)       |
+ *  +--------------------------------------------------------------------------------+
+ *  | STRIPE RECORD 0 (1280 bytes, a multiple of 64: no false sharing between stripes)|
+ *  |   +0 lock  +4 waiters  +8 items  +12 freeBytes  +16 tick  +20 hand  +24 spare   |
+ *  |   +32 bitmap[10 words]  +72 bins[296 words] (free-list heads)                   |
+ *  | STRIPE RECORD 1 ... STRIPE RECORD n-1                                           |
+ *  +--------------------------------------------------------------------------------+
+ *  | HASH INDEX: stripe 0 buckets[buckets] | stripe 1 buckets | ...                  |
+ *  |   each bucket: int32 byte offset of the first item of its chain, 0 = empty      |
+ *  +--------------------------------------------------------------------------------+
+ *  | ARENA stripe 0 (arenaBytes)                                                     |
+ *  |   [block][block][free block][block] ... [END SENTINEL (8 bytes)]               |
+ *  | ARENA stripe 1 ...                                                              |
+ *  +--------------------------------------------------------------------------------+
+ *
+ *  Every block starts with a header word: size | free (1) | prevFree (2) | node (4)
  *  (sizes are multiples of 8, so the low 3 bits are free for flags).
  *
  *  item block (a key):                      free block:
- *   +0  header                               +0  header (B_FREE set)
- *   +4  I_CHAIN    next item in bucket        +4  F_NEXT  next in its bin
- *   +8  I_EXPIRES  float64 ms, 0 = never      +8  F_PREV  previous in its bin
- *   +16 I_STAMP    S_TICK at last use (LRU)   ...
- *   +20 I_HASH     32-bit key hash            size-4: footer = size (for coalescing)
- *   +24 I_FLAGS    uint32 user flags
- *   +28 I_META     key length | type << 24  list node block (B_NODE set):
- *   +32 I_VLEN     value byte length          +4  N_NEXT  +8 N_PREV
- *   +36 I_KEY      key bytes (UTF-8, padded   +12 N_TYPE  +16 N_VLEN
- *                  to a whole word)           +24 N_VALUE
- *   align8(36 + key length): value (a list item's value is L_HEAD L_TAIL L_LEN)
+ *   +0  header                               +0  header (free set)
+ *   +4  chain    next item in bucket          +4  next  next in its bin
+ *   +8  expires  float64 ms, 0 = never        +8  prev  previous in its bin
+ *   +16 stamp    stripe tick at last use      ...
+ *   +20 hash     32-bit key hash              size-4: footer = size (for coalescing)
+ *   +24 flags    uint32 user flags
+ *   +28 meta     key length (bits 0-15) | type (bits 24-31)
+ *   +32 vlen     value byte length          list node block (node set):
+ *   +36 key      key bytes (UTF-8, padded    +4 next  +8 prev  +12 type  +16 vlen
+ *                to a whole word)            +24 value (8-byte aligned)
+ *   align8(36 + key length): value (a list item's value is +0 head +4 tail +8 len)
  *
  *  A 24-byte key holding a number takes 72 bytes, plus its share of the index (~3%).
  *
@@ -41,23 +50,58 @@
  *  0 means "none", which is safe because offset 0 is the header, never a block.
  */
 
-export const MAGIC = 0x53484454; // "SHDT"
-export const VERSION = 1;
+// ---- the field table machinery ------------------------------------------------------
 
-// Header words (Int32Array indices).
-export const H_MAGIC = 0;
-export const H_VERSION = 1;
-export const H_CAPACITY = 2;
-export const H_STRIPES = 3;
-export const H_BUCKETS = 4;
-export const H_ARENA_BYTES = 5;
-export const H_INDEX_BASE = 6;
-export const H_ARENA_BASE = 7;
-export const HEADER_BYTES = 64;
+/** [name, size in bytes (0 = variable length, last field only), alignment (default: size, at most 8)] */
+type FieldSpec = readonly [name: string, bytes: number, align?: number];
 
-// Allocator bins: sizes below SMALL_LIMIT get one exact bin per 8 bytes; above that, each
-// power of two is split into 2^SUB_BITS bins (two-level segregated fit), so any block in
-// the bin found for a rounded-up request fits it and both alloc and free are O(1).
+export type Struct<N extends string> = {
+  readonly name: string;
+  /** The table as written: what the layout identity hashes. */
+  readonly fields: readonly FieldSpec[];
+  /** Byte offset of each field from the start of the record. */
+  readonly at: { readonly [K in N]: number };
+  /** Bytes up to the end of the last fixed field (padded to `padTo` when given). */
+  readonly size: number;
+};
+
+/** `n` rounded up to a multiple of `to`. */
+function align(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/** Lays out `fields` in order, each at the end of the previous one rounded up to its alignment. */
+export function struct<const F extends readonly FieldSpec[]>(name: string, fields: F, padTo = 1): Struct<F[number][0]> {
+  const at: Record<string, number> = {};
+  let off = 0;
+  fields.forEach(([field, bytes, alignment = Math.min(8, Math.max(1, bytes))], i) => {
+    if (bytes === 0 && i !== fields.length - 1) throw new Error(`layout ${name}.${field}: only the last field may be variable`);
+    if (field in at) throw new Error(`layout ${name}.${field}: defined twice`);
+    off = align(off, alignment);
+    at[field] = off;
+    off += bytes;
+  });
+  return { name, fields, at: at as Struct<F[number][0]>['at'], size: align(off, padTo) };
+}
+
+/** Single-bit flags, lowest bit first. */
+function flags<const N extends string>(names: readonly N[]): { readonly [K in N]: number } {
+  return Object.fromEntries(names.map((n, i) => [n, 1 << i])) as { [K in N]: number };
+}
+
+/** Value tags, numbered from 1 in order (0 = none). */
+function tags<const N extends string>(names: readonly N[]): { readonly [K in N]: number } {
+  return Object.fromEntries(names.map((n, i) => [n, i + 1])) as { [K in N]: number };
+}
+
+const i32 = 4; // an int32 field
+const f64 = 8; // a float64 field (8-byte aligned)
+
+// ---- allocator bins (they size the stripe record) -----------------------------------
+
+// Sizes below SMALL_LIMIT get one exact bin per 8 bytes; above that, each power of two is
+// split into 2^SUB_BITS bins (two-level segregated fit), so any block in the bin found for
+// a rounded-up request fits it and both alloc and free are O(1).
 export const SMALL_LIMIT = 1024;
 export const SMALL_BINS = SMALL_LIMIT >> 3;
 export const SUB_BITS = 3;
@@ -66,69 +110,195 @@ export const LAST_LARGE_LOG2 = 30; // a zone is < 2 GiB
 export const BIN_COUNT = SMALL_BINS + (LAST_LARGE_LOG2 - FIRST_LARGE_LOG2 + 1) * (1 << SUB_BITS);
 export const BITMAP_WORDS = Math.ceil(BIN_COUNT / 32);
 
+// ---- THE FIELD TABLES ----------------------------------------------------------------
+
+/** Zone header. `magic` and `layout` are the preamble: they must stay first, in this order. */
+export const ZONE_HEADER = struct(
+  'header',
+  [
+    ['magic', i32],
+    ['layout', i32], // the layout identity (identity.ts) of the code that formatted the zone
+    ['capacity', i32],
+    ['stripes', i32],
+    ['buckets', i32],
+    ['arenaBytes', i32],
+    ['indexBase', i32],
+    ['arenaBase', i32],
+  ],
+  64,
+);
+
+/** One per stripe, padded to a cache-line multiple. */
+export const STRIPE_RECORD = struct(
+  'stripe',
+  [
+    ['lock', i32], // owner id holding the stripe, 0 = unlocked
+    ['waiters', i32], // threads parked in Atomics.wait on lock
+    ['items', i32], // keys in this stripe (expired but unreclaimed ones included)
+    ['freeBytes', i32], // bytes in free blocks
+    ['tick', i32], // items ever inserted in the stripe: the LRU clock
+    ['hand', i32], // where the eviction sweep resumes (a block offset)
+    ['spare', 2 * i32, i32],
+    ['bitmap', BITMAP_WORDS * i32, i32], // bit b set = bins[b] non-empty
+    ['bins', BIN_COUNT * i32, i32],
+  ],
+  64,
+);
+
+/** Bits of every block's header word, below its size. */
+export const BLOCK_FLAGS = flags(['free', 'prevFree', 'node']);
+
+/** A free block (its last word is a footer repeating its size). */
+export const FREE_BLOCK = struct('free', [
+  ['header', i32],
+  ['next', i32],
+  ['prev', i32],
+]);
+
+/** An item: one key and its value (at align8(key + key length)). */
+export const ITEM = struct('item', [
+  ['header', i32],
+  ['chain', i32],
+  ['expires', f64],
+  ['stamp', i32],
+  ['hash', i32],
+  ['flags', i32],
+  ['meta', i32],
+  ['vlen', i32],
+  ['key', 0, i32],
+]);
+
+/** Bit fields of ITEM.meta: [name, first bit, bits]. */
+export const ITEM_META = [
+  ['keyLength', 0, 16],
+  ['type', 24, 8],
+] as const;
+
+/** The value of an item of type `list`. */
+export const LIST_VALUE = struct('list', [
+  ['head', i32],
+  ['tail', i32],
+  ['len', i32],
+]);
+
+/** A list element, in a block of its own (flag `node`). */
+export const LIST_NODE = struct('node', [
+  ['header', i32],
+  ['next', i32],
+  ['prev', i32],
+  ['type', i32],
+  ['vlen', i32],
+  ['value', 0, f64],
+]);
+
+/** Value types stored in ITEM.meta and LIST_NODE.type: the codec's format tags (codec.ts). */
+export const VALUE_TYPES = tags(['number', 'true', 'false', 'ascii', 'utf8', 'bytes', 'packed', 'list']);
+
+/** Everything else that decides how a zone's bytes are read. */
+export const ZONE_CONSTANTS = {
+  magic: 0x53484454, // "SHDT"
+  blockAlign: 8,
+  endSentinelBytes: 8, // a permanently used block closing each arena
+  expiresNever: 0,
+  expiresFlushed: -1, // written by flushAll: expired at any clock reading, yet readable by getStale
+  smallLimit: SMALL_LIMIT,
+  subBits: SUB_BITS,
+  firstLargeLog2: FIRST_LARGE_LOG2,
+  lastLargeLog2: LAST_LARGE_LOG2,
+} as const;
+
+/** What the layout identity is hashed from (identity.ts adds the codec and the key hash). */
+export const LAYOUT_TABLES = {
+  structs: [ZONE_HEADER, STRIPE_RECORD, FREE_BLOCK, ITEM, LIST_VALUE, LIST_NODE].map((s) => [s.name, s.fields, s.size]),
+  blockFlags: BLOCK_FLAGS,
+  itemMeta: ITEM_META,
+  valueTypes: VALUE_TYPES,
+  constants: ZONE_CONSTANTS,
+};
+
+// ---- derived constants: what the code uses ------------------------------------------
+
+export const MAGIC = ZONE_CONSTANTS.magic;
+
+// Header words (Int32Array indices).
+export const H_MAGIC = ZONE_HEADER.at.magic >> 2;
+export const H_LAYOUT = ZONE_HEADER.at.layout >> 2;
+export const H_CAPACITY = ZONE_HEADER.at.capacity >> 2;
+export const H_STRIPES = ZONE_HEADER.at.stripes >> 2;
+export const H_BUCKETS = ZONE_HEADER.at.buckets >> 2;
+export const H_ARENA_BYTES = ZONE_HEADER.at.arenaBytes >> 2;
+export const H_INDEX_BASE = ZONE_HEADER.at.indexBase >> 2;
+export const H_ARENA_BASE = ZONE_HEADER.at.arenaBase >> 2;
+export const HEADER_BYTES = ZONE_HEADER.size;
+if (H_MAGIC !== 0 || H_LAYOUT !== 1) throw new Error('layout: the zone preamble (magic, layout) must be the first two words');
+
 // Stripe record words (Int32Array offsets from the record start).
-export const S_LOCK = 0; // owner id holding the stripe, 0 = unlocked
-export const S_WAITERS = 1; // threads parked in Atomics.wait on S_LOCK
-export const S_ITEMS = 2; // keys in this stripe (expired but unreclaimed ones included)
-export const S_FREE_BYTES = 3; // bytes in free blocks
-export const S_TICK = 4; // items ever inserted in the stripe: the LRU clock
-export const S_HAND = 5; // where the eviction sweep resumes (a block offset)
-export const S_BITMAP = 8; // bit b set = S_BINS[b] non-empty
-export const S_BINS = S_BITMAP + BITMAP_WORDS;
-export const STRIPE_RECORD_WORDS = (S_BINS + BIN_COUNT + 15) & ~15;
-export const STRIPE_RECORD_BYTES = STRIPE_RECORD_WORDS * 4;
+export const S_LOCK = STRIPE_RECORD.at.lock >> 2;
+export const S_WAITERS = STRIPE_RECORD.at.waiters >> 2;
+export const S_ITEMS = STRIPE_RECORD.at.items >> 2;
+export const S_FREE_BYTES = STRIPE_RECORD.at.freeBytes >> 2;
+export const S_TICK = STRIPE_RECORD.at.tick >> 2;
+export const S_HAND = STRIPE_RECORD.at.hand >> 2;
+export const S_BITMAP = STRIPE_RECORD.at.bitmap >> 2;
+export const S_BINS = STRIPE_RECORD.at.bins >> 2;
+export const STRIPE_RECORD_BYTES = STRIPE_RECORD.size;
+export const STRIPE_RECORD_WORDS = STRIPE_RECORD_BYTES >> 2;
 
 // Block header bits.
-export const B_FREE = 1;
-export const B_PREV_FREE = 2;
-export const B_NODE = 4;
-export const B_SIZE_MASK = ~7;
-export const MIN_BLOCK = 16; // header + two free-list links + footer
-export const END_SENTINEL_BYTES = 8; // a permanently used block closing each arena
+export const B_FREE = BLOCK_FLAGS.free;
+export const B_PREV_FREE = BLOCK_FLAGS.prevFree;
+export const B_NODE = BLOCK_FLAGS.node;
+export const B_SIZE_MASK = -ZONE_CONSTANTS.blockAlign;
+export const END_SENTINEL_BYTES = ZONE_CONSTANTS.endSentinelBytes;
 
 // Free block fields (byte offsets from the block).
-export const F_NEXT = 4;
-export const F_PREV = 8;
+export const F_NEXT = FREE_BLOCK.at.next;
+export const F_PREV = FREE_BLOCK.at.prev;
+/** The smallest block: a free block's fields and its footer. */
+export const MIN_BLOCK = align(FREE_BLOCK.size + i32, ZONE_CONSTANTS.blockAlign);
 
 // Item fields (byte offsets from the block).
-export const I_CHAIN = 4;
-export const I_EXPIRES = 8;
-export const I_STAMP = 16;
-export const I_HASH = 20;
-export const I_FLAGS = 24;
-export const I_META = 28;
-export const I_VLEN = 32;
-export const I_KEY = 36;
-export const META_KEY_MASK = 0xffff;
-export const META_TYPE_SHIFT = 24;
+export const I_CHAIN = ITEM.at.chain;
+export const I_EXPIRES = ITEM.at.expires;
+export const I_STAMP = ITEM.at.stamp;
+export const I_HASH = ITEM.at.hash;
+export const I_FLAGS = ITEM.at.flags;
+export const I_META = ITEM.at.meta;
+export const I_VLEN = ITEM.at.vlen;
+export const I_KEY = ITEM.at.key;
+const [[, KEY_SHIFT, KEY_BITS], [, TYPE_SHIFT]] = ITEM_META;
+if (KEY_SHIFT !== 0) throw new Error('layout: item key length must be the low bits of meta');
+export const META_KEY_MASK = (1 << KEY_BITS) - 1; // a Smi, not the double 2 ** 16 - 1 is: it is on every hot path
+export const META_TYPE_SHIFT = TYPE_SHIFT;
+export const MAX_KEY_BYTES = META_KEY_MASK;
 
 // List item value (byte offsets from the value start).
-export const L_HEAD = 0;
-export const L_TAIL = 4;
-export const L_LEN = 8;
-export const LIST_VALUE_BYTES = 12;
+export const L_HEAD = LIST_VALUE.at.head;
+export const L_TAIL = LIST_VALUE.at.tail;
+export const L_LEN = LIST_VALUE.at.len;
+export const LIST_VALUE_BYTES = LIST_VALUE.size;
 
 // List node fields (byte offsets from the block).
-export const N_NEXT = 4;
-export const N_PREV = 8;
-export const N_TYPE = 12;
-export const N_VLEN = 16;
-export const N_VALUE = 24;
+export const N_NEXT = LIST_NODE.at.next;
+export const N_PREV = LIST_NODE.at.prev;
+export const N_TYPE = LIST_NODE.at.type;
+export const N_VLEN = LIST_NODE.at.vlen;
+export const N_VALUE = LIST_NODE.at.value;
 
 // Value types stored in I_META / N_TYPE.
-export const T_NUMBER = 1; // float64, 8-byte aligned
-export const T_TRUE = 2;
-export const T_FALSE = 3;
-export const T_ASCII = 4; // string whose UTF-8 bytes are its char codes
-export const T_UTF8 = 5;
-export const T_BYTES = 6;
-export const T_PACKED = 7; // msgpackr
-export const T_LIST = 8;
+export const T_NUMBER = VALUE_TYPES.number; // float64, 8-byte aligned
+export const T_TRUE = VALUE_TYPES.true;
+export const T_FALSE = VALUE_TYPES.false;
+export const T_ASCII = VALUE_TYPES.ascii; // string whose UTF-8 bytes are its char codes
+export const T_UTF8 = VALUE_TYPES.utf8;
+export const T_BYTES = VALUE_TYPES.bytes;
+export const T_PACKED = VALUE_TYPES.packed; // msgpackr
+export const T_LIST = VALUE_TYPES.list;
 
-// I_EXPIRES written by flushAll: expired at any clock reading, yet still readable by getStale.
-export const EXPIRES_FLUSHED = -1;
+export const EXPIRES_FLUSHED = ZONE_CONSTANTS.expiresFlushed;
 
-export const MAX_KEY_BYTES = 65535;
+// ---- geometry: how a zone of a given size is split (stored in its header) ------------
+
 export const MIN_CAPACITY = 8192;
 export const MAX_CAPACITY = 0x7fff_0000; // offsets are int32
 const BYTES_PER_STRIPE = 1 << 20;

@@ -1,0 +1,70 @@
+import { checkFlags, checkTtl } from './checks.ts';
+import { type DictValue, encodeValue } from './codec.ts';
+import type { ItemStore } from './items.ts';
+import { I_EXPIRES } from './layout.ts';
+import { unlock } from './lock.ts';
+import { EXISTS, EXPIRE_NOT_FOUND, EXPIRE_OK, type ExpireResult, noMemory, NOT_FOUND, OK, OK_FORCIBLE, type WriteResult } from './results.ts';
+
+/*
+ * Keyed writes: set / add / replace (with or without eviction), delete and expire. A value
+ * is encoded before the stripe lock is taken, so the critical section only copies bytes.
+ */
+
+export const M_SET = 0;
+export const M_ADD = 1;
+export const M_REPLACE = 2;
+
+/** set (M_SET), add (M_ADD) or replace (M_REPLACE) `key`; `evict` = may evict LRU items to make room. */
+export function write(d: ItemStore, key: string, value: DictValue | undefined, ttlMs: number, flags: number, mode: number, evict: boolean): WriteResult {
+  if (value === undefined && mode === M_SET) {
+    del(d, key);
+    return OK;
+  }
+  checkTtl(ttlMs);
+  checkFlags(flags);
+  encodeValue(value, d.enc);
+  const expires = d.expiresAt(ttlMs);
+  const rec = d.enter(key);
+  try {
+    let it = d.find();
+    if (it !== 0 && d.expired(it)) {
+      if (mode === M_REPLACE) return NOT_FOUND;
+      d.removeItem(rec, it);
+      it = 0;
+    }
+    if (mode === M_ADD && it !== 0) return EXISTS;
+    if (mode === M_REPLACE && it === 0) return NOT_FOUND;
+    if (!d.store(rec, it, expires, flags | 0, evict)) return noMemory(d.forcible);
+    return d.forcible ? OK_FORCIBLE : OK;
+  } finally {
+    unlock(d.i32, rec);
+  }
+}
+
+/** Removes the key; true if a live item was removed. */
+export function del(d: ItemStore, key: string): boolean {
+  const rec = d.enter(key);
+  try {
+    const it = d.find();
+    if (it === 0) return false;
+    const live = !d.expired(it);
+    d.removeItem(rec, it);
+    return live;
+  } finally {
+    unlock(d.i32, rec);
+  }
+}
+
+/** Sets the ttl of a live key (0 = never expires). */
+export function expire(d: ItemStore, key: string, ttlMs: number): ExpireResult {
+  checkTtl(ttlMs);
+  const rec = d.enter(key);
+  try {
+    const it = d.find();
+    if (it === 0 || d.expired(it)) return EXPIRE_NOT_FOUND;
+    d.f64[(it + I_EXPIRES) >> 3] = d.expiresAt(ttlMs);
+    return EXPIRE_OK;
+  } finally {
+    unlock(d.i32, rec);
+  }
+}
