@@ -23,6 +23,9 @@ export function write(d: ItemStore, key: string, value: DictValue | undefined, t
   checkTtl(ttlMs);
   checkFlags(flags);
   encodeValue(value, d.enc);
+  // Read the clock afresh: until `enter`, it holds the previous operation's reading, which
+  // may be long past (a ttl counted from it could expire the item before it is written).
+  d.opNow = -1;
   const expires = d.expiresAt(ttlMs);
   const rec = d.enter(key);
   try {

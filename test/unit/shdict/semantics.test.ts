@@ -146,6 +146,24 @@ describe('shdict writes (OpenResty semantics)', () => {
     expect(d.expire('k', 5)).toEqual({ ok: false, err: 'not found' });
   });
 
+  it('a ttl counts from the write, not from the clock reading of an earlier operation', () => {
+    const { d, advance } = dict();
+    d.set('older', 1, 3_600_000);
+    d.set('r', 1);
+    const writes: [string, () => { ok: boolean }][] = [
+      ['a', () => d.set('a', 1, 10_000)],
+      ['b', () => d.safeSet('b', 1, 10_000)],
+      ['c', () => d.add('c', 1, 10_000)],
+      ['r', () => d.replace('r', 2, 10_000)],
+    ];
+    for (const [key, write] of writes) {
+      expect(d.get('older')).toBe(1); // reads the clock (the key has a ttl)
+      advance(60_000); // a minute with no dict call on this thread
+      expect(write().ok, key).toBe(true);
+      expect(d.ttl(key), key).toBe(10_000);
+    }
+  });
+
   it('lists: push, pop from both ends, length, type errors, removal when empty', () => {
     const { d } = dict();
     expect(d.lpush('l', 'b')).toEqual({ length: 1 });
