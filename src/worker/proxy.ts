@@ -11,6 +11,7 @@ import { upstreamHashKey } from './hash-key.ts';
 import type { HashKeyFn } from './hash-key.ts';
 import type { ErrorCode, GatewayErrorCode } from '../plugins/pdk/errors.ts';
 import { sendChunk, sendEnd, sendError, sendHead } from './response-writer.ts';
+import type { ErrorCause } from './response-writer.ts';
 import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.ts';
 
 /**
@@ -26,7 +27,14 @@ import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.
 export interface Upstream {
   readonly conf: UpstreamConf;
   readonly balancer: Balancer;
+  /** Per target: the keep-alive pool every try but one uses. */
   readonly pools: readonly Pool[];
+  /**
+   * Per target: connections that carry one request each, for the extra try
+   * after a reset. A stale pooled socket is rarely alone (an upstream's idle
+   * timeout closes them all at once), so that try must not take another.
+   */
+  readonly fresh: readonly Pool[];
   /** Host header per target when the route does not preserve the client's. */
   readonly hostHeaders: readonly string[];
   /** `hash_on` for a consistent-hash upstream; null for every other algorithm. */
@@ -35,9 +43,10 @@ export interface Upstream {
 
 /** `health`: the master's active-health buffer for this upstream (none in a conf without it, e.g. tests). */
 export function createUpstream(conf: UpstreamConf, health?: SharedArrayBuffer): Upstream {
-  const pools = conf.targets.map((t) => new Pool(`http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`, {
+  // pipelining 0 is undici's "no keep-alive": Connection: close, and a new connection for each request.
+  const poolsOf = (pipelining: number): Pool[] => conf.targets.map((t) => new Pool(`http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`, {
     connections: conf.keepalive,
-    pipelining: 1,
+    pipelining,
     connectTimeout: conf.connect_timeout,
     headersTimeout: conf.read_timeout,
     bodyTimeout: conf.read_timeout,
@@ -45,13 +54,14 @@ export function createUpstream(conf: UpstreamConf, health?: SharedArrayBuffer): 
   return {
     conf,
     balancer: createBalancer(conf, health),
-    pools,
+    pools: poolsOf(1),
+    fresh: poolsOf(0),
     hostHeaders: conf.targets.map((t) => conf.host_header ?? t.address),
     hashKey: upstreamHashKey(conf),
   };
 }
 
-export const closeUpstream = (u: Upstream): Promise<unknown> => Promise.all(u.pools.map((p) => p.close()));
+export const closeUpstream = (u: Upstream): Promise<unknown> => Promise.all([...u.pools, ...u.fresh].map((p) => p.close()));
 
 /** RFC 9110 §9.2.2: safe to send twice. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -67,6 +77,9 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 
 /** A pooled socket the upstream closed under us (keep-alive race). */
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+
+/** nginx proxy_next_upstream "error timeout": what moves a request on to the next target. */
+const RETRY_CODES: ReadonlySet<string> = new Set([...CONNECT_CODES, ...TIMEOUT_CODES, ...RESET_CODES]);
 
 const kCall = Symbol('sluice.proxyCall');
 type WithCall = { [kCall]?: ProxyCall | undefined };
@@ -131,9 +144,12 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   readonly p: ProxyRequest;
   readonly opts: Dispatcher.DispatchOptions;
   controller: Dispatcher.DispatchController | null = null;
+  /** The target of the attempt in flight. */
   target: TargetState | null = null;
   tried = 0;
-  attempts = 0;
+  /** Retries spent, against the upstream's `retries`. */
+  retried = 0;
+  /** The one extra try on the same target after a reset, which `retries` does not count. */
   resetRetried = false;
   attemptStart = 0;
   aborted: GatewayAbort | null = null;
@@ -159,25 +175,21 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.p.hasBody) {
       this.sendTimer = setTimeout(onSendTimeout, this.p.upstream.conf.send_timeout, this);
     }
-    this.attempt();
+    const first = this.p.upstream.balancer.pick(0, this.p.hashKey, performance.now());
+    // Only when no target can be tried at all (every one actively unhealthy): after a try, the answer is its failure.
+    if (first === null) this.fail('GW_ERR_NO_HEALTHY_UPSTREAM', { upstream: this.p.upstream.conf.name });
+    else this.attempt(first, this.p.upstream.pools[first.index]!);
   }
 
-  attempt(): void {
+  attempt(t: TargetState, pool: Pool): void {
     const { upstream, x } = this.p;
-    const now = performance.now();
-    const t = upstream.balancer.pick(this.tried, this.p.hashKey, now);
-    if (t === null) {
-      this.fail('GW_ERR_NO_HEALTHY_UPSTREAM');
-      return;
-    }
     this.target = t;
     this.tried |= triedBit(t.index);
-    this.attempts++;
     t.active++;
-    this.attemptStart = now;
+    this.attemptStart = performance.now();
     x.upstreamAddr = t.address;
     if (!this.p.preserveHost) this.p.headers[UPSTREAM_HOST_INDEX] = upstream.hostHeaders[t.index]!;
-    upstream.pools[t.index]!.dispatch(this.opts, this);
+    pool.dispatch(this.opts, this);
   }
 
   abort(reason: GatewayAbort): void {
@@ -216,6 +228,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
     const code = (err as { code?: string }).code ?? '';
+    const failed = this.target;
     const clientGone = this.aborted?.code === 'GW_ERR_CLIENT_GONE';
     const bodyTooLarge = this.aborted?.code === 'GW_ERR_BODY_TOO_LARGE';
     // A client that went away, or a body we refused, says nothing about the upstream's health.
@@ -228,29 +241,40 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       this.fail('GW_ERR_BODY_TOO_LARGE');
       return;
     }
-    const timeout = TIMEOUT_CODES.has(code);
-    if (!this.p.x.out.headersSent && this.canRetry(code)) {
+    const x = this.p.x;
+    const cause = { upstream: this.p.upstream.conf.name, target: failed?.address, err: { code, message: err.message } };
+    const next = x.out.headersSent || failed === null ? null : this.next(code, failed);
+    if (next !== null) {
+      // A failure the retry hides is still the operator's to see (nginx logs each failed try too).
+      x.site.log.warn({ ...cause, route: x.route.name, method: x.method, path: x.path, next: next.target.address }, 'upstream try failed; trying again');
       this.controller = null;
-      this.attempt();
+      this.attempt(next.target, next.pool);
       return;
     }
-    const x = this.p.x;
-    x.site.log.error({ err: { code, message: err.message }, upstream: this.p.upstream.conf.name, target: this.target?.address,
-      method: x.method, path: x.path }, timeout ? 'upstream timed out' : 'upstream failed');
-    this.fail(timeout ? 'GW_ERR_UPSTREAM_TIMEOUT' : 'GW_ERR_UPSTREAM');
+    // The last try's failure is the answer, as nginx gives it: its log line is the error's own (sendError).
+    this.fail(TIMEOUT_CODES.has(code) ? 'GW_ERR_UPSTREAM_TIMEOUT' : 'GW_ERR_UPSTREAM', cause);
   }
 
-  /** nginx proxy_next_upstream "error timeout", idempotent requests only, never once a byte went back. */
-  canRetry(code: string): boolean {
-    if (this.p.hasBody || !IDEMPOTENT.has(this.opts.method)) return false;
-    if (this.attempts <= this.p.upstream.conf.retries && (CONNECT_CODES.has(code) || TIMEOUT_CODES.has(code) || RESET_CODES.has(code))) return true;
-    // A reused keep-alive socket the upstream had just closed: one more try even with retries: 0.
+  /**
+   * Where the next try goes, or null to answer with this failure. Only
+   * idempotent requests without a body go again, and never once a byte went
+   * back (the caller checks). A reset first gets one more try on the same
+   * target over a new connection, not counted against `retries`: it is what
+   * a pooled keep-alive socket the upstream closed as we reused it looks like
+   * (nginx too adds a try when a cached connection fails). Then `retries`
+   * more targets, for the errors of proxy_next_upstream "error timeout".
+   */
+  next(code: string, failed: TargetState): { target: TargetState; pool: Pool } | null {
+    if (this.p.hasBody || !IDEMPOTENT.has(this.opts.method)) return null;
+    const upstream = this.p.upstream;
     if (RESET_CODES.has(code) && !this.resetRetried) {
       this.resetRetried = true;
-      this.tried = 0;
-      return true;
+      return { target: failed, pool: upstream.fresh[failed.index]! };
     }
-    return false;
+    if (this.retried >= upstream.conf.retries || !RETRY_CODES.has(code)) return null;
+    this.retried++;
+    const t = upstream.balancer.pick(this.tried, this.p.hashKey, performance.now());
+    return t === null ? null : { target: t, pool: upstream.pools[t.index]! };
   }
 
   settle(ok: boolean): void {
@@ -265,8 +289,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.p.upstream.balancer.report(t, ok, ms, now);
   }
 
-  fail(code: GatewayErrorCode): void {
-    sendError(this.p.x, code, code === 'GW_ERR_BODY_TOO_LARGE');
+  fail(code: GatewayErrorCode, cause?: ErrorCause): void {
+    sendError(this.p.x, code, code === 'GW_ERR_BODY_TOO_LARGE', cause);
     this.finish();
   }
 

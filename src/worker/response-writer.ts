@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
-import { errorBody, errorStatus } from '../plugins/pdk/errors.ts';
+import { GATEWAY_ERRORS, errorBody, errorStatus } from '../plugins/pdk/errors.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
 import { HeaderList } from '../plugins/pdk/headers.ts';
 import type { Exit } from '../plugins/pdk/types.ts';
@@ -103,12 +103,25 @@ function errorHead(code: GatewayErrorCode, close: boolean): readonly string[] {
   return close ? h.close : h.open;
 }
 
+/** What the caller knows of why it answers a 5xx (the proxy: upstream, target, error), for its log line. */
+export type ErrorCause = Readonly<Record<string, unknown>>;
+
 /**
  * The gateway's own JSON error (`{ code, message }`); `close` also ends the
  * connection (bad framing, timeouts, a body left unread). Once a head went
  * out, all that can be said is to cut the connection.
+ *
+ * Every 5xx of the gateway's own passes here, so here is its error-log line,
+ * one per answer, with the request and the `cause` the caller passes instead
+ * of logging it separately (the line is written even when the client is gone:
+ * the failure happened all the same).
  */
-export function sendError(x: Exchange, code: GatewayErrorCode, close = false): void {
+export function sendError(x: Exchange, code: GatewayErrorCode, close = false, cause?: ErrorCause): void {
+  const status = errorStatus(code);
+  if (status >= 500) {
+    x.site.log.error({ ...cause, code, status, route: x.route.name, method: x.method, path: x.path, client: x.client, request_id: x.requestId ?? undefined },
+      GATEWAY_ERRORS[code].message);
+  }
   const out = x.out;
   if (out.headersSent) {
     out.destroy();
@@ -116,7 +129,7 @@ export function sendError(x: Exchange, code: GatewayErrorCode, close = false): v
   }
   if (out.destroyed) return;
   if (close) out.shouldKeepAlive = false;
-  sendWhole(x, errorStatus(code), errorHead(code, close), errorBody(code));
+  sendWhole(x, status, errorHead(code, close), errorBody(code));
 }
 
 const JSON_TYPE = 'application/json';
