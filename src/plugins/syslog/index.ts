@@ -4,7 +4,8 @@ import { FACILITIES, headerHostname, rfc3164, rfc5424, SEVERITIES } from './form
 import type { Facility, Severity } from './format.ts';
 import { DISPOSE_STALL_MS, Shipper } from './shipper.ts';
 import type { Pending } from './shipper.ts';
-import { createTransport, parseServer, unixMessage } from './transport.ts';
+import { loggerFor, stopLoggers } from './logger-process.ts';
+import { createTransport, LoggerTransport, parseServer, unixMessage } from './transport.ts';
 
 const SEVERITY_NAMES = Object.keys(SEVERITIES) as [Severity, ...Severity[]];
 const severity = (description: string) => s.oneOf(SEVERITY_NAMES, { default: 'info', description });
@@ -30,7 +31,8 @@ function entryOf(ctx: LogCtx): object {
  * writes only to the local syslog(3)). The `log` phase only enqueues; a
  * batcher per plugin instance formats and sends off the request path and,
  * when the server is slow or gone, drops new entries and counts them rather
- * than wait or grow. When the worker exits, `dispose` sends what is queued.
+ * than wait or grow. When the worker exits, `dispose` sends what is queued,
+ * and the plugin's `dispose` ends the worker's `logger` processes (unix://).
  */
 export const syslog = definePlugin({
   name: 'syslog',
@@ -38,11 +40,11 @@ export const syslog = definePlugin({
   priority: 4, // Kong's
   schema: s.object({
     server: Type.Refine(
-      Type.String({ default: 'udp://127.0.0.1:514', description: 'udp://host:port, tcp://host:port (octet-counted framing) or unix:///path (e.g. /dev/log, written through util-linux logger)' }),
+      Type.String({ default: 'udp://127.0.0.1:514', description: 'udp://host:port, tcp://host:port (octet-counted framing) or unix:///path (the local syslog socket, e.g. /dev/log, written through one util-linux logger per worker)' }),
       (v) => parseServer(v) !== null,
       (v) => `invalid syslog server ${JSON.stringify(v)}: expected udp://host:port, tcp://host:port or unix:///path`,
     ),
-    format: s.oneOf(['rfc5424', 'rfc3164'], { default: 'rfc5424', description: 'Message format' }),
+    format: s.oneOf(['rfc5424', 'rfc3164'], { default: 'rfc5424', description: 'Message format to a udp or tcp server; a unix socket gets the local format syslog(3) sends, <PRI>TIMESTAMP sluice[PID]: MSG' }),
     facility: s.oneOf(Object.keys(FACILITIES) as [Facility, ...Facility[]], { default: 'user', description: 'Syslog facility' }),
     log_level: severity('Least severe entry sent: entries whose severity is below it are not sent'),
     successful_severity: severity('Severity of a response below 400'),
@@ -75,7 +77,9 @@ export const syslog = definePlugin({
       now: env.now,
       stallMs: DISPOSE_STALL_MS,
     });
-    shipper.attach(createTransport(server, conf.format, env.log, shipper.flush));
+    shipper.attach(server.kind === 'unix'
+      ? new LoggerTransport(loggerFor(env, server.path), shipper.flush)
+      : createTransport(server, env.log, shipper.flush));
     return {
       log(ctx) {
         const status = ctx.res.status;
@@ -86,4 +90,6 @@ export const syslog = definePlugin({
       dispose: () => shipper.dispose(),
     };
   },
+  // After every instance has handed its queue to the worker's loggers: they send it, exit and are reaped.
+  dispose: stopLoggers,
 });

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import type { Socket as DgramSocket } from 'node:dgram';
 import { connect, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { Backoff } from './backoff.ts';
+import type { LoggerProcess } from './logger-process.ts';
 
 /**
  * Where batches go. `writable()` says whether a batch may be handed over now
@@ -24,9 +24,8 @@ export interface Transport {
   close(): void;
 }
 
-export type ServerAddress =
-  | { readonly kind: 'udp' | 'tcp'; readonly host: string; readonly port: number }
-  | { readonly kind: 'unix'; readonly path: string };
+export interface NetAddress { readonly kind: 'udp' | 'tcp'; readonly host: string; readonly port: number }
+export type ServerAddress = NetAddress | { readonly kind: 'unix'; readonly path: string };
 
 /** `udp://host:port`, `tcp://host:port` (IPv6 in brackets) or `unix:///path`; null when malformed. */
 export function parseServer(v: string): ServerAddress | null {
@@ -104,45 +103,6 @@ class UdpTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.socket.close();
-  }
-}
-
-const RETRY_FIRST_MS = 100;
-const RETRY_MAX_MS = 30_000;
-
-/**
- * Reconnect pacing shared by the stream and logger transports: after a
- * failure wait 100 ms, doubling to 30 s, until a success resets it; `quiet`
- * says whether this outage was already logged (one line per outage).
- */
-class Backoff {
-  private delay = RETRY_FIRST_MS;
-  private timer: NodeJS.Timeout | null = null;
-
-  get waiting(): boolean {
-    return this.timer !== null;
-  }
-
-  get quiet(): boolean {
-    return this.delay !== RETRY_FIRST_MS;
-  }
-
-  succeeded(): void {
-    this.delay = RETRY_FIRST_MS;
-  }
-
-  /** Calls `retry` after the current delay, then doubles it. */
-  schedule(retry: () => void): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      retry();
-    }, this.delay);
-    this.timer.unref();
-    this.delay = Math.min(this.delay * 2, RETRY_MAX_MS);
-  }
-
-  cancel(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
   }
 }
 
@@ -228,101 +188,50 @@ class StreamTransport implements Transport {
 }
 
 /**
- * `unix:///dev/log`: the local syslog socket is a datagram socket (journald,
- * rsyslog's imuxsock), and node:dgram has no unix datagrams. util-linux
- * `logger`, on every Linux host (Debian's Essential bsdutils), writes to it:
- * one `logger` process per plugin instance reads `<PRI>message` lines on its
- * stdin and sends each as one message (datagram, or stream when the socket is
- * one) with its own RFC 5424 / 3164 header, tagged `sluice`. A logger that
- * exits (socket missing, daemon restarted) is restarted with the stream
- * transport's backoff; stdin backpressure makes the transport unwritable.
+ * One instance's view of its worker's {@link LoggerProcess} for a unix
+ * socket: the instances naming that path write to the same logger, each
+ * flushed when it may take more. Ending an instance only stops listening:
+ * its lines are in logger's stdin, and the plugin's dispose ends the logger
+ * after every instance has handed over its queue.
  */
-class LoggerTransport implements Transport {
-  private child: ChildProcess | null = null;
-  private readonly backoff = new Backoff();
-  private closed = false;
-  private readonly args: readonly string[];
-  private readonly log: Logger;
+export class LoggerTransport implements Transport {
+  private readonly logger: LoggerProcess;
   private readonly onChange: () => void;
 
-  constructor(path: string, format: 'rfc5424' | 'rfc3164', log: Logger, onChange: () => void) {
-    this.args = ['--socket', path, '--socket-errors=on', '--prio-prefix', '--tag', 'sluice', `--${format}`];
-    this.log = log;
+  constructor(logger: LoggerProcess, onChange: () => void) {
+    this.logger = logger;
     this.onChange = onChange;
+    logger.listen(onChange);
   }
 
   writable(): boolean {
-    if (this.child === null && !this.backoff.waiting && !this.closed) this.start();
-    return this.child !== null && this.child.stdin !== null && !this.child.stdin.writableNeedDrain;
+    return this.logger.writable();
   }
 
   down(): boolean {
-    return this.backoff.waiting;
+    return this.logger.down();
   }
 
   send(messages: readonly string[]): void {
     let out = '';
     for (const m of messages) out += `${m}\n`;
-    this.child!.stdin!.write(out);
+    this.logger.write(out);
   }
 
-  /** Closes logger's stdin and resolves when it exits, having sent every line it read. */
   end(): Promise<void> {
-    this.closed = true;
-    this.backoff.cancel();
-    const child = this.child;
-    if (child === null) return Promise.resolve();
-    return new Promise((resolve) => {
-      child.once('close', () => resolve());
-      child.stdin!.end();
-    });
+    this.close();
+    return Promise.resolve();
   }
 
   close(): void {
-    this.closed = true;
-    this.backoff.cancel();
-    this.child?.kill();
-  }
-
-  private start(): void {
-    const child = spawn('logger', this.args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    this.child = child;
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (c: string) => { if (stderr.length < 1024) stderr += c; });
-    child.stdin!.on('drain', this.onChange);
-    child.stdin!.on('error', () => {}); // the exit below says why
-    child.once('spawn', () => {
-      this.backoff.succeeded();
-      this.onChange();
-    });
-    child.once('error', (err) => {
-      if (!this.backoff.quiet) this.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: err.message } }, 'syslog: cannot run logger');
-    });
-    child.once('close', (code) => {
-      this.child = null;
-      if (this.closed) return;
-      if (!this.backoff.quiet) this.log.warn({ code, stderr: stderr.trim() }, 'syslog: logger exited');
-      this.backoff.schedule(this.onChange);
-      this.onChange(); // now down(): a disposing shipper stops waiting
-    });
-    child.unref();
-    (child.stdin as unknown as { unref?: () => void }).unref?.();
-    (child.stderr as unknown as { unref?: () => void }).unref?.();
+    this.logger.unlisten(this.onChange);
   }
 }
 
-/**
- * The transport for `address`. For unix sockets `logger` writes the header,
- * so its messages are `<PRI>` and the JSON entry only (see {@link unixMessage}).
- */
-export function createTransport(address: ServerAddress, format: 'rfc5424' | 'rfc3164', log: Logger, onChange: () => void): Transport {
-  switch (address.kind) {
-    case 'udp': return new UdpTransport(address.host, address.port, log, onChange);
-    case 'tcp': return new StreamTransport(address, log, onChange);
-    case 'unix': return new LoggerTransport(address.path, format, log, onChange);
-  }
+/** The transport to a udp or tcp server; a unix socket's is a {@link LoggerTransport}. */
+export function createTransport(address: NetAddress, log: Logger, onChange: () => void): Transport {
+  return address.kind === 'udp' ? new UdpTransport(address.host, address.port, log, onChange) : new StreamTransport(address, log, onChange);
 }
 
-/** A line for {@link LoggerTransport}: logger reads the PRI prefix and adds the rest of the header itself. */
+/** A line for the logger process: logger reads the PRI prefix and adds the rest of the header itself. */
 export const unixMessage = (pri: number, msg: string): string => `<${pri}>${msg}`;

@@ -7,11 +7,13 @@ import { headerHostname, rfc3164, rfc5424 } from '../../../src/plugins/syslog/fo
 import { Ring } from '../../../src/plugins/syslog/ring.ts';
 import { DROP_LOG_EVERY_MS, Shipper } from '../../../src/plugins/syslog/shipper.ts';
 import type { Pending } from '../../../src/plugins/syslog/shipper.ts';
-import { createTransport, parseServer } from '../../../src/plugins/syslog/transport.ts';
+import { LOGGER_EXIT_MS, LoggerProcess } from '../../../src/plugins/syslog/logger-process.ts';
+import { createTransport, LoggerTransport, parseServer, unixMessage } from '../../../src/plugins/syslog/transport.ts';
 import type { Transport } from '../../../src/plugins/syslog/transport.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { checkConf, harness } from '../../helpers/plugin-harness.ts';
-import { startSyslogServer } from '../../helpers/syslog-server.ts';
+import { childrenOf, rsyslogdMissing, startRsyslogd, startSyslogServer } from '../../helpers/syslog-server.ts';
+import type { LocalSyslog } from '../../helpers/syslog-server.ts';
 
 describe('schema', () => {
   test('defaults (Kong names and defaults)', () => {
@@ -120,7 +122,7 @@ describe('Shipper', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
     const { s } = make(null as unknown as Transport, { queueSize: 50, batchSize: 50 });
-    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, 'rfc5424', pino({ level: 'silent' }), s.flush));
+    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, pino({ level: 'silent' }), s.flush));
     try {
       // 64 KiB entries: the kernel's socket buffers fill after a few MB, then writes wait for a 'drain' that never comes.
       const big = (i: number): Pending => ({ pri: 14, time: 0, entry: { i, pad: 'x'.repeat(64 * 1024) } });
@@ -175,7 +177,7 @@ describe('Shipper', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
     const { s, lines } = make(null as unknown as Transport, { queueSize: 400, batchSize: 10, stallMs: 100 });
-    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, 'rfc5424', pino({ level: 'silent' }), s.flush));
+    s.attach(createTransport({ kind: 'tcp', host: '127.0.0.1', port }, pino({ level: 'silent' }), s.flush));
     try {
       // 64 KiB each, 25 MiB in all: more than the kernel buffers on both sides take.
       for (let i = 0; i < 400; i++) s.enqueue({ pri: 14, time: 0, entry: { i, pad: 'x'.repeat(64 * 1024) } });
@@ -236,5 +238,69 @@ describe('dispose: the worker exits (reload, quit, stop)', () => {
     expect(h.lines.filter((l) => l['msg'] === 'syslog entries dropped at shutdown: server unreachable')).toEqual([
       expect.objectContaining({ plugin: 'syslog', dropped: paths.length, dropped_total: paths.length }),
     ]);
+  });
+});
+
+const noRsyslogd = rsyslogdMissing();
+if (noRsyslogd !== null) console.warn(noRsyslogd);
+
+/** The `logger` processes this test process started and has not reaped: exited ones show as zombies (`Z`). */
+const loggers = () => childrenOf(process.pid).filter((c) => c.comm === 'logger');
+
+describe.skipIf(noRsyslogd !== null)('unix socket: util-linux logger, one per worker and path, into a real rsyslogd', () => {
+  let rs: LocalSyslog;
+  afterEach(async () => { await rs?.close(); });
+
+  test('rsyslog\'s imuxsock parses program sluice, the gateway\'s pid and the JSON entry; dispose reaps the logger', async () => {
+    rs = await startRsyslogd();
+    const h = harness([syslog], { syslog: { server: `unix://${rs.socketPath}`, facility: 'local3', format: 'rfc5424', flush_interval: '1h' } });
+    for (const path of ['/a', '/b']) await h.run({ path, query: 'x=1' });
+    await h.dispose();
+    expect(loggers()).toEqual([]); // exited and reaped before dispose resolved: no zombie, nothing left running
+    await rs.has(2);
+    const [a, b] = rs.records();
+    // local3 (19) * 8 + info (6) = 158; the format option is for udp/tcp: RFC 5424 here came out as program "1".
+    expect(a).toMatchObject({ programname: 'sluice', appName: 'sluice', procid: String(process.pid), pri: 158 });
+    expect(JSON.parse(a!.msg)).toMatchObject({ request: { method: 'GET', path: '/a', query: 'x=1' }, response: { status: 200 } });
+    expect(JSON.parse(b!.msg)).toMatchObject({ request: { path: '/b' } });
+  });
+
+  test('the instances naming one socket share one logger; stopping it sends every line, then it is reaped', async () => {
+    rs = await startRsyslogd();
+    const logger = new LoggerProcess(rs.socketPath, pino({ level: 'silent' }));
+    const shippers = [0, 1].map((n) => {
+      const s = new Shipper({
+        queueSize: 100, batchSize: 10, flushMs: 3_600_000, stallMs: 2_000, log: pino({ level: 'silent' }), now: () => 0,
+        format: (p) => unixMessage(p.pri, JSON.stringify(p.entry)),
+      });
+      s.attach(new LoggerTransport(logger, s.flush));
+      for (let i = 0; i < 25; i++) s.enqueue({ pri: 14, time: 0, entry: { n, i } });
+      return s;
+    });
+    for (const s of shippers) s.flush();
+    expect(loggers()).toHaveLength(1);
+    await Promise.all(shippers.map((s) => s.dispose()));
+    await logger.stop();
+    expect(loggers()).toEqual([]);
+    await rs.has(50);
+    expect(rs.records().map((r) => JSON.parse(r.msg) as { n: number; i: number }).filter((e) => e.n === 1).map((e) => e.i))
+      .toEqual(Array.from({ length: 25 }, (_, i) => i));
+  });
+
+  test('a daemon that stopped reading: stop kills the blocked logger after LOGGER_EXIT_MS and reaps it, and says so', async () => {
+    rs = await startRsyslogd();
+    rs.pause();
+    const lines: Record<string, unknown>[] = [];
+    const logger = new LoggerProcess(rs.socketPath, pino({}, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) }));
+    // More datagrams than the socket's queue holds (net.unix.max_dgram_qlen, 512 by default): logger blocks in send.
+    expect(logger.writable()).toBe(true);
+    logger.write(unixMessage(14, 'x'.repeat(200) + '\n').repeat(2_000));
+    const t0 = performance.now();
+    await logger.stop();
+    const ms = performance.now() - t0;
+    expect(ms).toBeGreaterThanOrEqual(LOGGER_EXIT_MS - 10);
+    expect(ms).toBeLessThan(LOGGER_EXIT_MS + 1_000);
+    expect(loggers()).toEqual([]);
+    expect(lines).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^syslog: logger did not exit/) })]);
   });
 });
