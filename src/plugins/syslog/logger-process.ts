@@ -13,16 +13,24 @@ import { APP_NAME } from './format.ts';
 export const LOGGER_EXIT_MS = 1_000;
 
 /**
+ * The longest line logger sends as one message. Its default, 1 KiB, splits a
+ * longer entry (a long URL) into several messages of broken JSON; the daemon
+ * applies its own limit (rsyslog's maxMessageSize, 8 KiB by default) to one.
+ */
+const MAX_MESSAGE = 64 * 1024;
+
+/**
  * util-linux `logger` writing to a local syslog socket, one per worker and
  * socket path, shared by the worker's syslog instances that name that path.
  *
  * Why a child process: the local socket (`/dev/log`: journald, rsyslog's
  * imuxsock) is a unix DATAGRAM socket, and node:dgram has no unix datagrams.
- * The addons that do either load only on the main thread and must be
- * compiled against the running Node's headers (unix-dgram), or abort the
- * whole process when a worker thread exits with a socket open (node-unix-
- * socket); `logger` is on every Linux host (Debian's Essential bsdutils) and
- * costs the worker less per message than a native send (plugins README).
+ * The addons that do either must be compiled against the running Node's
+ * headers and watch their socket on the main thread's loop (unix-dgram), or
+ * abort the whole process when a worker thread exits with a socket open
+ * (node-unix-socket); `logger` is on every Linux host (Debian's Essential
+ * bsdutils) and costs the worker thread less per message than a native send
+ * (measured in src/plugins/README.md).
  *
  * It reads `<PRI>message` lines on its stdin and sends each as one message in
  * the local socket format, `<PRI>TIMESTAMP sluice[PID]: MSG` with the
@@ -53,7 +61,7 @@ export class LoggerProcess {
   private readonly log: Logger;
 
   constructor(path: string, log: Logger) {
-    this.args = ['--socket', path, '--socket-errors=on', '--prio-prefix', '--tag', APP_NAME, `--id=${process.pid}`];
+    this.args = ['--socket', path, '--socket-errors=on', '--prio-prefix', '--tag', APP_NAME, `--id=${process.pid}`, '--size', String(MAX_MESSAGE)];
     this.log = log;
   }
 

@@ -265,6 +265,17 @@ describe.skipIf(noRsyslogd !== null)('unix socket: util-linux logger, one per wo
     expect(JSON.parse(b!.msg)).toMatchObject({ request: { path: '/b' } });
   });
 
+  test('an entry longer than logger\'s default 1 KiB arrives as one message, not split into broken JSON', async () => {
+    rs = await startRsyslogd();
+    const h = harness([syslog], { syslog: { server: `unix://${rs.socketPath}`, flush_interval: '1h' } });
+    const path = `/${'x'.repeat(3_000)}`;
+    await h.run({ path });
+    await h.run({ path: '/next' });
+    await h.dispose();
+    await rs.has(2);
+    expect(rs.records().map((r) => (JSON.parse(r.msg) as { request: { path: string } }).request.path)).toEqual([path, '/next']);
+  });
+
   test('the instances naming one socket share one logger; stopping it sends every line, then it is reaped', async () => {
     rs = await startRsyslogd();
     const logger = new LoggerProcess(rs.socketPath, pino({ level: 'silent' }));
