@@ -103,8 +103,8 @@ export class Shipper {
 
   /**
    * The worker is exiting: sends every queued entry, then ends the transport
-   * gracefully (TCP FIN once the server has read it all, logger's stdin
-   * closed). Gives up when the transport fails (refused, lost) or stalls for
+   * gracefully (TCP FIN once the server has read it all; the lines handed to
+   * the worker's logger, which the plugin's dispose ends). Gives up when the transport fails (refused, lost) or stalls for
    * `stallMs`: what is left is counted as dropped and logged, and the
    * transport is closed, so an unreachable server never holds the worker.
    */

@@ -18,7 +18,7 @@ export interface Transport {
   /** The last attempt failed (refused, lost, logger exited) and the next one waits for its backoff. */
   down(): boolean;
   send(messages: readonly string[]): void;
-  /** Resolves once everything sent has left the process, then closes: the graceful end of `dispose`. */
+  /** Resolves once everything sent has left the process (or, for a unix socket, is in the worker's logger's stdin), then closes: the graceful end of `dispose`. */
   end(): Promise<void>;
   /** Closes now; whatever is still buffered is lost. */
   close(): void;
