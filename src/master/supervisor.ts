@@ -10,6 +10,10 @@ import { createStatsBuffer } from '../contracts/stats-layout.ts';
  * A generation counts as started only once every one of its workers is
  * listening; until then the previous generation keeps serving, and a failure
  * tears the new one down without touching the old (nginx's reload rollback).
+ * At most one generation drains at a time: a new one starts only once the
+ * previous drain is over, which worker_shutdown_timeout bounds. A reload
+ * storm then waits rather than piling up generations (threads stay within
+ * twice worker_processes), and no drain is cut short of its deadline.
  * A worker of the live generation that dies is replaced: at once the first
  * time, then with exponential backoff while it keeps dying, so a conf that
  * crashes workers never becomes a hot loop.
@@ -30,6 +34,8 @@ export interface WorkerHandle {
   readonly slot: number;
   /** Its conf's route names in index order, to read the route blocks of `stats`. */
   readonly routes: readonly string[];
+  /** Resolves when the thread has exited. */
+  readonly exited: Promise<void>;
   state: WorkerState;
 }
 
@@ -71,8 +77,12 @@ export class Supervisor {
     this.events = events;
   }
 
-  /** Starts a full generation on `conf`; resolves once all listen, rejects (after cleaning up) otherwise. */
+  /**
+   * Starts a full generation on `conf` once no worker drains; resolves once
+   * all listen, rejects (after cleaning up) otherwise.
+   */
   async startGeneration(conf: SluiceConf, shared: SharedBuffers): Promise<void> {
+    await this.drained();
     const generation = this.generation + 1;
     const started = Array.from({ length: conf.worker_processes }, (_, slot) => this.spawn(conf, shared, generation, slot));
     try {
@@ -88,6 +98,14 @@ export class Supervisor {
     for (const w of old) this.drainWorker(w);
   }
 
+  /** Resolves once no worker drains: at once, or when the previous generation has exited. */
+  async drained(): Promise<void> {
+    const draining = [...this.workers].filter((w) => w.state === 'draining');
+    if (draining.length === 0) return;
+    this.log.info({ workers: draining.map((w) => w.id) }, 'waiting for the draining workers to exit before starting a generation');
+    await Promise.all(draining.map((w) => w.exited));
+  }
+
   current(): WorkerHandle[] {
     return [...this.workers].filter((w) => w.generation === this.generation);
   }
@@ -101,7 +119,7 @@ export class Supervisor {
     this.stopping = true;
     for (const t of this.pendingRestarts) clearTimeout(t);
     this.pendingRestarts.clear();
-    const exits = [...this.workers].map((w) => new Promise((resolve) => w.thread.once('exit', resolve)));
+    const exits = [...this.workers].map((w) => w.exited);
     for (const w of this.workers) {
       if (graceful) this.drainWorker(w);
       else this.stopWorker(w, false);
@@ -114,7 +132,8 @@ export class Supervisor {
     const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, health: shared.health, stats };
     const thread = new Worker(WORKER_URL, { workerData: data, name: `sluice-worker-${data.id}` });
     const handle: WorkerHandle = {
-      id: data.id, generation, thread, stats: new Float64Array(stats), slot, routes: conf.routes.map((r) => r.name), state: 'starting',
+      id: data.id, generation, thread, stats: new Float64Array(stats), slot, routes: conf.routes.map((r) => r.name),
+      exited: new Promise((resolve) => thread.once('exit', () => resolve())), state: 'starting',
     };
     this.workers.add(handle);
     thread.on('error', (err) => this.log.error({ err, worker: handle.id }, 'worker failed'));
