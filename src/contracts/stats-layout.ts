@@ -19,6 +19,9 @@
  *
  * Bucket slots hold per-bucket counts (not cumulative): one increment per
  * request; the master accumulates them when it renders Prometheus text.
+ * Every slot is a counter except CONN_ACTIVE, a gauge: when a worker exits,
+ * the master keeps its counters (metrics.ts Totals) so that totals never go
+ * backwards across reloads, and drops its gauge.
  * Float64 rather than Int32: counts pass 2^31 on a busy gateway within days,
  * and doubles are exact up to 2^53.
  */
