@@ -1,5 +1,5 @@
 import { threadId } from 'node:worker_threads';
-import { checkOwner } from './checks.ts';
+import { ArgumentChecks, checkOwner } from './checks.ts';
 import { EncodedValue } from './codec.ts';
 import { ShdictError } from './errors.ts';
 import { KeyProbe } from './key.ts';
@@ -16,7 +16,7 @@ const DEFAULT_OWNER_BASE = 0x4000_0000;
  * unlocking the stripe it returned).
  *
  * The zone's mechanics are layered as classes, one concern per file, each extending the
- * one before: DictState (this file) <- HashIndex (hash-index.ts) <- ExpiryEviction
+ * one before: ArgumentChecks (checks.ts) <- DictState (this file) <- HashIndex (hash-index.ts) <- ExpiryEviction
  * (expiry-eviction.ts) <- ItemStore (items.ts). The operations (reads.ts, writes.ts,
  * read-modify-write.ts, lists.ts, zone-ops.ts, recovery.ts) are functions on an ItemStore,
  * and SharedDict (shared-dict.ts) is the public facade over them. Methods rather than
@@ -24,7 +24,7 @@ const DEFAULT_OWNER_BASE = 0x4000_0000;
  * while every call of an imported function reloads it from its module cell (measured:
  * imported free functions cost incr 3-8% of its throughput).
  */
-export class DictState {
+export class DictState extends ArgumentChecks {
   readonly buffer: SharedArrayBuffer;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
@@ -46,6 +46,7 @@ export class DictState {
   inCallback = false;
 
   constructor(buffer: SharedArrayBuffer, geometry: Geometry, opts: DictOptions) {
+    super();
     const owner = opts.owner ?? DEFAULT_OWNER_BASE + threadId;
     checkOwner(owner);
     this.buffer = buffer;

@@ -1,4 +1,3 @@
-import { checkNumber, checkTtl } from './checks.ts';
 import { type DictValue, encodeValue, unpackValue } from './codec.ts';
 import type { ItemStore } from './items.ts';
 import { I_EXPIRES, I_FLAGS, T_LIST, T_PACKED } from './layout.ts';
@@ -13,9 +12,9 @@ import { CAS_MISSING, CAS_NOT_A_NUMBER, type CasResult, INCR_NOT_A_NUMBER, INCR_
 
 /** SharedDict.incr */
 export function incr(d: ItemStore, key: string, by: number, init: number | undefined, initTtlMs: number): IncrResult {
-  checkNumber(by, 'incr step');
-  if (init !== undefined) checkNumber(init, 'incr init');
-  checkTtl(initTtlMs);
+  d.checkNumber(by, 'incr step');
+  if (init !== undefined) d.checkNumber(init, 'incr init');
+  d.checkTtl(initTtlMs);
   const rec = d.enter(key);
   try {
     const f64 = d.f64;
@@ -42,9 +41,9 @@ export function incr(d: ItemStore, key: string, by: number, init: number | undef
 
 /** SharedDict.compareAndSet */
 export function compareAndSet(d: ItemStore, key: string, expected: number | undefined, next: number, ttlMs?: number): CasResult {
-  if (expected !== undefined) checkNumber(expected, 'expected value');
-  checkNumber(next, 'next value');
-  if (ttlMs !== undefined) checkTtl(ttlMs);
+  if (expected !== undefined) d.checkNumber(expected, 'expected value');
+  d.checkNumber(next, 'next value');
+  if (ttlMs !== undefined) d.checkTtl(ttlMs);
   const rec = d.enter(key);
   try {
     const f64 = d.f64;
@@ -70,7 +69,7 @@ export function compareAndSet(d: ItemStore, key: string, expected: number | unde
 
 /** SharedDict.update */
 export function update(d: ItemStore, key: string, fn: (current: DictValue | undefined) => DictValue | undefined, ttlMs?: number): UpdateResult {
-  if (ttlMs !== undefined) checkTtl(ttlMs);
+  if (ttlMs !== undefined) d.checkTtl(ttlMs);
   const rec = d.enter(key);
   try {
     let it = d.find();

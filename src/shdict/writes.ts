@@ -1,4 +1,3 @@
-import { checkFlags, checkTtl } from './checks.ts';
 import { type DictValue, encodeValue } from './codec.ts';
 import type { ItemStore } from './items.ts';
 import { I_EXPIRES } from './layout.ts';
@@ -20,8 +19,8 @@ export function write(d: ItemStore, key: string, value: DictValue | undefined, t
     del(d, key);
     return OK;
   }
-  checkTtl(ttlMs);
-  checkFlags(flags);
+  d.checkTtl(ttlMs);
+  d.checkFlags(flags);
   encodeValue(value, d.enc);
   // Read the clock afresh: until `enter`, it holds the previous operation's reading, which
   // may be long past (a ttl counted from it could expire the item before it is written).
@@ -60,7 +59,7 @@ export function del(d: ItemStore, key: string): boolean {
 
 /** Sets the ttl of a live key (0 = never expires). */
 export function expire(d: ItemStore, key: string, ttlMs: number): ExpireResult {
-  checkTtl(ttlMs);
+  d.checkTtl(ttlMs);
   const rec = d.enter(key);
   try {
     const it = d.find();
