@@ -11,37 +11,47 @@ function req(rawHeaders: string[], version: '1.1' | '1.0' = '1.1'): IncomingMess
 describe('guardRequest', () => {
   test('an ordinary request passes', () => {
     expect(guardRequest(req(['Host', 'a', 'Authorization', 'Bearer x', 'Content-Length', '3', 'Accept', '*/*']))).toBeNull();
-    expect(guardRequest(req([]))).toBeNull();
+    expect(guardRequest(req([], '1.0'))).toBeNull();
+  });
+
+  test('HTTP/1.1 without Host is 400 (RFC 9112 §3.2); HTTP/1.0 may omit it', () => {
+    expect(guardRequest(req(['Accept', '*/*']))).toBe('GW_ERR_BAD_REQUEST');
+    expect(guardRequest(req(['Accept', '*/*'], '1.0'))).toBeNull();
+  });
+
+  test.each(['example.com/\\:552', 'a/b', '..example.com', '', 'a:99999'])('Host %j is 400', (host) => {
+    expect(guardRequest(req(['Host', host]))).toBe('GW_ERR_BAD_REQUEST');
+    expect(guardRequest(req(['host', host], '1.0'))).toBe('GW_ERR_BAD_REQUEST');
   });
 
   test.each([
     ['Host', ['Host', 'a', 'Host', 'b']],
     ['Host, any case', ['Host', 'a', 'HOST', 'a']],
-    ['Authorization', ['Authorization', 'Bearer a', 'authorization', 'Bearer b']],
-    ['Content-Length', ['Content-Length', '3', 'content-length', '3']],
-    ['Content-Length, even equal values in mixed case', ['CONTENT-LENGTH', '0', 'Content-Length', '0']],
+    ['Authorization', ['Host', 'a', 'Authorization', 'Bearer a', 'authorization', 'Bearer b']],
+    ['Content-Length', ['Host', 'a', 'Content-Length', '3', 'content-length', '3']],
+    ['Content-Length, even equal values in mixed case', ['Host', 'a', 'CONTENT-LENGTH', '0', 'Content-Length', '0']],
   ])('duplicate %s is 400', (_label, headers) => {
     expect(guardRequest(req(headers))).toBe('GW_ERR_BAD_REQUEST');
   });
 
   test('headers that merely share a length with a guarded one are not counted', () => {
     expect(guardRequest(req(['Host', 'a', 'Vary', 'x', 'Date', 'y', 'Accept-Ranges', 'a', 'Accept-Charset', 'b']))).toBeNull();
-    expect(guardRequest(req(['X-Content-Length', '1', 'Content-Length', '1']))).toBeNull();
+    expect(guardRequest(req(['Host', 'a', 'X-Content-Length', '1', 'Content-Length', '1']))).toBeNull();
   });
 
   test('Transfer-Encoding: chunked is fine in HTTP/1.1, in any case and with surrounding space', () => {
-    expect(guardRequest(req(['Transfer-Encoding', 'chunked']))).toBeNull();
-    expect(guardRequest(req(['transfer-encoding', ' Chunked ']))).toBeNull();
+    expect(guardRequest(req(['Host', 'a', 'Transfer-Encoding', 'chunked']))).toBeNull();
+    expect(guardRequest(req(['Host', 'a', 'transfer-encoding', ' Chunked ']))).toBeNull();
   });
 
   test('Transfer-Encoding in HTTP/1.0 is 400, even a bare chunked', () => {
-    expect(guardRequest(req(['Transfer-Encoding', 'chunked'], '1.0'))).toBe('GW_ERR_BAD_REQUEST');
+    expect(guardRequest(req(['Host', 'a', 'Transfer-Encoding', 'chunked'], '1.0'))).toBe('GW_ERR_BAD_REQUEST');
   });
 
   test.each(['identity, chunked', 'gzip, chunked', 'chunked, chunked', 'chunked;q=1', 'identity', 'xchunked', ''])(
     'Transfer-Encoding: "%s" is 400',
     (value) => {
-      expect(guardRequest(req(['Transfer-Encoding', value]))).toBe('GW_ERR_BAD_REQUEST');
+      expect(guardRequest(req(['Host', 'a', 'Transfer-Encoding', value]))).toBe('GW_ERR_BAD_REQUEST');
     },
   );
 
@@ -84,19 +94,20 @@ describe('originForm (absolute-form targets)', () => {
     expect(originForm('http://a/x/../y//z', 'a')).toBe('/x/../y//z');
   });
 
+  test('an authority that is not a valid host is rejected even when Host says the same', () => {
+    expect(originForm('http://..example.com/x', '..example.com')).toBeNull();
+    expect(originForm('http://a,b/x', 'a,b')).toBeNull();
+    expect(originForm('http://[::1]:8080/x', '[::1]:8080')).toBe('/x');
+  });
+
+  test('a query without a path: the path is "/" and the query stays (RFC 9112 §3.2.2)', () => {
+    expect(originForm('http://api.example.com?x=1', 'api.example.com')).toBe('/?x=1');
+    expect(originForm('https://a:8443?x=1&y=2', 'a:8443')).toBe('/?x=1&y=2');
+  });
+
   test('other schemes and forms are rejected', () => {
     expect(originForm('ftp://a/x', 'a')).toBeNull();
     expect(originForm('*', 'a')).toBeNull();
     expect(originForm('a:443', 'a:443')).toBeNull();
-  });
-});
-
-// BUG (uncommitted on purpose): an absolute-form target with a query and no path keeps the query
-// in the authority, so `GET http://a?x=1` with `Host: a` is rejected (authority "a?x=1" != "a")
-// instead of becoming `/?x=1` (RFC 9112 §3.2.2: an empty path is "/", the query stays).
-describe('originForm: query without a path', () => {
-  test('http://a?x=1 becomes /?x=1', () => {
-    expect(originForm('http://api.example.com?x=1', 'api.example.com')).toBe('/?x=1');
-    expect(originForm('https://a:8443?x=1&y=2', 'a:8443')).toBe('/?x=1&y=2');
   });
 });
