@@ -13,7 +13,11 @@
  *   malformed escapes are rejected;
  * - duplicate slashes are merged before dot segments are resolved (nginx
  *   merge_slashes), `.`/`..` are resolved after decoding (RFC 3986 §5.2.4), and `..`
- *   above the root is rejected, as nginx answers 400 to it.
+ *   above the root is rejected, as nginx answers 400 to it;
+ * - a `.`, `..` or empty segment carrying `;` parameters (`..;x`, `.;`, `;x`, also
+ *   spelled `%2e%2e;` or `..%3B`) is rejected: Tomcat and Spring drop the parameters
+ *   before resolving dot segments, so `/api/..;/admin` would be routed under `/api/`
+ *   and served as `/admin`. `;` elsewhere in a segment (`/a;v=1`) stays as sent.
  *
  * The query string is returned raw: its meaning belongs to the upstream.
  */
@@ -34,7 +38,8 @@ export type PathErrorReason =
   | 'encoded backslash'
   | 'encoded nul'
   | 'encoded hash'
-  | 'above root';
+  | 'above root'
+  | 'dot segment parameters';
 
 export interface PathError {
   readonly error: PathErrorReason;
@@ -46,6 +51,7 @@ const PERCENT = 0x25;
 const BACKSLASH = 0x5c;
 const HASH = 0x23;
 const QUESTION = 0x3f;
+const SEMICOLON = 0x3b;
 
 const HEX_UPPER = '0123456789ABCDEF';
 
@@ -70,8 +76,9 @@ const isBadByte = (c: number): boolean => c <= 0x20 || c >= 0x7f;
 
 export function normalizePath(target: string): NormalizedTarget | PathError {
   if (target.charCodeAt(0) !== SLASH) return { error: 'not origin-form' };
-  // Fast path: one scan up to '?'. Without '%' a dot segment can only start right
-  // after a '/', so `/app.js` stays fast while `/./` and `/../` take the slow path.
+  // Fast path: one scan up to '?'. Without '%' a dot segment (or one made only of
+  // parameters) can only start right after a '/', so `/app.js` and `/a;v=1` stay
+  // fast while `/./`, `/../` and `/;x` take the slow path.
   const length = target.length;
   let end = length;
   let slow = false;
@@ -82,7 +89,7 @@ export function normalizePath(target: string): NormalizedTarget | PathError {
       end = i;
       break;
     }
-    if (c === PERCENT || ((c === SLASH || c === DOT) && prev === SLASH)) slow = true;
+    if (c === PERCENT || ((c === SLASH || c === DOT || c === SEMICOLON) && prev === SLASH)) slow = true;
     else if (c === BACKSLASH) return { error: 'backslash' };
     else if (c === HASH) return { error: 'fragment' };
     else if (isBadByte(c)) return { error: 'bad character' };
@@ -98,6 +105,17 @@ export function normalizePath(target: string): NormalizedTarget | PathError {
   return normalizeSlow(target, end, query);
 }
 
+/**
+ * A segment that is empty, `.` or `..` once its parameters are cut at the first
+ * `;`: what Tomcat/Spring resolve as a dot segment. Escapes in `segment` are
+ * already decoded (`%2e`) or upper-cased (`%3B`).
+ */
+function hasDotParameters(segment: string): boolean {
+  let name = 0;
+  while (name < 2 && segment.charCodeAt(name) === DOT) name++;
+  return segment.charCodeAt(name) === SEMICOLON || segment.startsWith('%3B', name);
+}
+
 function normalizeSlow(target: string, end: number, query: string): NormalizedTarget | PathError {
   const segments: string[] = [];
   let segment = '';
@@ -105,6 +123,7 @@ function normalizeSlow(target: string, end: number, query: string): NormalizedTa
   for (let i = 1; i <= end; i++) {
     const c = i === end ? SLASH : target.charCodeAt(i);
     if (c === SLASH) {
+      if (hasDotParameters(segment)) return { error: 'dot segment parameters' };
       if (segment === '..') {
         if (segments.length === 0) return { error: 'above root' };
         segments.pop();
