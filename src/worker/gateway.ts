@@ -27,7 +27,7 @@ import { compileRouter } from './router.ts';
 import type { Router } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
 import type { StaticRoot } from './static-files.ts';
-import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.ts';
+import { appendIdentityHeaders, buildUpstreamHeaders, clientHeaders } from './upstream-headers.ts';
 
 /**
  * The request path. `createGateway` compiles a conf once (router, upstream
@@ -61,6 +61,8 @@ export interface GatewayEnv {
 
 export interface Gateway {
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Answers `code` in place of serving the request (connection.ts: a client error in its place) and closes the connection. */
+  reject(req: IncomingMessage, res: ServerResponse, code: GatewayErrorCode): void;
   /** Upstream pools, then the plugins' dispose (bounded by `boundMs`), then the offload pool. */
   close(boundMs: number): Promise<void>;
 }
@@ -122,6 +124,7 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
   };
   return {
     handle: (req, res) => handle(g, req, res),
+    reject: (req, res, code) => refuse(open(g, req, res), code, true),
     async close(boundMs) {
       await Promise.all([...upstreams.values()].map(closeUpstream));
       await disposePlugins({ instances: chains.instances, defs, envFor: pluginEnvs.envFor, log }, boundMs);
@@ -130,12 +133,24 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
   };
 }
 
-function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
+/** The exchange of a request, accounted from here on, with the client's headers as plugins may see them. */
+function open(g: Compiled, req: IncomingMessage, res: ServerResponse): Exchange {
   g.stats[REQUESTS]!++;
   const x = new Exchange(g, req, res, g.chains.unrouted, performance.now());
   track(x);
   // A header that may legitimately repeat (X-Forwarded-For): all copies, comma-joined as RFC 9110 allows.
   x.client = g.clientAddress(x.peer, g.realIpHeader === null ? undefined : x.header(g.realIpHeader));
+  // Before any plugin runs: the client's Connection tokens can then remove only the client's own headers.
+  const own = clientHeaders(req.rawHeaders);
+  if (own !== req.rawHeaders) {
+    x.req.headers.list = own;
+    x.req.headers.owned = true;
+  }
+  return x;
+}
+
+function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
+  const x = open(g, req, res);
   const bad = guardRequest(req);
   if (bad !== null) {
     refuse(x, bad, true);
@@ -153,7 +168,8 @@ function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
   }
   const n = normalizePath(target);
   if ('error' in n) {
-    refuse(x, 'GW_ERR_BAD_PATH');
+    // nginx closes the connection after its own 400s; nothing pipelined behind this one is served.
+    refuse(x, 'GW_ERR_BAD_PATH', true);
     return;
   }
   x.path = n.path;

@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createErrorLog } from '../config/logger.ts';
 import { loadPluginRegistry } from '../plugins/index.ts';
 import { createAccessLog } from './access-log.ts';
+import { createConnectionHandlers } from './connection.ts';
 import { createGateway } from './gateway.ts';
 import type { Gateway } from './gateway.ts';
 import type { Lifecycle } from './exchange.ts';
@@ -48,6 +49,7 @@ function startFailed(err: unknown): never {
 }
 
 const gateway = await build().catch(startFailed);
+const requests = createConnectionHandlers({ serve: gateway.handle, reject: gateway.reject }, log);
 
 function onSocketClose(): void {
   stats[CONN_ACTIVE]!--;
@@ -73,7 +75,10 @@ const servers: Server[] = conf.server.listen.map(() => {
     requestTimeout: 0,
     // Node checks header deadlines on this interval (default 30 s): keep 408s close to the conf.
     connectionsCheckingInterval: Math.min(1000, conf.server.client_header_timeout),
-  }, gateway.handle);
+    // A missing Host is refused by the request guard, so that its 400 is written and logged like every other.
+    requireHostHeader: false,
+  }, requests.onRequest);
+  server.on('clientError', requests.onClientError);
   server.on('connection', onConnection);
   server.on('connect', onConnect);
   return server;

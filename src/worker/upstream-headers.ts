@@ -1,13 +1,17 @@
 import type { Identity } from '../plugins/pdk/types.ts';
 
 /**
- * Builds the header list sent upstream from the client's raw headers.
+ * The header lists around the proxy, in two steps with the plugins between them:
+ *
+ *   client's rawHeaders ─► clientHeaders ─► plugins (ctx.req.headers) ─► buildUpstreamHeaders ─► upstream
  *
  * Order matters (Traefik CVE-2021-32813, CVE-2024-45410, httpd CVE-2022-31813):
- * the client's hop-by-hop headers, the names its `Connection` header lists, and
- * its copies of every header the gateway owns are removed FIRST; the gateway's
- * own headers are appended AFTER. So `Connection: X-Forwarded-For` can never strip
- * what the gateway adds, and a client can never pre-set X-Real-IP or an identity.
+ * the names the client's `Connection` header lists are removed BEFORE the
+ * plugins run, from the client's own headers only, so `Connection: X-Request-Id`
+ * can never strip what correlation-id or any other plugin adds. After the
+ * plugins, hop-by-hop headers and every copy of a header the gateway owns are
+ * removed and the gateway's own are appended, so neither a client nor a plugin
+ * can pre-set X-Forwarded-*, X-Real-IP or an identity.
  */
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus the legacy ones nginx also drops. */
@@ -25,21 +29,73 @@ const GATEWAY_OWNED: ReadonlySet<string> = new Set([
   'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip', 'expect',
 ]);
 
-/**
- * Identity headers only an auth plugin may set. Upstream frameworks fold `_` and
- * `.` into `-` (WSGI, Rails), so `X_User_Id` would reach a Python service as
- * X-User-Id: those spellings are removed too (Traefik CVE-2026-88011).
- */
+/** Identity headers only an auth plugin may set, through ctx.identity (appendIdentityHeaders). */
 const IDENTITY: ReadonlySet<string> = new Set([
   'x-consumer-username', 'x-user-id', 'x-company-id', 'x-anonymous-consumer',
 ]);
 
-const FOLDED = /[_.]/g;
+/**
+ * Upstream frameworks fold `_` and `.` into `-` (WSGI/CGI's HTTP_X_USER_ID,
+ * Rails), so `X_User_Id` would reach a Python service as X-User-Id (Traefik
+ * CVE-2026-88011). Hence nginx's `underscores_in_headers off` (its default),
+ * extended to `.` as its `ignore_invalid_headers on` does: a client header
+ * whose name has `_` or `.` is dropped. So `X_Forwarded_For`, `X.Real.IP` or
+ * `X_Authenticated_User` never reach a plugin or an upstream that would fold
+ * them into a header the gateway or a plugin (forward-auth's
+ * upstream_headers, correlation-id) vouches for.
+ */
+const isFoldable = (name: string): boolean => name.includes('_') || name.includes('.');
 
-export const isIdentityHeader = (lowerName: string): boolean =>
-  IDENTITY.has(lowerName) ||
-  (lowerName.startsWith('x') && (lowerName.includes('_') || lowerName.includes('.')) &&
-    IDENTITY.has(lowerName.replace(FOLDED, '-')));
+/**
+ * A lower-case name as such upstreams read it. The client's foldable names
+ * never get this far (clientHeaders); a plugin's spelling of a gateway-owned
+ * or identity header is caught with it after the plugins. Only names starting
+ * with `x` can fold into one of those (`host` and `expect` have no `-`).
+ */
+const FOLDED = /[_.]/g;
+const folded = (lower: string): string =>
+  lower.charCodeAt(0) === 0x78 /* x */ && isFoldable(lower) ? lower.replace(FOLDED, '-') : lower;
+
+/** Connection tokens that never remove a header: the framing and the Host the request was routed by. */
+const NOT_REMOVABLE: ReadonlySet<string> = new Set(['close', 'keep-alive', 'host', 'content-length']);
+
+/** Adds the lower-cased tokens of one Connection value, but those in `ignored`, to `into` (created when needed). */
+function connectionTokens(value: string, into: Set<string> | null, ignored: ReadonlySet<string>): Set<string> | null {
+  // Usually a single `keep-alive` or `close`: no split, and toLowerCase returns a lower-case string as is.
+  if (value.indexOf(',') === -1) return addToken(value, into, ignored);
+  for (const token of value.split(',')) into = addToken(token, into, ignored);
+  return into;
+}
+
+function addToken(token: string, into: Set<string> | null, ignored: ReadonlySet<string>): Set<string> | null {
+  const t = token.trim().toLowerCase();
+  if (t !== '' && !ignored.has(t)) (into ??= new Set()).add(t);
+  return into;
+}
+
+/**
+ * The client's headers as plugins see them: without the names its Connection
+ * header lists (RFC 9110 §7.6.1) and without names an upstream would fold
+ * (isFoldable). Returns `raw` itself, allocating nothing, when there is
+ * nothing to drop (the usual request); else a copy without them.
+ */
+export function clientHeaders(raw: readonly string[]): readonly string[] {
+  let listed: Set<string> | null = null;
+  let dropped = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (isFoldable(name)) dropped = true;
+    else if (name.length === 10 && name.toLowerCase() === 'connection') listed = connectionTokens(raw[i + 1]!, listed, NOT_REMOVABLE);
+  }
+  if (listed === null && !dropped) return raw;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (isFoldable(name) || (listed !== null && listed.has(name.toLowerCase()))) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
 
 export interface ForwardedFor {
   /** Host header to send upstream. */
@@ -52,27 +108,13 @@ export interface ForwardedFor {
   readonly clientHost: string;
 }
 
-/** Tokens of every Connection header, lower-cased; usually just `keep-alive`. */
-function connectionTokens(raw: readonly string[]): Set<string> | null {
-  let tokens: Set<string> | null = null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    for (const token of raw[i + 1]!.split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t !== '' && t !== 'close' && t !== 'keep-alive') (tokens ??= new Set()).add(t);
-    }
-  }
-  return tokens;
-}
-
 /**
+ * The headers sent upstream, from the request's list as the plugins left it.
  * Returns a flat `[name, value, name, value, …]` list, the form undici takes
  * without copying. The Host value sits at index {@link UPSTREAM_HOST_INDEX} so a
  * retry to another target can swap it without rebuilding the list.
  */
-export function buildUpstreamHeaders(raw: readonly string[], fwd: ForwardedFor): string[] {
-  const listed = connectionTokens(raw);
+export function buildUpstreamHeaders(list: readonly string[], fwd: ForwardedFor): string[] {
   const out: string[] = [
     'host', fwd.host,
     'x-forwarded-for', '',
@@ -81,16 +123,17 @@ export function buildUpstreamHeaders(raw: readonly string[], fwd: ForwardedFor):
     'x-real-ip', fwd.client,
   ];
   let xff: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || isIdentityHeader(lower)) continue;
-    if (GATEWAY_OWNED.has(lower)) {
-      if (lower === 'x-forwarded-for') xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
+    if (HOP_BY_HOP.has(lower)) continue;
+    const key = folded(lower);
+    if (IDENTITY.has(key)) continue;
+    if (GATEWAY_OWNED.has(key)) {
+      if (lower === 'x-forwarded-for') xff = xff === undefined ? list[i + 1]! : `${xff}, ${list[i + 1]!}`;
       continue;
     }
-    if (listed !== null && listed.has(lower)) continue;
-    out.push(name, raw[i + 1]!);
+    out.push(name, list[i + 1]!);
   }
   out[3] = xff === undefined ? fwd.peer : `${xff}, ${fwd.peer}`;
   return out;
@@ -113,6 +156,8 @@ export function appendIdentityHeaders(out: string[], id: Identity): void {
   if (id.anonymous) out.push('x-anonymous-consumer', 'true');
 }
 
+const CLOSE_OR_KEEP_ALIVE: ReadonlySet<string> = new Set(['close', 'keep-alive']);
+
 /**
  * Response side: undici hands headers as a lower-cased object (arrays for
  * repeated names such as set-cookie). Drops hop-by-hop headers and the names
@@ -121,7 +166,7 @@ export function appendIdentityHeaders(out: string[], id: Identity): void {
 export function buildDownstreamHeaders(headers: Record<string, string | string[] | undefined>): string[] {
   const out: string[] = [];
   const conn = headers['connection'];
-  const listed = conn === undefined ? null : connectionTokens(['connection', Array.isArray(conn) ? conn.join(',') : conn]);
+  const listed = conn === undefined ? null : connectionTokens(Array.isArray(conn) ? conn.join(',') : conn, null, CLOSE_OR_KEEP_ALIVE);
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue;
     const value = headers[name];

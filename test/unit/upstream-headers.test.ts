@@ -4,7 +4,7 @@ import {
   appendIdentityHeaders,
   buildDownstreamHeaders,
   buildUpstreamHeaders,
-  isIdentityHeader,
+  clientHeaders,
 } from '../../src/worker/upstream-headers.ts';
 
 const FWD = { host: '10.0.0.5:9001', peer: '192.0.2.1', client: '203.0.113.7', clientHost: 'api.example.com' };
@@ -43,11 +43,10 @@ describe('buildUpstreamHeaders', () => {
     expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['Accept', 'a']]);
   });
 
-  test('names listed in Connection are removed, in any case, across several Connection headers', () => {
-    const out = buildUpstreamHeaders(raw(
-      ['X-A', '1'], ['Connection', 'close, X-A ,x-b'], ['X-B', '2'], ['connection', 'X-C'], ['X-C', '3'], ['X-D', '4'],
-    ), FWD);
-    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['X-D', '4']]);
+  test('a Connection header in the list no longer removes anything: its tokens were applied before the plugins', () => {
+    // X-Request-Id here stands for a header a plugin added after clientHeaders ran.
+    const out = buildUpstreamHeaders(raw(['Connection', 'close, X-Request-Id, X-A'], ['X-Request-Id', 'r1'], ['X-A', '1']), FWD);
+    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['X-Request-Id', 'r1'], ['X-A', '1']]);
   });
 
   test('Connection cannot strip the headers the gateway sets', () => {
@@ -80,7 +79,7 @@ describe('buildUpstreamHeaders', () => {
     expect(out.filter((h) => h.toLowerCase() === 'x-forwarded-for')).toHaveLength(1);
   });
 
-  test('identity headers are removed, in every spelling an upstream framework would fold', () => {
+  test('identity headers are removed, in every spelling an upstream framework would fold (a plugin may add such names)', () => {
     const out = buildUpstreamHeaders(raw(
       ['X-User-Id', '1'], ['X_User_Id', '2'], ['x.user.id', '3'], ['X-USER-ID', '4'], ['x-user_id', '5'],
       ['X-Company-Id', '6'], ['x_company.id', '7'], ['X-Consumer-Username', 'root'], ['X_Consumer_Username', 'root'],
@@ -89,13 +88,20 @@ describe('buildUpstreamHeaders', () => {
     expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['Accept', 'a']]);
   });
 
-  test('isIdentityHeader folds _ and . only, and only for identity names', () => {
-    for (const n of ['x-user-id', 'x_user_id', 'x.user.id', 'x-user.id', 'x-consumer-username', 'x-company-id', 'x_anonymous_consumer']) {
-      expect(isIdentityHeader(n), n).toBe(true);
-    }
-    for (const n of ['x-user-ids', 'user-id', 'x-user', 'x_request_id', 'x-forwarded-user', 'xuserid']) {
-      expect(isIdentityHeader(n), n).toBe(false);
-    }
+  test('folded spellings of the forwarded headers are removed; X-Forwarded-For copies are merged only as spelled', () => {
+    const out = buildUpstreamHeaders(raw(
+      ['X_Forwarded_For', '6.6.6.6'], ['x.forwarded.for', '6.6.6.6'], ['X_Real_IP', '6.6.6.6'], ['X_Forwarded_Host', 'evil'],
+      ['x-forwarded_proto', 'https'], ['X-Forwarded-For', '198.51.100.1'], ['X_Request_Id', 'kept'], ['X-Userid', 'kept'],
+    ), FWD);
+    expect(pairs(out)).toEqual([
+      ['host', '10.0.0.5:9001'],
+      ['x-forwarded-for', '198.51.100.1, 192.0.2.1'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'api.example.com'],
+      ['x-real-ip', '203.0.113.7'],
+      ['X_Request_Id', 'kept'],
+      ['X-Userid', 'kept'],
+    ]);
   });
 
   test('unrelated headers keep their order, original case and repeated values', () => {
@@ -109,7 +115,7 @@ describe('buildUpstreamHeaders', () => {
     ]);
   });
 
-  test('does not modify the raw list it was given', () => {
+  test('does not modify the list it was given', () => {
     const input = raw(['Host', 'a'], ['Connection', 'X-A'], ['X-A', '1'], ['X-User-Id', '1']);
     const copy = [...input];
     buildUpstreamHeaders(input, FWD);
@@ -120,6 +126,51 @@ describe('buildUpstreamHeaders', () => {
     const out = buildUpstreamHeaders(raw(['Host', 'api.example.com']), { ...FWD, host: 'api.example.com', clientHost: '' });
     expect(out[UPSTREAM_HOST_INDEX]).toBe('api.example.com');
     expect(pairs(out)).toContainEqual(['x-forwarded-host', '']);
+  });
+});
+
+describe('clientHeaders (before the plugins)', () => {
+  test('the usual request comes back as the very same list: nothing copied', () => {
+    const input = raw(['Host', 'a'], ['Connection', 'keep-alive'], ['Accept', '*/*'], ['X-Request-Id', 'r1']);
+    expect(clientHeaders(input)).toBe(input);
+    const closing = raw(['Host', 'a'], ['connection', 'Close']);
+    expect(clientHeaders(closing)).toBe(closing);
+    const empty: string[] = [];
+    expect(clientHeaders(empty)).toBe(empty);
+  });
+
+  test('names listed in Connection are removed, in any case, across several Connection headers', () => {
+    const out = clientHeaders(raw(
+      ['X-A', '1'], ['Connection', 'close, X-A ,x-b'], ['X-B', '2'], ['connection', 'X-C'], ['X-C', '3'], ['X-D', '4'],
+    ));
+    expect(pairs(out)).toEqual([['Connection', 'close, X-A ,x-b'], ['connection', 'X-C'], ['X-D', '4']]);
+  });
+
+  test('Host and Content-Length are never removed by a token', () => {
+    const input = raw(['Host', 'a'], ['Content-Length', '5'], ['Connection', 'close, Host, content-length, keep-alive']);
+    expect(clientHeaders(input)).toBe(input);
+  });
+
+  test('a name with _ or . is dropped (nginx underscores_in_headers off, and . as ignore_invalid_headers does)', () => {
+    const out = clientHeaders(raw(
+      ['X_Forwarded_For', '6.6.6.6'], ['X.Forwarded.For', '6.6.6.6'], ['X_Real_IP', '6.6.6.6'], ['X_Forwarded_Host', 'e'],
+      ['X_Forwarded_Proto', 'https'], ['X_Authenticated_User', 'root'], ['x-user.id', '1'], ['Accept', 'a'], ['X-Trace-2', 'b'],
+    ));
+    expect(pairs(out)).toEqual([['Accept', 'a'], ['X-Trace-2', 'b']]);
+  });
+
+  test('then a header a plugin adds survives the client naming it in Connection', () => {
+    const own = clientHeaders(raw(['Connection', 'close, X-Request-Id, X-Forwarded-For'], ['X-Request-Id', 'client'], ['Accept', 'a']));
+    const afterPlugin = [...own, 'X-Request-Id', 'from-plugin'];
+    const out = buildUpstreamHeaders(afterPlugin, FWD);
+    expect(pairs(out)).toEqual([...GATEWAY_HEADERS, ['Accept', 'a'], ['X-Request-Id', 'from-plugin']]);
+  });
+
+  test('does not modify the raw list it was given', () => {
+    const input = raw(['Connection', 'X-A'], ['X-A', '1'], ['X_B', '2']);
+    const copy = [...input];
+    clientHeaders(input);
+    expect(input).toEqual(copy);
   });
 });
 
