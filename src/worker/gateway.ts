@@ -27,7 +27,7 @@ import { compileRouter } from './router.ts';
 import type { Router } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
 import type { StaticRoot } from './static-files.ts';
-import { appendIdentityHeaders, buildUpstreamHeaders, clientHeaders } from './upstream-headers.ts';
+import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.ts';
 
 /**
  * The request path. `createGateway` compiles a conf once (router, upstream
@@ -133,19 +133,13 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
   };
 }
 
-/** The exchange of a request, accounted from here on, with the client's headers as plugins may see them. */
+/** The exchange of a request, accounted from here on. */
 function open(g: Compiled, req: IncomingMessage, res: ServerResponse): Exchange {
   g.stats[REQUESTS]!++;
   const x = new Exchange(g, req, res, g.chains.unrouted, performance.now());
   track(x);
   // A header that may legitimately repeat (X-Forwarded-For): all copies, comma-joined as RFC 9110 allows.
   x.client = g.clientAddress(x.peer, g.realIpHeader === null ? undefined : x.header(g.realIpHeader));
-  // Before any plugin runs: the client's Connection tokens can then remove only the client's own headers.
-  const own = clientHeaders(req.rawHeaders);
-  if (own !== req.rawHeaders) {
-    x.req.headers.list = own;
-    x.req.headers.owned = true;
-  }
   return x;
 }
 

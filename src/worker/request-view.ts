@@ -4,6 +4,7 @@ import { HeaderList } from '../plugins/pdk/headers.ts';
 import { QueryArgs } from '../plugins/pdk/query.ts';
 import type { MutableRequestHead } from '../plugins/pdk/types.ts';
 import { BodyReadError, readBody } from './pipeline/body.ts';
+import { clientHeaders } from './upstream-headers.ts';
 import type { BodyLimits } from './pipeline/body.ts';
 
 /** An origin-form path: nothing that could end the request line or start a query or fragment. */
@@ -35,7 +36,8 @@ export class RequestView implements MutableRequestHead {
 
   constructor(source: IncomingMessage, limits: BodyLimits) {
     this.method = source.method!;
-    this.headers = new HeaderList(source.rawHeaders);
+    // Before any plugin runs: the client's Connection tokens can then remove only the client's own headers.
+    this.headers = new HeaderList(clientHeaders(source.rawHeaders));
     this.query = new QueryArgs('');
     this.bodyLimit = 0;
     this.upstreamPath = '/';
