@@ -1,4 +1,4 @@
-import { anonymousIdentity, checkedCredentials, definePlugin, digest, digestKey, duplicate, Lru, quoted, s, sameDigest, Type, unauthorized } from '../pdk/index.ts';
+import { checkedCredentials, definePlugin, digest, digestKey, duplicate, Lru, quoted, s, sameDigest, Type, unauthorized, whenAbsent } from '../pdk/index.ts';
 import type { Consumer, RequestCtx } from '../pdk/index.ts';
 import { algorithmOf } from './hash.ts';
 
@@ -61,9 +61,8 @@ export const basicAuth = definePlugin({
     // password", so response times do not tell which usernames exist. The
     // first hash stands in for all (a conf's hashes usually share algorithm and cost).
     const decoy = [...byUser.values()].find((e) => e.hash !== null)?.hash ?? null;
-    const anonymous = anonymousIdentity('basic-auth', conf.anonymous, env.consumers);
     const challenge = `Basic realm=${quoted(conf.realm)}`;
-    const noCreds = unauthorized(challenge);
+    const absent = whenAbsent('basic-auth', conf.anonymous, env.consumers, unauthorized(challenge));
     const invalid = unauthorized(challenge, 'Invalid authentication credentials');
     const verified = new Lru<string, Consumer>(conf.cache_size);
 
@@ -77,11 +76,7 @@ export const basicAuth = definePlugin({
       access(ctx) {
         if (!conf.run_on_preflight && ctx.req.method === 'OPTIONS') return undefined;
         const header = ctx.req.headers.get('authorization');
-        if (header === undefined || !PREFIX.test(header)) {
-          if (anonymous === null) return noCreds;
-          ctx.identity = anonymous;
-          return undefined;
-        }
+        if (header === undefined || !PREFIX.test(header)) return absent(ctx);
         const cacheKey = digestKey(header);
         const hit = verified.get(cacheKey);
         if (hit !== undefined) return pass(ctx, hit);

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { decodeJwt, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
-import { anonymousIdentity, checkedCredentials, definePlugin, duplicate, GatewayError, Lru, quoted, s, Type, unauthorized } from '../pdk/index.ts';
+import { checkedCredentials, definePlugin, duplicate, GatewayError, Lru, quoted, s, Type, unauthorized, whenAbsent } from '../pdk/index.ts';
 import type { Consumer, Exit, Identity, RequestCtx } from '../pdk/index.ts';
 
 const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -124,9 +124,8 @@ export const jwt = definePlugin({
       if (other !== undefined) throw duplicate('jwt', `key "${credential.key}"`, other.consumer, consumer);
       byKey.set(credential.key, { consumer, key: keyFor(credential, conf.secret_is_base64, consumer.username), algorithms: [credential.algorithm] });
     }
-    const anonymous = anonymousIdentity('jwt', conf.anonymous, env.consumers);
     const challenge = `Bearer realm=${quoted(conf.realm)}`;
-    const noToken = unauthorized(challenge);
+    const absent = whenAbsent('jwt', conf.anonymous, env.consumers, unauthorized(challenge));
     const bad = (message: string) => unauthorized(`${challenge}, error="invalid_token"`, message);
     const conflicting = bad('Several different tokens in one request');
     const malformed = bad('Bad token');
@@ -209,11 +208,7 @@ export const jwt = definePlugin({
         if (!conf.run_on_preflight && ctx.req.method === 'OPTIONS') return undefined;
         const token = findToken(ctx);
         if (token === null) return conflicting;
-        if (token === undefined) {
-          if (anonymous === null) return noToken;
-          ctx.identity = anonymous;
-          return undefined;
-        }
+        if (token === undefined) return absent(ctx);
         if (token.length > MAX_TOKEN_LENGTH) return malformed;
         const hit = verified.get(token);
         if (hit !== undefined) {

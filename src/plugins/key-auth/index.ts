@@ -1,4 +1,4 @@
-import { anonymousIdentity, checkedCredentials, definePlugin, digestKey, duplicate, quoted, s, Type, unauthorized } from '../pdk/index.ts';
+import { checkedCredentials, definePlugin, digestKey, duplicate, quoted, s, Type, unauthorized, whenAbsent } from '../pdk/index.ts';
 import type { Consumer, RequestCtx } from '../pdk/index.ts';
 
 const Credential = Type.Object({
@@ -35,9 +35,8 @@ export const keyAuth = definePlugin({
       if (other !== undefined) throw duplicate('key-auth', 'key', other, consumer);
       byKey.set(k, consumer);
     }
-    const anonymous = anonymousIdentity('key-auth', conf.anonymous, env.consumers);
     const challenge = `Key realm=${quoted(conf.realm)}`;
-    const noKey = unauthorized(challenge, 'No API key found in request');
+    const absent = whenAbsent('key-auth', conf.anonymous, env.consumers, unauthorized(challenge, 'No API key found in request'));
     const invalid = unauthorized(challenge, 'Invalid authentication credentials');
     const conflicting = unauthorized(challenge, 'Several different API keys in one request');
     const names = conf.key_names;
@@ -61,11 +60,7 @@ export const keyAuth = definePlugin({
         if (!conf.run_on_preflight && ctx.req.method === 'OPTIONS') return undefined;
         const key = findKey(ctx);
         if (key === null) return conflicting;
-        if (key === undefined) {
-          if (anonymous === null) return noKey;
-          ctx.identity = anonymous;
-          return undefined;
-        }
+        if (key === undefined) return absent(ctx);
         const consumer = key === '' ? undefined : byKey.get(digestKey(key));
         if (consumer === undefined) return invalid;
         if (conf.hide_credentials) {

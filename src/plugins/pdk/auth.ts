@@ -2,7 +2,7 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import { checkedOrThrow } from '../../config/validate.ts';
 import { errorExit, GatewayError } from './errors.ts';
 import type { TSchema } from './schema.ts';
-import type { Consumer, Consumers, Exit, Identity } from './types.ts';
+import type { Consumer, Consumers, Exit, RequestCtx } from './types.ts';
 
 /**
  * What the auth plugins (key-auth, basic-auth, jwt, forward-auth) share:
@@ -45,12 +45,19 @@ export function duplicate(plugin: string, what: string, a: Consumer, b: Consumer
     `credentials.${plugin}: consumers "${a.username}" and "${b.username}" have the same ${what}`);
 }
 
-/** The identity of the `anonymous` option, resolved once per conf; an unknown username fails the conf. */
-export function anonymousIdentity(plugin: string, username: string | null, consumers: Consumers): Identity | null {
-  if (username === null) return null;
+/**
+ * An auth plugin's answer to a request that presents no credential, built
+ * once per conf from its `anonymous` option: the anonymous consumer's identity
+ * (the request goes on), or `refusal`. An unknown username fails the conf.
+ */
+export function whenAbsent(plugin: string, username: string | null, consumers: Consumers, refusal: Exit): (ctx: RequestCtx) => Exit | undefined {
+  if (username === null) return () => refusal;
   const identity = consumers.anonymous(username);
   if (identity === undefined) throw new GatewayError('GW_ERR_PLUGIN_CONF', `${plugin}.anonymous: no consumer "${username}"`);
-  return identity;
+  return (ctx) => {
+    ctx.identity = identity;
+    return undefined;
+  };
 }
 
 /**

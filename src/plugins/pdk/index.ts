@@ -17,7 +17,7 @@ export type { ErrorCode, ErrorExitOptions, GatewayErrorCode } from './errors.ts'
 export { Lru } from './lru.ts';
 export { bySchema, compileKey, missingKey, NO_LIMIT_KEY, onMissingKeySchema } from './limit-key.ts';
 export type { KeyFn, OnMissingKey } from './limit-key.ts';
-export { anonymousIdentity, checkedCredentials, digest, digestKey, duplicate, quoted, sameDigest, unauthorized } from './auth.ts';
+export { checkedCredentials, digest, digestKey, duplicate, quoted, sameDigest, unauthorized, whenAbsent } from './auth.ts';
 export type { CheckedCredential } from './auth.ts';
 export type { Phase } from './errors.ts';
 export type { SharedDict } from '../../shdict/index.ts';
