@@ -186,8 +186,7 @@ function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
 }
 
 function internalError(x: Exchange, err: unknown): void {
-  x.site.log.error({ err, route: x.route.name }, 'request failed after an async plugin');
-  sendError(x, 'GW_ERR_INTERNAL');
+  sendError(x, 'GW_ERR_INTERNAL', false, { err });
 }
 
 /**
@@ -222,10 +221,7 @@ function serve(g: Compiled, x: Exchange): void {
       sendWhole(x, action.status, action.headers, action.body);
       return;
     case 'static':
-      serveStatic(x, action.root).catch((err: unknown) => {
-        g.log.error({ err }, 'static file failed');
-        sendError(x, 'GW_ERR_INTERNAL');
-      });
+      serveStatic(x, action.root).catch((err: unknown) => internalError(x, err));
       return;
     case 'proxy':
       forward(g, x, action.upstream, action.preserveHost);
