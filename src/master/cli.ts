@@ -3,23 +3,25 @@ import { parseArgs } from 'node:util';
 import { dumpConf, formatIssue } from '../config/format.ts';
 import { loadConfWithPlugins } from '../plugins/load-conf.ts';
 import { Master } from './master.ts';
-import { readPidFile } from './pid-file.ts';
+import { isPidFileLocked, readPidFile } from './pid-file.ts';
 import { VERSION } from './version.ts';
 
 /**
  * `sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]`,
  * nginx's habits: -t tests the conf, -s signals the running master through the
- * pid file, no flag runs in the foreground (systemd Type=exec).
+ * pid file, no flag runs in the foreground (systemd Type=exec). As in nginx, a
+ * relative -c, and every relative path in the conf, resolves against the prefix.
  */
 const USAGE = `usage: sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]
        sluice hash-password [--algorithm bcrypt|scrypt|argon2]   (password on stdin)
 
-  -c FILE     conf file (default: conf/sluice.yaml)
-  -p PREFIX   prefix for relative paths (default: current directory)
-  -t          test the conf and exit
-  -T          test the conf, print the resolved conf, and exit
-  -s SIGNAL   send reload | reopen | quit | stop to the running master
-  -v          print the version and exit
+  -c FILE        conf file, relative to the prefix (default: conf/sluice.yaml)
+  -p PREFIX      prefix a relative -c and the conf's relative paths resolve against (default: current directory)
+  -t             test the conf and exit
+  -T             test the conf, print the resolved conf, and exit
+  -s SIGNAL      send reload | reopen | quit | stop to the master named by the conf's pid file
+  -v, --version  print the version and exit
+  -h, --help     print this help and exit
 `;
 
 const SIGNALS: Readonly<Record<string, NodeJS.Signals>> = {
@@ -71,8 +73,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         t: { type: 'boolean' },
         T: { type: 'boolean' },
         s: { type: 'string' },
-        v: { type: 'boolean' },
-        h: { type: 'boolean' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
       allowPositionals: false,
@@ -81,11 +83,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`sluice: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (args.h === true) {
+  if (args.help === true) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (args.v === true) {
+  if (args.version === true) {
     process.stdout.write(`sluice version: ${VERSION}\n`);
     return 0;
   }
@@ -102,11 +104,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     // The pid file's path comes from the conf; a conf that no longer validates still names it
     // in the default place, so `-s stop` works while fixing a broken conf.
     const pidFile = loaded.ok ? loaded.conf.pid : resolve(prefix, 'logs/sluice.pid');
-    try {
-      process.kill(readPidFile(pidFile), signal);
-    } catch (err) {
-      process.stderr.write(`sluice: cannot signal the master (${pidFile}): ${(err as Error).message}\n`);
+    const failed = (reason: string): number => {
+      const source = loaded.ok ? `the pid file named by ${confFile}` : `the default pid file (${confFile} does not load)`;
+      process.stderr.write(`sluice: cannot signal the master (${pidFile}): ${reason}\n`
+        + `sluice: looked for ${source}, relative paths under the prefix ${prefix}; pass the -c and -p the master was started with\n`);
       return 1;
+    };
+    try {
+      const pid = readPidFile(pidFile);
+      // Only a live master holds the lock: a pid file left by a crash may name some other process by now.
+      if (!(await isPidFileLocked(pidFile))) return failed(`no master is running (the file names pid ${pid}, left by a master that did not exit cleanly)`);
+      process.kill(pid, signal);
+    } catch (err) {
+      return failed((err as Error).message);
     }
     return 0;
   }

@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { Server as LockServer } from 'node:net';
 import type { Logger } from 'pino';
 import { formatIssue } from '../config/format.ts';
 import { loadConfWithPlugins } from '../plugins/load-conf.ts';
 import { createErrorLog } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
-import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED, REQUESTS } from '../contracts/stats-layout.ts';
-import { removePidFile, writePidFile } from './pid-file.ts';
-import { RouteTotals, renderMetrics } from './metrics.ts';
+import { CONN_ACTIVE, REQUESTS } from '../contracts/stats-layout.ts';
+import { lockPidFile, removePidFile, writePidFile } from './pid-file.ts';
+import { Totals, renderMetrics } from './metrics.ts';
 import type { MetricFamily } from './metrics.ts';
 import { startStatusServer } from './status-server.ts';
 import { HealthChecker } from './health-checker.ts';
@@ -45,10 +46,12 @@ export class Master {
   private readonly opts: MasterOptions;
   private readonly started = Date.now();
   private readonly reloads: ReloadStats = { ok: 0, failed: 0, last_error: null };
-  /** Requests served by workers that have exited, so totals never go backwards. */
-  private retiredRequests = 0;
-  private readonly retiredRoutes = new RouteTotals();
+  /** The counters of workers that have exited, so totals never go backwards. */
+  private readonly retired = new Totals();
   private status: Server | null = null;
+  /** The pid file named by the conf at start; a reload does not move it. */
+  private readonly pidFile: string;
+  private lock: LockServer | null = null;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
   private stopping = false;
@@ -56,14 +59,14 @@ export class Master {
   constructor(conf: SluiceConf, opts: MasterOptions) {
     this.conf = conf;
     this.opts = opts;
+    this.pidFile = conf.pid;
     const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, { role: 'master' });
     this.log = log;
     this.dest = dest;
     this.health = new HealthChecker(log);
     this.supervisor = new Supervisor(log, {
       onWorkerExit: (w, code) => {
-        this.retiredRequests += w.stats[REQUESTS]!;
-        this.retiredRoutes.add(w.stats, w.routes);
+        this.retired.add(w.stats, w.routes);
         // A thread that died mid-operation may hold a stripe lock: free it (nginx does this for crashed workers).
         for (const z of this.zones.values()) z.dict.releaseLocksOwnedBy(w.id);
         this.log.info({ worker: w.id, generation: w.generation, code }, 'worker exited');
@@ -71,17 +74,32 @@ export class Master {
     });
   }
 
+  /**
+   * Starts everything or nothing: any failure (the pid file locked by another
+   * master, a port in use, a worker that cannot start) stops what already
+   * started, releases the lock and rejects; the caller exits non-zero.
+   */
   async start(): Promise<void> {
-    warnIfNoMigrate(this.log);
-    this.zones = await reconcileZones(this.zones, this.conf.shared_dicts, this.log);
-    await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), health: this.health.apply(this.conf) });
-    if (this.conf.status.listen !== null) {
-      this.status = await startStatusServer(this.conf.status.listen, {
-        status: () => this.statusDocument(),
-        metrics: () => this.metricsDocument(),
-      });
+    try {
+      this.lock = await lockPidFile(this.pidFile);
+      warnIfNoMigrate(this.log);
+      // Bound before any worker starts, so that a busy port fails the start before it costs one.
+      if (this.conf.status.listen !== null) {
+        this.status = await startStatusServer(this.conf.status.listen, {
+          status: () => this.statusDocument(),
+          metrics: () => this.metricsDocument(),
+        }).catch((err: unknown) => {
+          throw new Error(`status.listen: ${(err as Error).message}`);
+        });
+      }
+      this.zones = await reconcileZones(this.zones, this.conf.shared_dicts, this.log);
+      await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), health: this.health.apply(this.conf) });
+      writePidFile(this.pidFile);
+    } catch (err) {
+      this.log.error({ err }, 'start failed; stopping');
+      await this.shutdown(false);
+      throw err;
     }
-    writePidFile(this.conf.pid);
     process.on('SIGHUP', () => void this.reload());
     process.on('SIGQUIT', () => void this.stop(true));
     process.on('SIGTERM', () => void this.stop(false));
@@ -109,6 +127,9 @@ export class Master {
   private async reloadOnce(): Promise<void> {
     if (this.stopping) return;
     this.log.info({ conf: this.opts.confFile }, 'reload requested');
+    // One draining generation at most: wait for the last one before reading the conf, so the newest on disk is started.
+    await this.supervisor.drained();
+    if (this.stopping) return;
     const loaded = await loadConfWithPlugins(this.opts.confFile, { prefix: this.opts.prefix });
     if (!loaded.ok) {
       this.reloadFailed(loaded.issues.map(formatIssue).join('\n'));
@@ -144,30 +165,44 @@ export class Master {
 
   async stop(graceful: boolean): Promise<void> {
     if (this.stopping && graceful) return;
-    this.stopping = true;
     this.log.info({ graceful }, graceful ? 'graceful stop' : 'fast stop');
+    await this.shutdown(graceful);
+    process.exit(0);
+  }
+
+  private async shutdown(graceful: boolean): Promise<void> {
+    this.stopping = true;
     this.status?.close();
     this.status?.closeAllConnections();
     await this.supervisor.stopAll(graceful);
     await this.health.stop();
-    removePidFile(this.conf.pid);
+    if (this.lock !== null) {
+      removePidFile(this.pidFile);
+      this.lock.close();
+    }
     this.dest.flushSync();
-    process.exit(0);
+  }
+
+  /** Every worker's counters: the retired ones' final counts and the live ones' now. */
+  private totals(): Totals {
+    const t = this.retired.clone();
+    for (const w of this.supervisor.workers) t.add(w.stats, w.routes);
+    return t;
+  }
+
+  /** A gauge, not a total: live workers only. */
+  private activeConnections(): number {
+    let active = 0;
+    for (const w of this.supervisor.workers) active += w.stats[CONN_ACTIVE]!;
+    return active;
   }
 
   metricsDocument(): string {
-    const routes = this.retiredRoutes.clone();
-    let active = 0;
-    let accepted = 0;
-    for (const w of this.supervisor.workers) {
-      routes.add(w.stats, w.routes);
-      active += w.stats[CONN_ACTIVE]!;
-      accepted += w.stats[CONN_ACCEPTED]!;
-    }
+    const totals = this.totals();
     const health = this.health.snapshot();
     const families: MetricFamily[] = [
-      { name: 'sluice_connections_active', help: 'Client connections open now.', type: 'gauge', samples: [{ labels: {}, value: active }] },
-      { name: 'sluice_connections_accepted_total', help: 'Client connections accepted by live workers.', type: 'counter', samples: [{ labels: {}, value: accepted }] },
+      { name: 'sluice_connections_active', help: 'Client connections open now.', type: 'gauge', samples: [{ labels: {}, value: this.activeConnections() }] },
+      { name: 'sluice_connections_accepted_total', help: 'Client connections accepted since start, over every generation of workers.', type: 'counter', samples: [{ labels: {}, value: totals.accepted }] },
       { name: 'sluice_workers', help: 'Worker threads, by state.', type: 'gauge', samples: (['starting', 'running', 'draining'] as const).map((state) => ({
         labels: { state }, value: [...this.supervisor.workers].filter((w) => w.state === state).length,
       })) },
@@ -181,7 +216,7 @@ export class Master {
         }))) },
       ...this.dictFamilies(),
     ];
-    return renderMetrics(routes, families);
+    return renderMetrics(totals, families);
   }
 
   private dictFamilies(): MetricFamily[] {
@@ -204,16 +239,7 @@ export class Master {
       state: w.state,
       requests: w.stats[REQUESTS]!,
     }));
-    let active = 0;
-    let accepted = 0;
-    let handled = 0;
-    let requests = this.retiredRequests;
-    for (const w of this.supervisor.workers) {
-      active += w.stats[CONN_ACTIVE]!;
-      accepted += w.stats[CONN_ACCEPTED]!;
-      handled += w.stats[CONN_HANDLED]!;
-      requests += w.stats[REQUESTS]!;
-    }
+    const totals = this.totals();
     const shared_dicts: Record<string, unknown> = {};
     for (const [name, z] of this.zones) {
       const s = z.dict.stats();
@@ -225,8 +251,8 @@ export class Master {
       uptime_s: Math.floor((Date.now() - this.started) / 1000),
       generation: this.supervisor.generation,
       workers,
-      connections: { active, accepted, handled },
-      requests_total: requests,
+      connections: { active: this.activeConnections(), accepted: totals.accepted, handled: totals.handled },
+      requests_total: totals.requests,
       reloads: this.reloads,
       shared_dicts,
       upstreams: this.health.snapshot(),

@@ -45,6 +45,7 @@ export interface RunningGateway {
 export interface StatusDoc {
   generation: number;
   requests_total: number;
+  connections: { active: number; accepted: number; handled: number };
   workers: { id: number; generation: number; state: string; requests: number }[];
   reloads: { ok: number; failed: number; last_error: string | null };
   shared_dicts: Record<string, { capacity: number; free_space: number; keys: number }>;

@@ -4,21 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { ROOT, SLUICE, startGateway } from '../helpers/gateway.ts';
+import { ROOT, startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
+import { runSluice } from '../helpers/run-sluice.ts';
 
 /** `bin/sluice` as an operator runs it. */
-function sluice(args: readonly string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(SLUICE, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    proc.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    proc.once('error', reject);
-    proc.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const sluice = (args: readonly string[], cwd = ROOT) => runSluice(args, { cwd });
 
 const FIXTURES = join(ROOT, 'test/fixtures/cli');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -38,10 +29,19 @@ afterAll(async () => {
 
 // Plain CLI runs are independent: run them side by side (each is a Node start-up).
 describe.concurrent('-v and usage', () => {
-  test('-v prints the version and exits 0', async () => {
-    const r = await sluice(['-v']);
+  test.each([['-v'], ['--version']])('%s prints the version and exits 0', async (flag) => {
+    const r = await sluice([flag]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`sluice version: ${VERSION}\n`);
+  });
+
+  test.each([['-h'], ['--help']])('%s prints the usage, which lists -h, --help, -v and --version, and exits 0', async (flag) => {
+    const r = await sluice([flag]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.startsWith('usage: sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]\n')).toBe(true);
+    expect(r.stdout).toMatch(/^ {2}-v, --version {2}/m);
+    expect(r.stdout).toMatch(/^ {2}-h, --help {5}/m);
   });
 
   test.each([['-x'], ['extra-positional'], ['-c']])('%s exits 2 with the usage', async (...args) => {
@@ -235,6 +235,33 @@ describe('-s', () => {
     expect(gw.stderr()).toContain('"msg":"fast stop"');
   });
 
+  test('from any directory, -c and -p find the pid file: absolute, or -c relative to -p', async () => {
+    const gw = await start();
+    const elsewhere = tmp();
+    const reloaded = gw.waitForLog('"generation":3,"msg":"reload complete', true);
+    expect(await sluice(['-s', 'reload', '-c', gw.confFile, '-p', gw.dir], elsewhere)).toMatchObject({ code: 0, stderr: '' });
+    expect(await sluice(['-s', 'reload', '-c', 'sluice.yaml', '-p', gw.dir], elsewhere)).toMatchObject({ code: 0, stderr: '' });
+    await reloaded;
+  });
+
+  test('without them, it says which pid file it looked for and how it got that path', async () => {
+    const gw = await start();
+    const elsewhere = tmp();
+    const pidFile = join(elsewhere, 'logs/sluice.pid');
+    const bare = await sluice(['-s', 'reload'], elsewhere);
+    expect(bare.code).toBe(1);
+    expect(bare.stderr.split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^sluice: cannot signal the master \\(${pidFile}\\): ENOENT`)),
+      `sluice: looked for the default pid file (${join(elsewhere, 'conf/sluice.yaml')} does not load), relative paths under the prefix ${elsewhere}; pass the -c and -p the master was started with`,
+      '',
+    ]);
+    // The right conf with the wrong prefix: the conf's relative pid path lands under that prefix.
+    const wrongPrefix = await sluice(['-s', 'reload', '-c', gw.confFile], elsewhere);
+    expect(wrongPrefix.code).toBe(1);
+    expect(wrongPrefix.stderr).toContain(`sluice: looked for the pid file named by ${gw.confFile}, relative paths under the prefix ${elsewhere}; pass the -c and -p the master was started with\n`);
+    expect((await gw.status()).generation).toBe(1);
+  });
+
   test('quit works even when the conf on disk no longer validates (default pid path)', async () => {
     const gw = await start();
     const pidFile = join(gw.dir, 'logs/sluice.pid');
@@ -284,8 +311,7 @@ describe.concurrent('-s without a running master', () => {
     writeFileSync(join(prefix, 'logs/sluice.pid'), `${deadPid}\n`);
     const r = await sluice(['-c', join(FIXTURES, 'ok/sluice.yaml'), '-p', prefix, '-s', 'reload']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('sluice: cannot signal the master');
-    expect(r.stderr).toContain('ESRCH');
+    expect(r.stderr).toContain(`sluice: cannot signal the master (${join(prefix, 'logs/sluice.pid')}): no master is running (the file names pid ${deadPid}`);
   });
 
   test('a pid file with garbage: exit 1', async () => {

@@ -77,10 +77,18 @@ test('requests by route and status class, latency histograms, health, dicts, rel
   expect(m.get('sluice_worker_restarts_total')).toBe(0);
   expect(m.get('sluice_reloads_total{result="ok"}')).toBe(0);
 
+  const statusBefore = await gw.status();
+  expect(statusBefore.connections.accepted).toBeGreaterThanOrEqual(15);
   await gw.reload();
   await hit('/ping', 2);
   const after = await scrapeUntil('sluice_http_requests_total{route="ping",status="2xx"}', 9);
   expect(after.get('sluice_http_requests_total{route="ping",status="2xx"}')).toBe(9);
   expect(after.get('sluice_http_requests_total{route="api",status="2xx"}')).toBe(5);
   expect(after.get('sluice_reloads_total{result="ok"}')).toBe(1);
+  // The retired generation's connections stay counted (they were reset to 0 on reload).
+  expect(after.get('sluice_connections_accepted_total')).toBeGreaterThanOrEqual(m.get('sluice_connections_accepted_total')! + 2);
+  const statusAfter = await gw.status();
+  expect(statusAfter.connections.accepted).toBeGreaterThanOrEqual(statusBefore.connections.accepted + 2);
+  expect(statusAfter.connections.handled).toBeGreaterThanOrEqual(statusBefore.connections.handled);
+  expect(statusAfter.requests_total).toBeGreaterThanOrEqual(statusBefore.requests_total + 2);
 });

@@ -33,6 +33,9 @@ test('the unit reloads with HUP, stops gracefully, restarts on failure and is ha
   expect(UNIT).toMatch(/^Restart=on-failure$/m);
   expect(UNIT).toMatch(/^ExecStartPre=.* -t /m);
   for (const key of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'LimitNOFILE=']) expect(UNIT).toContain(key);
+  // The master's single-instance lock is a unix socket (src/master/pid-file.ts).
+  expect(UNIT).toMatch(/^RestrictAddressFamilies=.*\bAF_UNIX\b/m);
+  expect(UNIT).not.toMatch(/^PrivateNetwork=yes/m);
   expect(UNIT).not.toMatch(/^MemoryDenyWriteExecute=yes/m);
 });
 
