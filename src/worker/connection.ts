@@ -42,6 +42,8 @@ export interface ConnectionHandlers {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   /** The server's 'clientError' listener. */
   onClientError(err: NodeJS.ErrnoException, socket: Socket): void;
+  /** The server's 'connect' listener: CONNECT is never proxied (Traefik CVE-2026-71324), it is a 405. */
+  onConnect(req: IncomingMessage, socket: Socket): void;
 }
 
 const kLatest = Symbol('sluice.latestResponse');
@@ -73,6 +75,25 @@ function onAnswered(this: ServerResponse): void {
   this.socket?.destroySoon();
 }
 
+function unparsed(socket: Socket): IncomingMessage {
+  const req = new IncomingMessage(socket);
+  req.method = UNKNOWN;
+  req.url = UNKNOWN;
+  req.httpVersionMajor = 1;
+  req.httpVersionMinor = 1;
+  req.httpVersion = '1.1';
+  req.complete = true;
+  req.push(null);
+  return req;
+}
+
+/** After the response still owed on the connection, if any. */
+function afterLatest(socket: Socket, then: () => void): void {
+  const latest = (socket as Connection)[kLatest];
+  if (latest === undefined || latest.writableFinished) then();
+  else latest.once('finish', then);
+}
+
 export function createConnectionHandlers(h: RequestHandlers, log: Logger): ConnectionHandlers {
   /** The request's turn has come: its response owns the connection. */
   const turn = (req: Received, res: ServerResponse): void => {
@@ -81,21 +102,18 @@ export function createConnectionHandlers(h: RequestHandlers, log: Logger): Conne
     else h.reject(req, res, broken);
   };
 
-  /** An answer for bytes that never became a request, once the responses before it are done. */
-  const answer = (socket: Socket, code: GatewayErrorCode): void => {
+  /**
+   * An answer, once the responses before it are done, for bytes that never
+   * became a request (`received` undefined) or for a request Node hands over
+   * with the socket instead of a response (CONNECT).
+   */
+  const answer = (socket: Socket, code: GatewayErrorCode, received?: IncomingMessage): void => {
     // The response before it closed the connection: nothing more may be said on it.
     if (!socket.writable) {
       socket.destroy();
       return;
     }
-    const req = new IncomingMessage(socket);
-    req.method = UNKNOWN;
-    req.url = UNKNOWN;
-    req.httpVersionMajor = 1;
-    req.httpVersionMinor = 1;
-    req.httpVersion = '1.1';
-    req.complete = true;
-    req.push(null);
+    const req = received ?? unparsed(socket);
     const res = new ServerResponse(req);
     res.shouldKeepAlive = false;
     res.assignSocket(socket);
@@ -132,8 +150,13 @@ export function createConnectionHandlers(h: RequestHandlers, log: Logger): Conne
         else socket.destroy();
         return;
       }
-      if (latest === undefined || latest.writableFinished) answer(socket, code);
-      else latest.once('finish', () => answer(socket, code));
+      afterLatest(socket, () => answer(socket, code));
+    },
+
+    onConnect(req, socket) {
+      // Node has stopped parsing this connection: the 405 is its last response.
+      req.complete = true;
+      afterLatest(socket, () => answer(socket, 'GW_ERR_METHOD_NOT_ALLOWED', req));
     },
   };
 }

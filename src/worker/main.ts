@@ -62,11 +62,6 @@ function onConnection(socket: Socket): void {
   socket.once('close', onSocketClose);
 }
 
-/** CONNECT is never proxied (Traefik CVE-2026-71324): answer it instead of letting Node drop the socket. */
-function onConnect(_req: unknown, socket: Socket): void {
-  socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-}
-
 const servers: Server[] = conf.server.listen.map(() => {
   const server = createServer({
     keepAliveTimeout: conf.server.keepalive_timeout,
@@ -80,7 +75,7 @@ const servers: Server[] = conf.server.listen.map(() => {
   }, requests.onRequest);
   server.on('clientError', requests.onClientError);
   server.on('connection', onConnection);
-  server.on('connect', onConnect);
+  server.on('connect', requests.onConnect);
   return server;
 });
 

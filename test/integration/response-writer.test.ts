@@ -168,6 +168,14 @@ describe('every response kind passes the header filters', () => {
     expect(a.status).toBe(400);
     expect(a.headers['x-request-id']).toMatch(ID);
   });
+
+  test('CONNECT is a 405 through the writer (JSON body, correlation id), not bytes written past it', async () => {
+    const raw = await rawRequest(gw.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    const a = head(raw);
+    expect(a.status).toBe(405);
+    expect(a.headers['x-request-id']).toMatch(ID);
+    expect(raw).toContain('"code":"GW_ERR_METHOD_NOT_ALLOWED"');
+  });
 });
 
 describe('the global log phase sees every request', () => {
