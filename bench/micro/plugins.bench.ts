@@ -1,8 +1,8 @@
 /**
  * Micro-bench for plugin chains: what each chain costs a request on the
  * worker's thread up to the response head, without sockets or undici. It runs
- * the real pipeline (chain compiled from a conf, PluginCtx, runRequestPhases,
- * startResponse, runHeaderFilter, Node's writeHead) on a request with an API
+ * the real pipeline (chain compiled from a conf, the Exchange, runRequestPhases,
+ * the response writer's sendHead: header filters, Node's writeHead) on a request with an API
  * key, over a real shared dict, and prints ns per request and the cost over
  * the chain before it.
  * Run: npm run bench:plugins (writes bench/results/plugins.json)
