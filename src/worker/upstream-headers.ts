@@ -59,9 +59,13 @@ const folded = (lower: string): string =>
 /** Connection tokens that never remove a header: the framing and the Host the request was routed by. */
 const NOT_REMOVABLE: ReadonlySet<string> = new Set(['close', 'keep-alive', 'host', 'content-length']);
 
+/** The usual spellings compare without lower-casing a copy of the name. */
+const isConnection = (name: string): boolean => name === 'Connection' || name === 'connection' || name.toLowerCase() === 'connection';
+
 /** Adds the lower-cased tokens of one Connection value, but those in `ignored`, to `into` (created when needed). */
 function connectionTokens(value: string, into: Set<string> | null, ignored: ReadonlySet<string>): Set<string> | null {
-  // Usually a single `keep-alive` or `close`: no split, and toLowerCase returns a lower-case string as is.
+  // Nearly every request: a bare `keep-alive` or `close`, which names no header.
+  if (value === 'keep-alive' || value === 'close') return into;
   if (value.indexOf(',') === -1) return addToken(value, into, ignored);
   for (const token of value.split(',')) into = addToken(token, into, ignored);
   return into;
@@ -85,7 +89,7 @@ export function clientHeaders(raw: readonly string[]): readonly string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (isFoldable(name)) dropped = true;
-    else if (name.length === 10 && name.toLowerCase() === 'connection') listed = connectionTokens(raw[i + 1]!, listed, NOT_REMOVABLE);
+    else if (name.length === 10 && isConnection(name)) listed = connectionTokens(raw[i + 1]!, listed, NOT_REMOVABLE);
   }
   if (listed === null && !dropped) return raw;
   const out: string[] = [];
