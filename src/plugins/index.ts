@@ -8,6 +8,7 @@ import { limitReq } from './limit-req/index.ts';
 import { jwt } from './jwt/index.ts';
 import { keyAuth } from './key-auth/index.ts';
 import type { PluginDef } from './pdk/types.ts';
+import { proxyCache } from './proxy-cache/index.ts';
 import { rateLimiting } from './rate-limiting/index.ts';
 import { buildRegistry } from './registry.ts';
 import { requestSizeLimiting } from './request-size-limiting/index.ts';
@@ -32,6 +33,7 @@ export const BUILTIN_PLUGINS: readonly PluginDef[] = [
   ipRestriction,
   limitConn,
   limitReq,
+  proxyCache,
   rateLimiting,
   jwt,
   keyAuth,

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import type { Identity, ReadonlyHeaders } from '../pdk/index.ts';
+
+/**
+ * Cache keys. An entry lives under `pc|<route>|<digest>`, the digest taken
+ * over everything that selects a response: the route's cache conf (so a
+ * changed conf never serves entries stored under the old rules), the method
+ * class, Host, the normalised path, the query as configured, the consumer
+ * and the conf's vary headers. The route name stays in clear so a purge by
+ * route can find its entries.
+ */
+
+const SEP = '\u0000';
+
+export const digestOf = (parts: readonly string[]): string =>
+  createHash('sha256').update(parts.join(SEP)).digest('base64url').slice(0, 32);
+
+/** What `create` fixes for every key of one conf. */
+export interface KeySpec {
+  readonly route: string;
+  /** Digest of the conf (and the plugin's version). */
+  readonly confDigest: string;
+  /** Lower-case, sorted. */
+  readonly varyHeaders: readonly string[];
+  /** null = every argument. */
+  readonly varyQuery: readonly string[] | null;
+  readonly isolation: boolean;
+}
+
+/** What of one request goes into its key. */
+export interface KeyRequest {
+  readonly method: string;
+  readonly path: string;
+  /** The raw query, without `?`. */
+  readonly query: string;
+  readonly headers: ReadonlyHeaders;
+  readonly identity: Identity | null;
+}
+
+/** GET and HEAD read and write one entry: a HEAD is answered from a GET's. */
+export const methodClass = (method: string): string => (method === 'HEAD' ? 'GET' : method);
+
+/**
+ * The query as it selects a response: its arguments sorted by name (values
+ * of one name keep their order), so `?b=2&a=1` and `?a=1&b=2` are one entry;
+ * with `only`, the other arguments are left out.
+ */
+export function normalisedQuery(raw: string, only: readonly string[] | null): string {
+  if (raw === '') return '';
+  const args = new URLSearchParams(raw);
+  if (only !== null) for (const name of [...new Set(args.keys())]) if (!only.includes(name)) args.delete(name);
+  args.sort();
+  return args.toString();
+}
+
+/** Every value of each header, in the order `names` gives. */
+const headerValues = (headers: ReadonlyHeaders, names: readonly string[]): string[] =>
+  names.map((n) => headers.getAll(n).join(', '));
+
+const consumerPart = (id: Identity | null): string =>
+  id === null ? '' : `${id.consumer ?? ''}${SEP}${id.user_id ?? ''}${SEP}${id.anonymous ? 'anonymous' : ''}`;
+
+/** The digest shown in X-Cache-Key. */
+export function keyDigest(spec: KeySpec, req: KeyRequest): string {
+  return digestOf([
+    spec.confDigest,
+    methodClass(req.method),
+    (req.headers.get('host') ?? '').toLowerCase(),
+    req.path,
+    normalisedQuery(req.query, spec.varyQuery),
+    spec.isolation ? consumerPart(req.identity) : '',
+    ...headerValues(req.headers, spec.varyHeaders),
+  ]);
+}
+
+export const entryKey = (route: string, digest: string): string => `pc|${route}|${digest}`;
+
+/** The key of one variant of an entry whose response named `vary` (lower case, sorted). */
+export const variantKey = (key: string, vary: readonly string[], headers: ReadonlyHeaders): string =>
+  `${key}|${digestOf(headerValues(headers, vary))}`;
+
+/** A response's Vary names, lower case, sorted, unique; `*` kept as is. */
+export function varyNames(headers: ReadonlyHeaders): string[] {
+  const names = new Set<string>();
+  for (const v of headers.getAll('vary')) {
+    for (const part of v.split(',')) {
+      const n = part.trim().toLowerCase();
+      if (n !== '') names.add(n);
+    }
+  }
+  return [...names].sort();
+}
