@@ -42,6 +42,8 @@ export interface TargetConf extends HostPort {
   /** As written: `127.0.0.1:9001`, `[::1]:9001`, `localhost:9001`. */
   readonly address: string;
   readonly weight: number;
+  /** Used only when every non-backup target is down. */
+  readonly backup: boolean;
 }
 
 export interface ActiveHealthcheckConf extends Frozen<Omit<NonNullable<WrittenHealthcheck['active']>, 'interval' | 'timeout'>> {
@@ -133,6 +135,8 @@ export function resolveConf(c: ConfFile, file: string, prefix: string): SluiceCo
     routes: c.routes.map((r) => ({
       ...r,
       hosts: r.hosts.map((h) => h.toLowerCase()),
+      // Lower case, as node hands request headers to the router.
+      headers: Object.fromEntries(Object.entries(r.headers).map(([name, values]) => [name.toLowerCase(), values])),
       methods: r.methods.map((m) => m.toUpperCase()),
       upstream: r.upstream ?? null,
       return: r.return === undefined ? null : { ...r.return, headers: stringMap(r.return.headers) },
@@ -147,8 +151,8 @@ function resolveUpstream(name: string, u: WrittenUpstream): UpstreamConf {
     ...u,
     name,
     targets: u.targets.map((t) => {
-      const { address, weight } = typeof t === 'string' ? { address: t, weight: DEFAULT_WEIGHT } : t;
-      return { address, ...hostPort(address, 1), weight };
+      const { address, weight, backup } = typeof t === 'string' ? { address: t, weight: DEFAULT_WEIGHT, backup: false } : t;
+      return { address, ...hostPort(address, 1), weight, backup };
     }),
     connect_timeout: parseDuration(u.connect_timeout),
     send_timeout: parseDuration(u.send_timeout),

@@ -47,6 +47,21 @@ function checkRoutePath(p: string): string | null {
   return null;
 }
 
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A route `headers` value: exact, or `~ regex` matched against the whole value. */
+function checkHeaderValue(v: string): string | null {
+  const m = /^~\s+(.*)$/.exec(v);
+  if (m === null) return null;
+  try {
+    new RegExp(m[1] as string);
+  } catch (err) {
+    return `bad regex: ${(err as Error).message}`;
+  }
+  return null;
+}
+
 const RealIp = Type.Object(
   {
     header: Type.String({ minLength: 1, default: 'X-Forwarded-For', description: 'Header the client address is read from' }),
@@ -88,11 +103,17 @@ const Target = Type.Union(
       {
         address: Address('Upstream server address', 1),
         weight: Type.Integer({ minimum: 1, maximum: 65535, default: DEFAULT_WEIGHT, description: 'Relative share of requests' }),
+        backup: Type.Boolean({ default: false, description: 'Used only when every non-backup target is down (nginx backup)' }),
       },
       { ...Closed, description: 'Upstream server with a weight' },
     ),
   ],
-  { description: 'Upstream server: "host:port" or { address, weight }', expected: 'an address "host:port" or a map { address, weight }' },
+  { description: 'Upstream server: "host:port" or { address, weight, backup }', expected: 'an address "host:port" or a map { address, weight, backup }' },
+);
+
+/** A backup stands in for the others (nginx refuses `backup` alone too): a group of only backups would never be used as such. */
+const Targets = checked(Type.Array(Target, { minItems: 1, description: 'Upstream servers' }), (ts) =>
+  ts.every((t) => typeof t !== 'string' && t.backup) ? 'every target is a backup: at least one must not be' : null,
 );
 
 const ActiveHealthcheck = Type.Object(
@@ -121,7 +142,7 @@ const Upstream = Type.Object(
       Type.String({ default: 'ip', description: 'consistent-hash key: ip | consumer | user_id | company_id | uri | header:NAME | cookie:NAME' }),
       (v) => (HASH_ON.test(v) ? null : 'must be ip, consumer, user_id, company_id, uri, header:NAME or cookie:NAME'),
     ),
-    targets: Type.Array(Target, { minItems: 1, description: 'Upstream servers' }),
+    targets: Targets,
     keepalive: Type.Integer({ minimum: 0, default: 64, description: 'Pooled upstream connections per worker' }),
     connect_timeout: duration({ description: 'Time to connect to a target', default: '5s' }),
     send_timeout: duration({ description: 'Time to send the request to a target', default: '60s' }),
@@ -182,6 +203,20 @@ const Route = Type.Object(
     methods: Type.Array(
       checked(Type.String({ description: 'HTTP method' }), (m) => (METHODS.includes(m.toUpperCase()) ? null : `unknown HTTP method "${m}"`)),
       { default: [], description: 'HTTP methods; empty = any' },
+    ),
+    headers: checked(
+      Type.Record(
+        Type.String(),
+        Type.Array(checked(Type.String({ description: 'Header value' }), checkHeaderValue), { minItems: 1, description: 'Accepted values: exact, or "~ regex" (whole value)' }),
+        { default: {}, description: 'Header name -> accepted values; the route matches only a request with each header at one of its values; empty = any' },
+      ),
+      (h) => {
+        for (const name of Object.keys(h)) {
+          if (!HEADER_NAME.test(name)) return `"${name}" is not a header name`;
+          if (name.toLowerCase() === 'host') return 'match the Host header with hosts, not headers';
+        }
+        return null;
+      },
     ),
     strip_path: Type.Boolean({ default: false, description: 'Remove the matched prefix before proxying' }),
     preserve_host: Type.Boolean({ default: false, description: "Send the client's Host upstream" }),

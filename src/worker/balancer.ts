@@ -10,11 +10,17 @@ import { HEALTHY, UNHEALTHY, createHealthBuffer } from '../contracts/health-layo
  * nginx tries them anyway rather than failing closed; so do we, through `pick`
  * falling back to the least recently failed target. A target the master's active
  * checker reports down (`setHealthy(false)`) is never picked.
+ *
+ * Backup targets (nginx `backup`) are a second group with its own algorithm state
+ * (and its own ring): they are picked only when no primary is available for this
+ * attempt, so traffic returns to the primaries as soon as one is back. The
+ * try-anyway fallback comes after both groups, primaries first.
  */
 export class TargetState {
   readonly index: number;
   readonly address: string;
   readonly weight: number;
+  readonly backup: boolean;
   /** Requests in flight to this target from this worker (least-conn). */
   active = 0;
   /** Smooth weighted round-robin state (nginx ngx_http_upstream_get_peer). */
@@ -28,10 +34,11 @@ export class TargetState {
   /** The upstream's shared active-health slots (health-state.ts). */
   private readonly health: Int32Array;
 
-  constructor(index: number, address: string, weight: number, health: Int32Array) {
+  constructor(index: number, address: string, weight: number, backup: boolean, health: Int32Array) {
     this.index = index;
     this.address = address;
     this.weight = weight;
+    this.backup = backup;
     this.health = health;
   }
 
@@ -98,6 +105,22 @@ function scramble(k: number): number {
 }
 
 type Chooser = (targets: readonly TargetState[], tried: number, key: HashKey, now: number) => TargetState | null;
+
+/** The chooser for one group of targets: consistent hashing needs the group's own ring. */
+const chooserFor = (algorithm: UpstreamConf['algorithm'], group: readonly TargetState[]): Chooser =>
+  algorithm === 'least-conn' ? leastConn
+    : algorithm === 'ewma' ? ewma
+      : algorithm === 'consistent-hash' ? consistentHash(group)
+        : roundRobin;
+
+/** The healthy target that failed longest ago: nginx's try-anyway when every target is passively out. */
+function leastRecentlyFailed(group: readonly TargetState[]): TargetState | null {
+  let fallback: TargetState | null = null;
+  for (const t of group) {
+    if (t.healthy && (fallback === null || t.downUntil < fallback.downUntil)) fallback = t;
+  }
+  return fallback;
+}
 
 /** nginx smooth weighted round-robin: spreads a 5:1:1 split as a,a,b,a,c,a,a rather than a×5,b,c. */
 const roundRobin: Chooser = (targets, tried, _key, now) => {
@@ -193,26 +216,21 @@ function consistentHash(targets: readonly TargetState[]): Chooser {
 /** `health`: the master's shared active-health buffer for this upstream; a private one when there is none (tests). */
 export function createBalancer(conf: UpstreamConf, health: SharedArrayBuffer = createHealthBuffer(conf.targets.length)): Balancer {
   const slots = new Int32Array(health);
-  const targets = conf.targets.map((t, index) => new TargetState(index, t.address, t.weight, slots));
-  const choose: Chooser =
-    conf.algorithm === 'least-conn' ? leastConn
-      : conf.algorithm === 'ewma' ? ewma
-        : conf.algorithm === 'consistent-hash' ? consistentHash(targets)
-          : roundRobin;
+  const targets = conf.targets.map((t, index) => new TargetState(index, t.address, t.weight, t.backup, slots));
+  const primaries = targets.filter((t) => !t.backup);
+  const backups = targets.filter((t) => t.backup);
+  const choosePrimary = chooserFor(conf.algorithm, primaries);
+  const chooseBackup = backups.length === 0 ? null : chooserFor(conf.algorithm, backups);
   const passive: PassiveHealthcheckConf | null = conf.healthcheck.passive;
 
   return {
     targets,
     pick(tried, key, now) {
-      const chosen = choose(targets, tried, key, now);
+      const chosen = choosePrimary(primaries, tried, key, now) ?? chooseBackup?.(backups, tried, key, now) ?? null;
       if (chosen !== null || tried !== 0) return chosen;
       // Every target is passively marked down: like nginx, try the one that failed longest ago
-      // rather than refuse; actively unhealthy targets stay excluded.
-      let fallback: TargetState | null = null;
-      for (const t of targets) {
-        if (t.healthy && (fallback === null || t.downUntil < fallback.downUntil)) fallback = t;
-      }
-      return fallback;
+      // rather than refuse, a primary if any is actively healthy; actively unhealthy targets stay excluded.
+      return leastRecentlyFailed(primaries) ?? leastRecentlyFailed(backups);
     },
     report(target, ok, ms, now) {
       if (conf.algorithm === 'ewma') {

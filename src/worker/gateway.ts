@@ -167,7 +167,7 @@ function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   x.path = n.path;
-  const m = g.router.match(x.method, host, n.path);
+  const m = g.router.match(x.method, host, n.path, req.headers);
   if (m === null) {
     x.req.routeTo(n.path, n.query);
     refuse(x, 'GW_ERR_NO_ROUTE');

@@ -17,6 +17,13 @@ import type { RouteConf } from '../config/types.ts';
  * listing GET also allows HEAD (nginx limit_except). A route without `paths`
  * behaves as the prefix `/`.
  *
+ * Headers (`headers: { X-Tenant: [acme] }`) narrow a route as methods do: it is
+ * invisible unless the request has each named header at one of its values (exact,
+ * or `~ regex` matched against the whole value). Among routes with the same path,
+ * the one with more header conditions is tried first (Kong: the route with more
+ * matching criteria wins), so a tenant's route beats the shared one on its path
+ * and conf order decides the rest; paths still decide first, by the rules above.
+ *
  * Hosts narrow the candidates like server_name, except that an empty result falls
  * through: routes naming the exact host first, then those whose `*.suffix`
  * wildcards match (longest suffix first; `*.example.org` matches
@@ -35,8 +42,19 @@ export interface RouteMatch {
   readonly upstreamPath: string;
 }
 
+/** The request's headers as node gives them: names in lower case. */
+export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
 export interface Router {
-  match(method: string, host: string | undefined, path: string): RouteMatch | null;
+  /** `headers` may be left out by callers that route without them (a route with `headers` then never matches). */
+  match(method: string, host: string | undefined, path: string, headers?: RequestHeaders): RouteMatch | null;
+}
+
+/** One `headers` entry: the lower-case name and the values it accepts. */
+interface HeaderRule {
+  readonly name: string;
+  readonly exact: ReadonlySet<string>;
+  readonly patterns: readonly RegExp[];
 }
 
 type Kind = 'exact' | 'prefix' | 'regex';
@@ -52,6 +70,8 @@ interface Candidate {
   /** `^~`: a longest-prefix match that skips the regexes. */
   readonly stopsRegex: boolean;
   readonly regex: RegExp | null;
+  /** null: any headers. */
+  readonly headers: readonly HeaderRule[] | null;
 }
 
 /** Radix tree node: `label` is the edge from the parent, children keyed by their label's first char. */
@@ -68,7 +88,23 @@ interface Group {
   readonly regexes: Candidate[];
 }
 
-const allows = (c: Candidate, method: string): boolean => c.methods === null || c.methods.has(method);
+const NO_HEADERS: RequestHeaders = {};
+
+const allows = (c: Candidate, method: string, headers: RequestHeaders): boolean =>
+  (c.methods === null || c.methods.has(method)) && (c.headers === null || headersMatch(c.headers, headers));
+
+function headersMatch(rules: readonly HeaderRule[], headers: RequestHeaders): boolean {
+  for (const rule of rules) {
+    const v = headers[rule.name];
+    if (v === undefined) return false;
+    if (typeof v === 'string' ? !valueMatches(rule, v) : !v.some((one) => valueMatches(rule, one))) return false;
+  }
+  return true;
+}
+
+const valueMatches = (rule: HeaderRule, v: string): boolean => rule.exact.has(v) || rule.patterns.some((re) => re.test(v));
+
+const ruleCount = (c: Candidate): number => (c.headers === null ? 0 : c.headers.length);
 
 export function compileRouter(routes: readonly RouteConf[]): Router {
   return new CompiledRouter(routes);
@@ -101,12 +137,12 @@ class CompiledRouter implements Router {
     this.#hasHosts = this.#byHost.size > 0 || this.#byWildcard.size > 0;
   }
 
-  match(method: string, host: string | undefined, path: string): RouteMatch | null {
+  match(method: string, host: string | undefined, path: string, headers: RequestHeaders = NO_HEADERS): RouteMatch | null {
     if (this.#hasHosts && host !== undefined && host !== '') {
       const name = normalizeHost(host);
       const exact = this.#byHost.get(name);
       if (exact !== undefined) {
-        const found = matchGroup(exact, method, path);
+        const found = matchGroup(exact, method, path, headers);
         if (found !== null) return found;
       }
       if (this.#byWildcard.size > 0) {
@@ -114,12 +150,12 @@ class CompiledRouter implements Router {
         for (let dot = name.indexOf('.', 1); dot !== -1; dot = name.indexOf('.', dot + 1)) {
           const group = this.#byWildcard.get(name.slice(dot));
           if (group === undefined) continue;
-          const found = matchGroup(group, method, path);
+          const found = matchGroup(group, method, path, headers);
           if (found !== null) return found;
         }
       }
     }
-    return matchGroup(this.#anyHost, method, path);
+    return matchGroup(this.#anyHost, method, path, headers);
   }
 }
 
@@ -151,9 +187,10 @@ function compileCandidates(route: RouteConf, index: number): Candidate[] {
     methods = new Set(route.methods);
     if (methods.has('GET')) methods.add('HEAD');
   }
+  const headers = compileHeaders(route);
   const paths = route.paths.length > 0 ? route.paths : ['/'];
   return paths.map((spec): Candidate => {
-    const base = { route, index, methods, stopsRegex: false, regex: null };
+    const base = { route, index, methods, headers, stopsRegex: false, regex: null };
     if (spec.startsWith('=')) return { ...base, kind: 'exact', text: spec.slice(1).trim() };
     if (spec.startsWith('^~')) return { ...base, kind: 'prefix', text: spec.slice(2).trim(), stopsRegex: true };
     if (spec.startsWith('~')) {
@@ -169,13 +206,38 @@ function compileCandidates(route: RouteConf, index: number): Candidate[] {
   });
 }
 
+function compileHeaders(route: RouteConf): HeaderRule[] | null {
+  const entries = Object.entries(route.headers);
+  if (entries.length === 0) return null;
+  return entries.map(([name, values]) => {
+    const exact = new Set<string>();
+    const patterns: RegExp[] = [];
+    for (const v of values) {
+      const m = /^~\s+(.*)$/.exec(v);
+      if (m === null) exact.add(v);
+      else patterns.push(new RegExp(`^(?:${m[1] as string})$`));
+    }
+    return { name: name.toLowerCase(), exact, patterns };
+  });
+}
+
 function addCandidate(group: Group, c: Candidate): void {
   if (c.kind === 'exact') {
     const list = group.exact.get(c.text);
     if (list === undefined) group.exact.set(c.text, [c]);
-    else list.push(c);
-  } else if (c.kind === 'regex') group.regexes.push(c);
+    else insertByHeaders(list, c, () => true);
+  } else if (c.kind === 'regex') insertByHeaders(group.regexes, c, (other) => other.regex!.source === c.regex!.source && other.regex!.flags === c.regex!.flags);
   else insertPrefix(group.prefixes, c.text, c);
+}
+
+/**
+ * Appends `c`, in conf order, unless it has more header conditions than an
+ * earlier candidate for the same path (`samePath`): then it goes just before it.
+ */
+function insertByHeaders(list: Candidate[], c: Candidate, samePath: (other: Candidate) => boolean): void {
+  const at = list.findIndex((other) => samePath(other) && ruleCount(other) < ruleCount(c));
+  if (at === -1) list.push(c);
+  else list.splice(at, 0, c);
 }
 
 function insertPrefix(root: PrefixNode, prefix: string, c: Candidate): void {
@@ -203,18 +265,18 @@ function insertPrefix(root: PrefixNode, prefix: string, c: Candidate): void {
     } else node = child;
     at += common;
   }
-  node.candidates.push(c);
+  insertByHeaders(node.candidates, c, () => true);
 }
 
-function matchGroup(group: Group, method: string, path: string): RouteMatch | null {
+function matchGroup(group: Group, method: string, path: string, headers: RequestHeaders): RouteMatch | null {
   const exact = group.exact.get(path);
   if (exact !== undefined) {
-    for (const c of exact) if (allows(c, method)) return result(c, path, path.length);
+    for (const c of exact) if (allows(c, method, headers)) return result(c, path, path.length);
   }
-  const longest = longestPrefix(group.prefixes, method, path);
+  const longest = longestPrefix(group.prefixes, method, path, headers);
   if (longest !== null && longest.stopsRegex) return result(longest, path, longest.text.length);
   for (const c of group.regexes) {
-    if (!allows(c, method)) continue;
+    if (!allows(c, method, headers)) continue;
     const regex = c.regex as RegExp;
     if (!c.route.strip_path) {
       if (regex.test(path)) return result(c, path, 0);
@@ -226,13 +288,13 @@ function matchGroup(group: Group, method: string, path: string): RouteMatch | nu
   return longest === null ? null : result(longest, path, longest.text.length);
 }
 
-function longestPrefix(root: PrefixNode, method: string, path: string): Candidate | null {
+function longestPrefix(root: PrefixNode, method: string, path: string, headers: RequestHeaders): Candidate | null {
   let best: Candidate | null = null;
   let node = root;
   let at = 0;
   for (;;) {
     for (const c of node.candidates) {
-      if (allows(c, method)) {
+      if (allows(c, method, headers)) {
         best = c;
         break;
       }

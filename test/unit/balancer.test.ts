@@ -5,7 +5,7 @@ import type { Algorithm, PassiveHealthcheckConf, UpstreamConf } from '../../src/
 
 /** A resolved upstream conf as the loader would produce it; targets are named by their address. */
 function upstream(
-  targets: readonly (readonly [address: string, weight: number])[],
+  targets: readonly (readonly [address: string, weight: number, backup?: 'backup'])[],
   algorithm: Algorithm = 'round-robin',
   passive: PassiveHealthcheckConf | null = null,
 ): UpstreamConf {
@@ -13,9 +13,9 @@ function upstream(
     name: 'u',
     algorithm,
     hash_on: 'ip',
-    targets: targets.map(([address, weight]) => {
+    targets: targets.map(([address, weight, backup]) => {
       const colon = address.lastIndexOf(':');
-      return { address, host: address.slice(0, colon), port: Number(address.slice(colon + 1)), weight };
+      return { address, host: address.slice(0, colon), port: Number(address.slice(colon + 1)), weight, backup: backup === 'backup' };
     }),
     keepalive: 64,
     connect_timeout: 5000,
@@ -362,5 +362,93 @@ describe('ewma', () => {
     b.report(bb!, true, 15, 0);
     a!.active = 5;
     expect(name(b.pick(0, undefined, 1))).toBe('b');
+  });
+});
+
+describe('backup targets (nginx backup)', () => {
+  const ALGORITHMS: readonly Algorithm[] = ['round-robin', 'least-conn', 'consistent-hash', 'ewma'];
+  const passive: PassiveHealthcheckConf = { max_fails: 1, fail_timeout: 10_000 };
+  /** a and b primaries, c and d backups. */
+  const withBackups = (algorithm: Algorithm) => createBalancer(upstream([[A, 1], [B, 1], [C, 1, 'backup'], [D, 1, 'backup']], algorithm, passive));
+
+  for (const algorithm of ALGORITHMS) {
+    describe(algorithm, () => {
+      const key = algorithm === 'consistent-hash' ? 'company-42' : undefined;
+
+      test('backups get nothing while a primary is available', () => {
+        const b = withBackups(algorithm);
+        b.targets[0]!.healthy = false; // one primary down: the other takes everything
+        const seen = new Set<string>();
+        for (let i = 0; i < 50; i++) seen.add(name(b.pick(0, i % 2 === 0 ? key : `k${i}`, 0)));
+        expect(seen).toEqual(new Set(['b']));
+      });
+
+      test('every primary actively down: the backups share the traffic, and it goes back when a primary recovers', () => {
+        const b = withBackups(algorithm);
+        b.targets[0]!.healthy = false;
+        b.targets[1]!.healthy = false;
+        const seen = new Set<string>();
+        for (let i = 0; i < 50; i++) {
+          const t = b.pick(0, algorithm === 'consistent-hash' ? `k${i}` : undefined, 0)!;
+          seen.add(name(t));
+          t.active++; // least-conn and ewma spread by load; round-robin and the ring spread anyway
+        }
+        expect(seen).toEqual(new Set(['c', 'd']));
+        b.targets[1]!.healthy = true;
+        expect(name(b.pick(0, key, 0))).toBe('b');
+      });
+
+      test('every primary passively out: backups until fail_timeout is over, then the primaries', () => {
+        const b = withBackups(algorithm);
+        b.report(b.targets[0]!, false, 5, 1_000);
+        b.report(b.targets[1]!, false, 5, 1_000);
+        expect(['c', 'd']).toContain(name(b.pick(0, key, 2_000)));
+        expect(['a', 'b']).toContain(name(b.pick(0, key, 11_001)));
+      });
+
+      test('a retry after every primary was tried goes to a backup', () => {
+        const b = withBackups(algorithm);
+        const tried = triedBit(0) | triedBit(1);
+        expect(['c', 'd']).toContain(name(b.pick(tried, key, 0)));
+      });
+
+      test('everything out: the try-anyway fallback comes after the backups and prefers a primary', () => {
+        const b = withBackups(algorithm);
+        b.report(b.targets[1]!, false, 5, 1_000); // b failed longest ago of the primaries
+        b.report(b.targets[0]!, false, 5, 2_000);
+        b.report(b.targets[2]!, false, 5, 500); // backups failed even earlier: still not chosen over a primary
+        b.report(b.targets[3]!, false, 5, 500);
+        expect(name(b.pick(0, key, 3_000))).toBe('b');
+        b.targets[0]!.healthy = false;
+        b.targets[1]!.healthy = false;
+        expect(['c', 'd']).toContain(name(b.pick(0, key, 3_000)));
+      });
+    });
+  }
+
+  test('round-robin: the weights of the backups hold among themselves', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 3, 'backup'], [C, 1, 'backup']]));
+    b.targets[0]!.healthy = false;
+    expect(count(picks(b, 400))).toEqual({ b: 300, c: 100 });
+  });
+
+  test('consistent-hash: backups do not move any key among the primaries', () => {
+    const plain = createBalancer(upstream([[A, 1], [B, 1]], 'consistent-hash'));
+    const backed = createBalancer(upstream([[A, 1], [B, 1], [C, 1, 'backup'], [D, 1, 'backup']], 'consistent-hash'));
+    for (let i = 0; i < 2_000; i++) {
+      const k = `company-${i}`;
+      expect(name(backed.pick(0, k, 0))).toBe(name(plain.pick(0, k, 0)));
+    }
+  });
+
+  test('consistent-hash: with the primaries down, a key stays on one backup', () => {
+    const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1, 'backup'], [D, 1, 'backup']], 'consistent-hash'));
+    b.targets[0]!.healthy = false;
+    b.targets[1]!.healthy = false;
+    for (let i = 0; i < 200; i++) {
+      const k = `company-${i}`;
+      const first = name(b.pick(0, k, 0));
+      expect(name(b.pick(0, k, 0))).toBe(first);
+    }
   });
 });

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { RouteConf } from '../../src/config/types.ts';
 import { compileRouter } from '../../src/worker/router.ts';
 
-type RouteFields = Pick<RouteConf, 'name'> & Partial<Pick<RouteConf, 'hosts' | 'paths' | 'methods' | 'strip_path'>>;
+type RouteFields = Pick<RouteConf, 'name'> & Partial<Pick<RouteConf, 'hosts' | 'paths' | 'methods' | 'strip_path' | 'headers'>>;
 
 const route = (fields: RouteFields): RouteConf => ({
   hosts: [],
   paths: [],
   methods: [],
   strip_path: false,
+  headers: {},
   preserve_host: false,
   upstream: 'echo',
   return: null,
@@ -217,5 +218,94 @@ describe('router: strip_path', () => {
 
   it('without strip_path the path is forwarded unchanged', () => {
     expect(upstream('/keep/x')).toBe('/keep/x');
+  });
+});
+
+describe('router: headers', () => {
+  /** Request headers as node hands them over: lower-case names. */
+  const routeFor = (routes: readonly RouteFields[]) => {
+    const router = compiled(routes);
+    return (path: string, headers: Record<string, string | string[]> = {}, method = 'GET', host?: string): string | null =>
+      router.match(method, host, path, headers)?.route.name ?? null;
+  };
+
+  it('a route with headers is invisible unless each header has one of its values; names are case-insensitive', () => {
+    const pick = routeFor([{ name: 'acme', paths: ['/orders'], headers: { 'x-tenant': ['acme', 'globex'], 'x-env': ['prod'] } }]);
+    expect(pick('/orders', { 'x-tenant': 'acme', 'x-env': 'prod' })).toBe('acme');
+    expect(pick('/orders', { 'x-tenant': 'globex', 'x-env': 'prod' })).toBe('acme');
+    expect(pick('/orders', { 'x-tenant': 'acme' })).toBeNull(); // every named header must match
+    expect(pick('/orders', { 'x-tenant': 'ACME', 'x-env': 'prod' })).toBeNull(); // values are exact
+    expect(pick('/orders', { 'x-tenant': 'acme-2', 'x-env': 'prod' })).toBeNull();
+    expect(pick('/orders')).toBeNull();
+    // A conf written with X-Tenant (resolve lower-cases it) or compiled from another spelling.
+    expect(routeFor([{ name: 'r', paths: ['/'], headers: { 'X-Tenant': ['acme'] } }])('/', { 'x-tenant': 'acme' })).toBe('r');
+  });
+
+  it('among routes with the same path, the one with matching headers wins whatever the conf order', () => {
+    const pick = routeFor([
+      { name: 'shared', paths: ['/orders'] },
+      { name: 'acme', paths: ['/orders'], headers: { 'x-tenant': ['acme'] } },
+      { name: 'acme-canary', paths: ['/orders'], headers: { 'x-tenant': ['acme'], 'x-canary': ['1'] } },
+      { name: 'exact-shared', paths: ['= /ping'] },
+      { name: 'exact-acme', paths: ['= /ping'], headers: { 'x-tenant': ['acme'] } },
+      { name: 'regex-shared', paths: ['~ ^/v[0-9]+/'] },
+      { name: 'regex-acme', paths: ['~ ^/v[0-9]+/'], headers: { 'x-tenant': ['acme'] } },
+    ]);
+    expect(pick('/orders/1')).toBe('shared');
+    expect(pick('/orders/1', { 'x-tenant': 'globex' })).toBe('shared');
+    expect(pick('/orders/1', { 'x-tenant': 'acme' })).toBe('acme');
+    expect(pick('/orders/1', { 'x-tenant': 'acme', 'x-canary': '1' })).toBe('acme-canary'); // more conditions first
+    expect(pick('/ping')).toBe('exact-shared');
+    expect(pick('/ping', { 'x-tenant': 'acme' })).toBe('exact-acme');
+    expect(pick('/v2/x')).toBe('regex-shared');
+    expect(pick('/v2/x', { 'x-tenant': 'acme' })).toBe('regex-acme');
+  });
+
+  it('paths still decide first: a longer prefix without headers beats a shorter one with them', () => {
+    const pick = routeFor([
+      { name: 'acme', paths: ['/api'], headers: { 'x-tenant': ['acme'] } },
+      { name: 'users', paths: ['/api/users'] },
+    ]);
+    expect(pick('/api/users/1', { 'x-tenant': 'acme' })).toBe('users');
+    expect(pick('/api/orders', { 'x-tenant': 'acme' })).toBe('acme');
+    expect(pick('/api/orders')).toBeNull();
+  });
+
+  it('~ values are regexes matched against the whole value', () => {
+    const pick = routeFor([{ name: 'r', paths: ['/'], headers: { 'x-tenant': ['~ acme-[0-9]+', 'exact'] } }]);
+    expect(pick('/', { 'x-tenant': 'acme-42' })).toBe('r');
+    expect(pick('/', { 'x-tenant': 'exact' })).toBe('r');
+    expect(pick('/', { 'x-tenant': 'xacme-42' })).toBeNull(); // anchored at the start
+    expect(pick('/', { 'x-tenant': 'acme-42x' })).toBeNull(); // and at the end
+    expect(pick('/', { 'x-tenant': 'acme-' })).toBeNull();
+  });
+
+  it('an alternation is anchored as a whole', () => {
+    const pick = routeFor([{ name: 'r', paths: ['/'], headers: { 'x-tenant': ['~ acme|globex'] } }]);
+    expect(pick('/', { 'x-tenant': 'globex' })).toBe('r');
+    expect(pick('/', { 'x-tenant': 'acme-1' })).toBeNull();
+    expect(pick('/', { 'x-tenant': '1-globex' })).toBeNull();
+  });
+
+  it('a header sent as several values matches when one of them does', () => {
+    const pick = routeFor([{ name: 'r', paths: ['/'], headers: { 'set-cookie': ['a=1'] } }]);
+    expect(pick('/', { 'set-cookie': ['b=2', 'a=1'] })).toBe('r');
+    expect(pick('/', { 'set-cookie': ['b=2'] })).toBeNull();
+  });
+
+  it('headers combine with hosts and methods', () => {
+    const pick = routeFor([
+      { name: 'acme-host', hosts: ['api.example.com'], paths: ['/'], methods: ['POST'], headers: { 'x-tenant': ['acme'] } },
+      { name: 'any', paths: ['/'] },
+    ]);
+    expect(pick('/', { 'x-tenant': 'acme' }, 'POST', 'api.example.com')).toBe('acme-host');
+    expect(pick('/', { 'x-tenant': 'acme' }, 'GET', 'api.example.com')).toBe('any');
+    expect(pick('/', { 'x-tenant': 'globex' }, 'POST', 'api.example.com')).toBe('any');
+    expect(pick('/', { 'x-tenant': 'acme' }, 'POST', 'other.example.com')).toBe('any');
+  });
+
+  it('without request headers, routes with headers never match', () => {
+    const router = compiled([{ name: 'acme', paths: ['/'], headers: { 'x-tenant': ['acme'] } }, { name: 'any', paths: ['/'] }]);
+    expect(router.match('GET', undefined, '/')?.route.name).toBe('any');
   });
 });

@@ -46,7 +46,7 @@ describe('loadConf reports every fault in one pass', () => {
       `${f}:19:14: upstreams.echo.hash_on: must be ip, consumer, user_id, company_id, uri, header:NAME or cookie:NAME`,
       `${f}:21:20: upstreams.echo.targets[0].address: port 0 is out of range 1..65535`,
       `${f}:21:35: upstreams.echo.targets[0].wieght: unknown key "wieght"`,
-      `${f}:22:9: upstreams.echo.targets[1]: must be an address "host:port" or a map { address, weight }`,
+      `${f}:22:9: upstreams.echo.targets[1]: must be an address "host:port" or a map { address, weight, backup }`,
       `${f}:24:14: upstreams.empty.targets: must not be empty`,
       `${f}:27:15: consumers[1].username: duplicate consumer "alice" (first defined at ${f}:26)`,
       `${f}:28:25: consumers[1].attributes.tier: must be a string or a number`,
