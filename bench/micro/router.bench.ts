@@ -13,6 +13,7 @@ import { compileRouter } from '../../src/worker/router.ts';
 const route = (name: string, paths: string[], extra: Partial<RouteConf> = {}): RouteConf => ({
   name,
   hosts: [],
+  headers: {},
   paths,
   methods: [],
   strip_path: false,
