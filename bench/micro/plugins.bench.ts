@@ -94,7 +94,7 @@ function once(chain: Chain): number {
   x.req.routeTo('/', '');
   const exit = chain.request === null ? null : runRequestPhases(x, chain.request, 0);
   if (exit !== null) throw new Error(`bench request refused: ${JSON.stringify(exit)}`);
-  sendHead(x, 200, RESPONSE);
+  sendHead(x, 200, RESPONSE, 'upstream');
   return (res as unknown as { _header: string })._header.length;
 }
 

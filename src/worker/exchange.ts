@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { HeaderList } from '../plugins/pdk/headers.ts';
-import type { CtxVars, Exit, Identity, LogCtx, MutableResponseHead, RequestCtx, ResponseCtx, RouteInfo, Timing } from '../plugins/pdk/types.ts';
+import type { CtxVars, Exit, Identity, LogCtx, MutableResponseHead, RequestCtx, ResponseCtx, ResponseSource, RouteInfo, Timing } from '../plugins/pdk/types.ts';
 import type { AccessLog } from './access-log.ts';
 import type { HashSource } from './hash-key.ts';
 import type { Chain } from './pipeline/chain.ts';
@@ -29,9 +29,11 @@ export interface Site {
 class ResponseView implements MutableResponseHead {
   readonly status: number;
   readonly headers: HeaderList;
-  constructor(status: number, headers: HeaderList) {
+  readonly source: ResponseSource;
+  constructor(status: number, headers: HeaderList, source: ResponseSource) {
     this.status = status;
     this.headers = headers;
+    this.source = source;
   }
 }
 
@@ -48,7 +50,7 @@ class LogTiming implements Timing {
 
 const NO_HEADERS: readonly string[] = [];
 /** Placeholders until the response exists, so the fields keep one type and the class one shape. */
-const PENDING_RESPONSE = new ResponseView(0, new HeaderList(NO_HEADERS));
+const PENDING_RESPONSE = new ResponseView(0, new HeaderList(NO_HEADERS), 'error');
 const PENDING_TIMING: Timing = Object.freeze({ start: 0, total: 0, upstream: null });
 
 /**
@@ -139,15 +141,16 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
   }
 
   /** The response head plugins will see and may change; `list` is borrowed until changed. */
-  startResponse(status: number, list: readonly string[]): HeaderList {
+  startResponse(status: number, list: readonly string[], source: ResponseSource): HeaderList {
     const headers = new HeaderList(list);
-    this.res = new ResponseView(status, headers);
+    this.res = new ResponseView(status, headers, source);
     return headers;
   }
 
   /** For the log phase: the response as sent (a bare one if no head was built) and the timing. */
   finish(status: number, end: number): void {
-    if (this.res === PENDING_RESPONSE) this.res = new ResponseView(status, new HeaderList(NO_HEADERS));
+    // No head was built (the client left first, or no plugin needed one): what the log phase can know.
+    if (this.res === PENDING_RESPONSE) this.res = new ResponseView(status, new HeaderList(NO_HEADERS), 'error');
     this.timing = new LogTiming(this, end);
   }
 }

@@ -218,7 +218,7 @@ function serve(g: Compiled, x: Exchange): void {
   const action = g.actions[x.routeIndex]!;
   switch (action.kind) {
     case 'return':
-      sendWhole(x, action.status, action.headers, action.body);
+      sendWhole(x, action.status, action.headers, action.body, 'route');
       return;
     case 'static':
       serveStatic(x, action.root).catch((err: unknown) => internalError(x, err));

@@ -213,7 +213,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     if (status < 200) return; // 100 Continue and friends: the client already got its own
-    sendHead(this.p.x, status, buildDownstreamHeaders(headers));
+    sendHead(this.p.x, status, buildDownstreamHeaders(headers), 'upstream');
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

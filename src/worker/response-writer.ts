@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { GATEWAY_ERRORS, errorBody, errorStatus } from '../plugins/pdk/errors.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
 import { HeaderList } from '../plugins/pdk/headers.ts';
-import type { Exit } from '../plugins/pdk/types.ts';
+import type { Exit, ResponseSource } from '../plugins/pdk/types.ts';
 import type { Exchange } from './exchange.ts';
 import { PLUGIN_FAILED, runBodyFilter, runHeaderFilter, runLog } from './pipeline/run.ts';
 import { recordRequest } from './stats.ts';
@@ -26,7 +26,7 @@ import { recordRequest } from './stats.ts';
 const EMPTY = new Uint8Array(0);
 
 /** Status and head of a response: header filters run here, Connection: close once the worker drains. */
-export function sendHead(x: Exchange, status: number, list: readonly string[]): void {
+export function sendHead(x: Exchange, status: number, list: readonly string[], source: ResponseSource): void {
   const out = x.out;
   if (x.site.lifecycle.draining) out.shouldKeepAlive = false;
   const chain = x.chain;
@@ -35,7 +35,7 @@ export function sendHead(x: Exchange, status: number, list: readonly string[]): 
     return;
   }
   // The list is borrowed (Node's, undici's or a prebuilt one) and copied only if a filter changes it.
-  const headers = x.startResponse(status, list);
+  const headers = x.startResponse(status, list, source);
   runHeaderFilter(x);
   out.writeHead(status, headers.list as string[]);
 }
@@ -55,8 +55,8 @@ export function sendEnd(x: Exchange): void {
 }
 
 /** A response whose body is all here: one end(), and none for HEAD. */
-export function sendWhole(x: Exchange, status: number, list: readonly string[], body: Uint8Array): void {
-  sendHead(x, status, list);
+export function sendWhole(x: Exchange, status: number, list: readonly string[], body: Uint8Array, source: ResponseSource): void {
+  sendHead(x, status, list, source);
   if (x.method === 'HEAD') {
     x.out.end();
     return;
@@ -129,7 +129,7 @@ export function sendError(x: Exchange, code: GatewayErrorCode, close = false, ca
   }
   if (out.destroyed) return;
   if (close) out.shouldKeepAlive = false;
-  sendWhole(x, status, errorHead(code, close), errorBody(code));
+  sendWhole(x, status, errorHead(code, close), errorBody(code), 'error');
 }
 
 const JSON_TYPE = 'application/json';
@@ -159,7 +159,7 @@ export function sendExit(x: Exchange, exit: Exit): void {
   }
   if (type !== '' && !headers.has('content-type')) headers.set('content-type', type);
   headers.set('content-length', bytes.length);
-  sendWhole(x, exit.status, headers.list, bytes);
+  sendWhole(x, exit.status, headers.list, bytes, 'exit');
 }
 
 const kExchange = Symbol('sluice.exchange');

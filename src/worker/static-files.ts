@@ -81,7 +81,7 @@ export async function serveStatic(x: Exchange, root: StaticRoot): Promise<void> 
     if (info.isDirectory()) {
       if (!x.path.endsWith('/')) {
         const query = x.req.query.toString();
-        sendWhole(x, 301, ['location', `${x.path}/${query === '' ? '' : `?${query}`}`, 'content-length', '0'], NO_BODY);
+        sendWhole(x, 301, ['location', `${x.path}/${query === '' ? '' : `?${query}`}`, 'content-length', '0'], NO_BODY, 'route');
         return;
       }
       file = await realpath(join(file, INDEX));
@@ -95,16 +95,16 @@ export async function serveStatic(x: Exchange, root: StaticRoot): Promise<void> 
     const lastModified = info.mtime.toUTCString();
     const headers = x.req.headers;
     if (notModified(headers.get('if-none-match'), headers.get('if-modified-since'), etag, info.mtimeMs)) {
-      sendWhole(x, 304, ['etag', etag, 'last-modified', lastModified], NO_BODY);
+      sendWhole(x, 304, ['etag', etag, 'last-modified', lastModified], NO_BODY, 'route');
       return;
     }
     const type = contentType(file.slice(file.lastIndexOf(sep) + 1)) || 'application/octet-stream';
     const head = ['content-type', type, 'content-length', String(info.size), 'etag', etag, 'last-modified', lastModified];
     if (x.method === 'HEAD') {
-      sendWhole(x, 200, head, NO_BODY);
+      sendWhole(x, 200, head, NO_BODY, 'route');
       return;
     }
-    sendHead(x, 200, head);
+    sendHead(x, 200, head, 'route');
     sendStream(x, createReadStream(file));
   } catch (err) {
     const code = (err as { code?: string }).code;

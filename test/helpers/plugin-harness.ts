@@ -173,14 +173,14 @@ function build({ lines, log, envs, conf, plugins, named }: Worker): Harness {
     let body = '';
     if (exit !== null) {
       status = exit.status;
-      const list = ctx.startResponse(status, toRaw(exit.headers ?? {}));
+      const list = ctx.startResponse(status, toRaw(exit.headers ?? {}), 'exit');
       if (typeof exit.body === 'object' && !(exit.body instanceof Uint8Array) && !list.has('content-type')) list.set('content-type', 'application/json');
       runHeaderFilter(ctx);
       body = exit.body === undefined ? '' : typeof exit.body === 'string' ? exit.body : JSON.stringify(exit.body);
     } else {
       const up = r.upstream ?? {};
       status = up.status ?? 200;
-      ctx.startResponse(status, toRaw(up.headers ?? {}));
+      ctx.startResponse(status, toRaw(up.headers ?? {}), 'upstream');
       runHeaderFilter(ctx);
       const dec = new TextDecoder();
       for (const chunk of up.body ?? []) body += dec.decode(runBodyFilter(ctx, new TextEncoder().encode(chunk), false), { stream: true });

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { freePort } from '../helpers/free-port.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
 import { rawRequest } from '../helpers/raw-http.ts';
@@ -18,6 +19,8 @@ import type { TestUpstream } from '../helpers/upstream.ts';
 const BIG = 256 * 1024;
 let upstream: TestUpstream;
 let gw: RunningGateway;
+/** A port nobody listens on: the upstream of route `e` refuses. */
+let dead = 0;
 const seen = new Map<string, number>();
 const count = (url: string): number => seen.get(url) ?? 0;
 
@@ -38,7 +41,10 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
 
 const conf = (ttl: string) => (): Record<string, unknown> => ({
   shared_dicts: { sluice_cache: '8m' },
-  upstreams: { up: { targets: [{ address: upstream.address }] } },
+  upstreams: {
+    up: { targets: [{ address: upstream.address }] },
+    refused: { targets: [{ address: `127.0.0.1:${dead}` }], retries: 0 },
+  },
   consumers: [
     { username: 'alice', credentials: { 'key-auth': [{ key: 'alice-key' }] } },
     { username: 'bob', credentials: { 'key-auth': [{ key: 'bob-key' }] } },
@@ -47,11 +53,14 @@ const conf = (ttl: string) => (): Record<string, unknown> => ({
   routes: [
     { name: 'c', paths: ['/c/'], strip_path: true, upstream: 'up', plugins: { 'proxy-cache': { ttl, max_body_size: '64k' } } },
     { name: 'k', paths: ['/k/'], strip_path: true, upstream: 'up', plugins: { 'key-auth': {}, 'proxy-cache': { ttl } } },
+    // 502 listed as cacheable: the gateway's own 502 must still never be stored.
+    { name: 'e', paths: ['/e/'], strip_path: true, upstream: 'refused', plugins: { 'proxy-cache': { ttl, statuses: [200, 502] } } },
   ],
 });
 
 beforeAll(async () => {
   upstream = await startUpstream(handler);
+  dead = await freePort();
   gw = await startGateway(conf('5m'));
 });
 afterAll(async () => {
@@ -77,6 +86,14 @@ function plain(method: string, path: string, headers: Record<string, string> = {
 }
 
 describe('proxy-cache', () => {
+  it('stores only what the upstream said: the gateway\'s own 502 is never a HIT, even with 502 in statuses', async () => {
+    const first = await get('/e/x');
+    expect(first.status).toBe(502);
+    const second = await get('/e/x');
+    expect(second.status).toBe(502);
+    expect(second.headers.get('x-cache-status')).toBe('MISS');
+  });
+
   it('MISS then HIT: the upstream sees one request, the HIT has Age and passes the global plugins\' header filters', async () => {
     const miss = await get('/c/a');
     expect(miss.headers.get('x-cache-status')).toBe('MISS');

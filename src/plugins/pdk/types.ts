@@ -72,9 +72,18 @@ export interface MutableRequestHead extends RequestHead {
   setBody(body: Uint8Array | string): void;
 }
 
+/**
+ * Who made a response (Kong's `kong.response.get_source()`): `upstream` (proxied),
+ * `route` (a `return:` route or a static file), `exit` (a plugin's exit, a cache
+ * hit among them) or `error` (the gateway's own error). A response cache stores
+ * only `upstream` answers.
+ */
+export type ResponseSource = 'upstream' | 'route' | 'exit' | 'error';
+
 export interface ResponseHead {
   readonly status: number;
   readonly headers: ReadonlyHeaders;
+  readonly source: ResponseSource;
 }
 
 export interface MutableResponseHead extends ResponseHead {

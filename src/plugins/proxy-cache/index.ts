@@ -140,7 +140,8 @@ export const proxyCache = definePlugin({
           res.headers.set('x-cache-status', st.status);
           if (st.digest !== '') res.headers.set('x-cache-key', st.digest);
         }
-        if (!st.storable) return;
+        // Only what the upstream said is stored: never a plugin's exit or the gateway's own error.
+        if (!st.storable || res.source !== 'upstream') return;
         const v = verdict(rules, { authorization: st.authorization, isolatedConsumer: conf.consumer_isolation && ctx.identity !== null && !ctx.identity.anonymous }, res.status, res.headers, env.now());
         if (!v.store) return;
         const length = res.headers.get('content-length');
