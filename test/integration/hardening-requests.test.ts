@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startGateway } from '../helpers/gateway.ts';
@@ -100,17 +99,7 @@ const names = (s: Seen): string[] => s.rawHeaders.filter((_, i) => i % 2 === 0);
 const statuses = (out: string): number[] => [...out.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
 /** One connection: write bytes, collect everything until the gateway closes it. */
-function pipelined(bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(gw.port, '127.0.0.1');
-    let out = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (c: string) => { out += c; });
-    socket.on('close', () => resolve(out));
-    socket.on('error', (err) => (out === '' ? reject(err) : resolve(out)));
-    socket.write(bytes);
-  });
-}
+const pipelined = (bytes: string): Promise<string> => rawRequest(gw.port, bytes);
 
 /**
  * One write of [a GET the upstream holds, `middle`, a third GET]: the answers
