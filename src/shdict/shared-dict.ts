@@ -18,7 +18,7 @@ import type {
   UpdateResult,
   WriteResult,
 } from './results.ts';
-import { del, expire, M_ADD, M_REPLACE, M_SET, write } from './writes.ts';
+import { del, deleteIf, expire, M_ADD, M_REPLACE, M_SET, write } from './writes.ts';
 import { formatZone, openZone } from './zone-header.ts';
 import { count, flushAll, flushExpired, freeSpace, getKeys } from './zone-ops.ts';
 
@@ -121,6 +121,15 @@ export class SharedDict {
   /** Removes the key; true if a live item was removed. */
   delete(key: string): boolean {
     return del(this.s, key);
+  }
+
+  /**
+   * Compare-and-delete: removes the key only while it holds exactly `expected` (a string or
+   * a number), so a lock taken with `add(key, token, ttl)` is released by its holder alone,
+   * never after it expired and another thread took it. True if the key was removed.
+   */
+  deleteIf(key: string, expected: string | number): boolean {
+    return deleteIf(this.s, key, expected);
   }
 
   /**

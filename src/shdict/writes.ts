@@ -1,6 +1,6 @@
 import { type DictValue, encodeValue } from './codec.ts';
 import type { ItemStore } from './items.ts';
-import { I_EXPIRES } from './layout.ts';
+import { I_EXPIRES, T_LIST, T_PACKED } from './layout.ts';
 import { unlock } from './lock.ts';
 import { EXISTS, EXPIRE_NOT_FOUND, EXPIRE_OK, type ExpireResult, noMemory, NOT_FOUND, OK, OK_FORCIBLE, type WriteResult } from './results.ts';
 
@@ -52,6 +52,21 @@ export function del(d: ItemStore, key: string): boolean {
     const live = !d.expired(it);
     d.removeItem(rec, it);
     return live;
+  } finally {
+    unlock(d.i32, rec);
+  }
+}
+
+/** Removes the key only while it holds exactly `expected`; true if it did. */
+export function deleteIf(d: ItemStore, key: string, expected: string | number): boolean {
+  const rec = d.enter(key);
+  try {
+    const it = d.find();
+    if (it === 0 || d.expired(it)) return false;
+    const type = d.typeOf(it);
+    if (type === T_LIST || type === T_PACKED || d.readItem(it, type) !== expected) return false;
+    d.removeItem(rec, it);
+    return true;
   } finally {
     unlock(d.i32, rec);
   }

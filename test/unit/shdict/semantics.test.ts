@@ -217,6 +217,26 @@ describe('shdict writes (OpenResty semantics)', () => {
     expect(d.compareAndSet('e', undefined, 3)).toEqual({ ok: true, value: 3, forcible: false });
   });
 
+  it('deleteIf removes only the value it is given, never a later holder\'s', () => {
+    const { d, advance } = dict();
+    expect(d.add('lock', 'w1.1', 10).ok).toBe(true);
+    expect(d.deleteIf('lock', 'w2.1')).toBe(false);
+    expect(d.get('lock')).toBe('w1.1');
+    // The first holder's lock expired and another took it: the first one's release leaves it.
+    advance(10);
+    expect(d.add('lock', 'w2.1', 10).ok).toBe(true);
+    expect(d.deleteIf('lock', 'w1.1')).toBe(false);
+    expect(d.deleteIf('lock', 'w2.1')).toBe(true);
+    expect(d.get('lock')).toBeUndefined();
+    expect(d.deleteIf('lock', 'w2.1')).toBe(false);
+    d.set('n', 7);
+    expect(d.deleteIf('n', '7')).toBe(false);
+    expect(d.deleteIf('n', 7)).toBe(true);
+    d.set('o', { a: 1 });
+    expect(d.deleteIf('o', '[object Object]')).toBe(false);
+    d.checkInvariants();
+  });
+
   it('update runs the callback under the lock and stores its result', () => {
     const { d, advance } = dict();
     const r = d.update('tb', (cur) => ({ tokens: ((cur as { tokens: number } | undefined)?.tokens ?? 10) - 1 }), 1000);
