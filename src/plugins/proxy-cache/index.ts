@@ -1,6 +1,8 @@
 import { definePlugin, toBytes, toMs } from '../pdk/index.ts';
-import type { Exit, ReadonlyHeaders, RequestCtx, ResponseCtx } from '../pdk/index.ts';
+import type { Exit, LogCtx, MaybePromise, ReadonlyHeaders, RequestCtx, ResponseCtx } from '../pdk/index.ts';
 import { hitExit } from './answer.ts';
+import { Flights } from './flight.ts';
+import type { Claim, WaitEnd } from './flight.ts';
 import { headerView } from './header-view.ts';
 import { digestOf, entryKey, keyDigest, variantKey, varyNames } from './key.ts';
 import type { KeySpec } from './key.ts';
@@ -26,6 +28,8 @@ interface CacheState {
   chunks: Uint8Array[] | null;
   size: number;
   readonly authorization: boolean;
+  /** The single-flight lock's token while this request holds it (flight.ts). */
+  lock: string | null;
 }
 
 declare module '../pdk/index.ts' {
@@ -43,7 +47,8 @@ const NOT_STORED = new Set(['age', 'content-length', 'x-cache-status', 'x-cache-
  * Exit from `access`, which the gateway sends through its response writer:
  * the other plugins' header and body filters run on it as on any response.
  * A miss streams to its client while the body filter keeps a copy (up to
- * max_body_size), stored when the whole body has gone through.
+ * max_body_size), stored when the whole body has gone through. Misses of
+ * one key are one upstream request across workers (flight.ts).
  */
 export const proxyCache = definePlugin({
   name: 'proxy-cache',
@@ -71,11 +76,14 @@ export const proxyCache = definePlugin({
       varyQuery: conf.vary_query,
       isolation: conf.consumer_isolation,
     }));
+    const lockMs = toMs(conf.lock_timeout);
+    // lock_timeout 0: no single flight, every miss goes upstream.
+    const flights = lockMs > 0 ? new Flights(dict, lockMs, env.workerId.toString(36)) : null;
     let seq = 0;
     const entryId = (): string => `${env.workerId.toString(36)}.${(++seq).toString(36)}`;
 
     const state = (status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): CacheState =>
-      ({ status, digest, key, storable, headers: null, freshMs: 0, chunks: null, size: 0, authorization });
+      ({ status, digest, key, storable, headers: null, freshMs: 0, chunks: null, size: 0, authorization, lock: null });
 
     function lookup(key: string, headers: ReadonlyHeaders): { key: string; head: Head } | null {
       const found = readAt(dict, key);
@@ -84,6 +92,67 @@ export const proxyCache = definePlugin({
       const vkey = variantKey(key, found.vary, headers);
       const head = readAt(dict, vkey);
       return head === null || isMarker(head) ? null : { key: vkey, head };
+    }
+
+    /** The answer from a fresh, whole entry at `key`, or null; `expired` when an entry was there but stale. */
+    function fromEntry(key: string, digest: string, headers: ReadonlyHeaders): { exit: Exit | null; expired: boolean } {
+      const found = lookup(key, headers);
+      if (found === null) return { exit: null, expired: false };
+      const now = env.now();
+      if (found.head.e <= now) return { exit: null, expired: true };
+      const body = readBody(dict, found.key, found.head);
+      if (body === null) return { exit: null, expired: false };
+      const age = found.head.a + Math.max(0, Math.floor((now - found.head.t) / 1000));
+      const fresh = notModified(headers, headerView(found.head.h));
+      return { exit: hitExit(found.head, fresh ? null : body, age, hide ? null : digest), expired: false };
+    }
+
+    /** A miss's way on once the lock said: `timeout` goes upstream without storing (flight.ts). */
+    function proceed(ctx: RequestCtx, end: Claim | { kind: 'timeout' }, status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): undefined {
+      const st = state(status, digest, key, storable && end.kind !== 'timeout', authorization);
+      if (end.kind === 'lock') st.lock = end.token;
+      ctx.vars.proxyCache = st;
+      return undefined;
+    }
+
+    async function waitFor(ctx: RequestCtx, status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): Promise<Exit | undefined> {
+      const end: WaitEnd<Exit> = await flights!.wait(key, storable, () => fromEntry(key, digest, ctx.req.headers).exit);
+      if (end.kind !== 'hit') return proceed(ctx, end, status, digest, key, storable, authorization);
+      ctx.vars.proxyCache = state('HIT', digest, key, false, authorization);
+      return end.value;
+    }
+
+    /** Stored, or failed: the waiters find the entry, or one of them takes the lock over. */
+    function unlock(st: CacheState): void {
+      if (st.lock === null) return;
+      flights!.release(st.key, st.lock);
+      st.lock = null;
+    }
+
+    /** The upstream's answer is not storable: every waiter goes upstream at once. */
+    function passOn(st: CacheState): void {
+      if (st.lock === null) return;
+      flights!.pass(st.key, st.lock);
+      st.lock = null;
+    }
+
+    /** Whether the response may become an entry; if so, the state is set up to copy its body. */
+    function keep(ctx: ResponseCtx, st: CacheState): boolean {
+      const res = ctx.res;
+      const v = verdict(rules, { authorization: st.authorization, isolatedConsumer: conf.consumer_isolation && ctx.identity !== null && !ctx.identity.anonymous }, res.status, res.headers, env.now());
+      if (!v.store) return false;
+      const length = res.headers.get('content-length');
+      if (length !== undefined && Number(length) > maxBody) return false;
+      const kept: string[] = [];
+      // Before the later plugins' filters change it (ours runs at priority 100).
+      res.headers.forEach((value, name) => {
+        const lower = name.toLowerCase();
+        if (!NOT_STORED.has(lower)) kept.push(lower, value);
+      });
+      st.headers = kept;
+      st.freshMs = v.freshMs;
+      st.chunks = [];
+      return true;
     }
 
     function store(ctx: ResponseCtx, st: CacheState, chunks: Uint8Array[]): void {
@@ -99,7 +168,7 @@ export const proxyCache = definePlugin({
     }
 
     return {
-      access(ctx: RequestCtx): Exit | undefined {
+      access(ctx: RequestCtx): MaybePromise<Exit | undefined> {
         const req = ctx.req;
         const authorization = req.headers.has('authorization');
         if (!methods.has(req.method) || hasBody(req.headers) || (rules.cacheControl && requestBypasses(req.headers))) {
@@ -112,19 +181,25 @@ export const proxyCache = definePlugin({
         const key = entryKey(ctx.route.name, digest);
         // A HEAD response has no body to make a GET entry from: it reads entries, never writes them.
         const storable = req.method !== 'HEAD';
-        const found = lookup(key, req.headers);
-        const now = env.now();
-        if (found !== null && found.head.e > now) {
-          const body = readBody(dict, found.key, found.head);
-          if (body !== null) {
+        const { exit, expired } = fromEntry(key, digest, req.headers);
+        if (exit !== null) {
+          ctx.vars.proxyCache = state('HIT', digest, key, false, authorization);
+          return exit;
+        }
+        const status = expired ? 'EXPIRED' : 'MISS';
+        if (flights === null) return proceed(ctx, { kind: 'pass' }, status, digest, key, storable, authorization);
+        const claim = flights.claim(key, storable);
+        if (claim.kind === 'wait') return waitFor(ctx, status, digest, key, storable, authorization);
+        if (claim.kind === 'lock') {
+          // The holder may have stored and released between our read and our add.
+          const late = fromEntry(key, digest, req.headers).exit;
+          if (late !== null) {
+            flights.release(key, claim.token);
             ctx.vars.proxyCache = state('HIT', digest, key, false, authorization);
-            const age = found.head.a + Math.max(0, Math.floor((now - found.head.t) / 1000));
-            const fresh = notModified(req.headers, headerView(found.head.h));
-            return hitExit(found.head, fresh ? null : body, age, hide ? null : digest);
+            return late;
           }
         }
-        ctx.vars.proxyCache = state(found === null ? 'MISS' : 'EXPIRED', digest, key, storable, authorization);
-        return undefined;
+        return proceed(ctx, claim, status, digest, key, storable, authorization);
       },
 
       headerFilter(ctx: ResponseCtx): void {
@@ -141,20 +216,10 @@ export const proxyCache = definePlugin({
           if (st.digest !== '') res.headers.set('x-cache-key', st.digest);
         }
         // Only what the upstream said is stored: never a plugin's exit or the gateway's own error.
-        if (!st.storable || res.source !== 'upstream') return;
-        const v = verdict(rules, { authorization: st.authorization, isolatedConsumer: conf.consumer_isolation && ctx.identity !== null && !ctx.identity.anonymous }, res.status, res.headers, env.now());
-        if (!v.store) return;
-        const length = res.headers.get('content-length');
-        if (length !== undefined && Number(length) > maxBody) return;
-        const kept: string[] = [];
-        // Before the later plugins' filters change it (ours runs at priority 100).
-        res.headers.forEach((value, name) => {
-          const lower = name.toLowerCase();
-          if (!NOT_STORED.has(lower)) kept.push(lower, value);
-        });
-        st.headers = kept;
-        st.freshMs = v.freshMs;
-        st.chunks = [];
+        const upstream = res.source === 'upstream';
+        if (st.storable && upstream && keep(ctx, st)) return;
+        if (!upstream || res.status >= 500) unlock(st);
+        else passOn(st);
       },
 
       bodyFilter(ctx: ResponseCtx, chunk: Uint8Array, eof: boolean): Uint8Array {
@@ -162,15 +227,28 @@ export const proxyCache = definePlugin({
         if (st === undefined || st.chunks === null) return chunk;
         if (!eof) {
           st.size += chunk.length;
-          if (st.size > maxBody) st.chunks = null; // too large: it streams on, unstored
-          else st.chunks.push(chunk);
+          if (st.size > maxBody) {
+            st.chunks = null; // too large: it streams on, unstored
+            passOn(st);
+          } else st.chunks.push(chunk);
           return chunk;
         }
         // The whole body went through (a cut-off response never gets here). Stored before the
         // response ends, so the client's next request finds the entry, whichever worker it reaches.
         store(ctx, st, st.chunks);
         st.chunks = null;
+        unlock(st);
         return chunk;
+      },
+
+      // Every response passes here: a holder whose body never ended (client gone, upstream cut) lets a waiter take over.
+      log(ctx: LogCtx): void {
+        const st = ctx.vars.proxyCache;
+        if (st !== undefined) unlock(st);
+      },
+
+      dispose(): void {
+        flights?.releaseAll();
       },
     };
   },

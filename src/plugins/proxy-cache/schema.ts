@@ -20,7 +20,10 @@ export const schema = s.object({
   max_body_size: s.size({ default: '1m', description: 'Larger responses stream through and are not stored' }),
   stale_while_revalidate: s.duration({ default: '0s', description: 'Serve STALE while one worker refreshes (not acted on yet)' }),
   stale_if_error: s.duration({ default: '0s', description: 'Serve STALE when the upstream fails (not acted on yet)' }),
-  lock_timeout: s.duration({ default: '5s', description: 'How long a miss waits for the worker already fetching its key (not acted on yet)' }),
+  lock_timeout: s.duration({
+    default: '5s',
+    description: 'Single flight: how long a miss waits for the worker already fetching its key (then it goes upstream itself, unstored); also the lock\'s life when its holder dies; 0 = off',
+  }),
   hide_cache_headers: Type.Boolean({ default: false, description: 'Drop X-Cache-Status and X-Cache-Key' }),
 }, { description: 'A response cache in a shared dict, shared by every worker' });
 
