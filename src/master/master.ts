@@ -8,6 +8,7 @@ import { createErrorLog } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
 import { CONN_ACTIVE, REQUESTS } from '../contracts/stats-layout.ts';
+import { CacheCounters, hitRatio, purgeCache } from './cache.ts';
 import { lockPidFile, removePidFile, writePidFile } from './pid-file.ts';
 import { Totals, renderMetrics } from './metrics.ts';
 import type { MetricFamily } from './metrics.ts';
@@ -48,6 +49,7 @@ export class Master {
   private readonly reloads: ReloadStats = { ok: 0, failed: 0, last_error: null };
   /** The counters of workers that have exited, so totals never go backwards. */
   private readonly retired = new Totals();
+  private readonly cacheCounters = new CacheCounters();
   private status: Server | null = null;
   /** The pid file named by the conf at start; a reload does not move it. */
   private readonly pidFile: string;
@@ -88,6 +90,7 @@ export class Master {
         this.status = await startStatusServer(this.conf.status.listen, {
           status: () => this.statusDocument(),
           metrics: () => this.metricsDocument(),
+          purge: (query) => purgeCache(this.conf, this.zones, query),
         }).catch((err: unknown) => {
           throw new Error(`status.listen: ${(err as Error).message}`);
         });
@@ -215,6 +218,10 @@ export class Master {
           labels: { upstream, target }, value: v === 'healthy' ? 1 : 0,
         }))) },
       ...this.dictFamilies(),
+      { name: 'sluice_cache_requests_total', help: 'proxy-cache requests, by route and X-Cache-Status.', type: 'counter',
+        samples: [...this.cacheCounters.read(this.conf, this.zones)].flatMap(([route, counts]) => Object.entries(counts).map(([status, value]) => ({
+          labels: { route, status }, value,
+        }))) },
     ];
     return renderMetrics(totals, families);
   }
@@ -255,6 +262,7 @@ export class Master {
       requests_total: totals.requests,
       reloads: this.reloads,
       shared_dicts,
+      cache: Object.fromEntries([...this.cacheCounters.read(this.conf, this.zones)].map(([route, counts]) => [route, { requests: counts, hit_ratio: hitRatio(counts) }])),
       upstreams: this.health.snapshot(),
     };
   }

@@ -50,6 +50,7 @@ export const GATEWAY_ERRORS = {
   GW_ERR_AUTH_UNAVAILABLE: { status: 503, message: 'authentication service unavailable' },
   GW_ERR_AUTH_TIMEOUT: { status: 504, message: 'authentication service timed out' },
   GW_ERR_TERMINATED: { status: 503, message: 'terminated' },
+  GW_ERR_NO_CACHE: { status: 404, message: 'no such route, or the route has no proxy-cache' },
 
   // Thrown or logged only.
   GW_ERR_PLUGIN_CONF: { internal: true, message: 'a plugin conf or consumer credential failed its check' },

@@ -1,6 +1,8 @@
 import { definePlugin, toBytes, toMs } from '../pdk/index.ts';
 import type { Exit, LogCtx, MaybePromise, ReadonlyHeaders, RequestCtx, ResponseCtx } from '../pdk/index.ts';
 import { hitExit } from './answer.ts';
+import { CACHE_STATUSES, counterKey } from './counters.ts';
+import type { CacheStatus } from './counters.ts';
 import { Flights } from './flight.ts';
 import type { Claim, WaitEnd } from './flight.ts';
 import { headerView } from './header-view.ts';
@@ -11,8 +13,6 @@ import type { StoreRules } from './rules.ts';
 import { schema } from './schema.ts';
 import { isMarker, partsFor, readAt, readBody, writeEntry } from './store.ts';
 import type { Head } from './store.ts';
-
-export type CacheStatus = 'HIT' | 'MISS' | 'EXPIRED' | 'BYPASS';
 
 /** One request's way through the cache, from access to log. */
 interface CacheState {
@@ -80,6 +80,11 @@ export const proxyCache = definePlugin({
     // lock_timeout 0: no single flight, every miss goes upstream.
     const flights = lockMs > 0 ? new Flights(dict, lockMs, env.workerId.toString(36)) : null;
     let seq = 0;
+    // The counter keys of the last route seen (one instance serves one route, or every route when global).
+    let counted: { readonly route: string; readonly keys: Readonly<Record<CacheStatus, string>> } | null = null;
+    const countKey = (route: string, status: CacheStatus): string => (counted?.route === route ? counted : (counted = {
+      route, keys: Object.fromEntries(CACHE_STATUSES.map((s) => [s, counterKey(route, s)])) as Record<CacheStatus, string>,
+    })).keys[status];
     const entryId = (): string => `${env.workerId.toString(36)}.${(++seq).toString(36)}`;
 
     const state = (status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): CacheState =>
@@ -178,7 +183,7 @@ export const proxyCache = definePlugin({
         const digest = keyDigest(spec(ctx.route.name), {
           method: req.method, path: req.path, query: req.query.toString(), headers: req.headers, identity: ctx.identity,
         });
-        const key = entryKey(ctx.route.name, digest);
+        const key = entryKey(ctx.route.name, req.path, digest);
         // A HEAD response has no body to make a GET entry from: it reads entries, never writes them.
         const storable = req.method !== 'HEAD';
         const { exit, expired } = fromEntry(key, digest, req.headers);
@@ -241,10 +246,13 @@ export const proxyCache = definePlugin({
         return chunk;
       },
 
-      // Every response passes here: a holder whose body never ended (client gone, upstream cut) lets a waiter take over.
+      // Every response passes here: a holder whose body never ended (client gone, upstream cut) lets a waiter take over,
+      // and the request is counted by its X-Cache-Status (counters.ts).
       log(ctx: LogCtx): void {
         const st = ctx.vars.proxyCache;
-        if (st !== undefined) unlock(st);
+        if (st === undefined) return;
+        unlock(st);
+        dict.incr(countKey(ctx.route.name, st.status), 1, 0);
       },
 
       dispose(): void {

@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import type { Identity, ReadonlyHeaders } from '../pdk/index.ts';
 
 /**
- * Cache keys. An entry lives under `pc|<route>|<digest>`, the digest taken
- * over everything that selects a response: the route's cache conf (so a
- * changed conf never serves entries stored under the old rules), the method
- * class, Host, the normalised path, the query as configured, the consumer
- * and the conf's vary headers. The route name stays in clear so a purge by
- * route can find its entries.
+ * Cache keys. An entry lives under `pc|<route>|<path digest>|<digest>`, the
+ * digest taken over everything that selects a response: the route's cache
+ * conf (so a changed conf never serves entries stored under the old rules),
+ * the method class, Host, the normalised path, the query as configured, the
+ * consumer and the conf's vary headers. The route (URI-encoded, so a `|` in a
+ * name cannot make one route's prefix another's) and a digest of the path
+ * alone are segments of their own: the master's purge (purge.ts) finds every
+ * variant of a path, or every entry of a route, by key prefix.
  */
 
 const SEP = '\u0000';
@@ -73,7 +75,13 @@ export function keyDigest(spec: KeySpec, req: KeyRequest): string {
   ]);
 }
 
-export const entryKey = (route: string, digest: string): string => `pc|${route}|${digest}`;
+/** Every key of a route's entries starts with this. */
+export const routePrefix = (route: string): string => `pc|${encodeURIComponent(route)}|`;
+
+/** Every key of one path's entries (any method, consumer, query or vary value) starts with this. */
+export const pathPrefix = (route: string, path: string): string => `${routePrefix(route)}${digestOf([path]).slice(0, 16)}|`;
+
+export const entryKey = (route: string, path: string, digest: string): string => `${pathPrefix(route, path)}${digest}`;
 
 /** The key of one variant of an entry whose response named `vary` (lower case, sorted). */
 export const variantKey = (key: string, vary: readonly string[], headers: ReadonlyHeaders): string =>

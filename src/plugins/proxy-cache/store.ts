@@ -43,7 +43,7 @@ export interface VaryMarker {
   readonly vary: readonly string[];
 }
 
-const isHead = (v: unknown): v is Head => typeof v === 'object' && v !== null && typeof (v as Head).id === 'string';
+export const isHead = (v: unknown): v is Head => typeof v === 'object' && v !== null && typeof (v as Head).id === 'string';
 const isMarker = (v: unknown): v is VaryMarker => typeof v === 'object' && v !== null && Array.isArray((v as VaryMarker).vary);
 
 const partKey = (key: string, id: string, n: number): string => `${key}#${id}#${n}`;
