@@ -78,8 +78,30 @@ export function keyDigest(spec: KeySpec, req: KeyRequest): string {
 /** Every key of a route's entries starts with this. */
 export const routePrefix = (route: string): string => `pc|${encodeURIComponent(route)}|`;
 
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * 64 bits of FNV-1a over the path, in two 32-bit lanes, as 12 base64url
+ * characters: ~0.1 µs where a sha256 costs ~1.5 µs on every lookup (and
+ * Number#toString ~0.12 µs a lane). A collision is harmless: the entry digest
+ * still tells the paths apart, and a purge would only also take the other
+ * path's entries.
+ */
+function pathHash(path: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  let out = '';
+  for (let i = 0; i < 6; i++, a >>>= 6, b >>>= 6) out += B64[a & 63]! + B64[b & 63]!;
+  return out;
+}
+
 /** Every key of one path's entries (any method, consumer, query or vary value) starts with this. */
-export const pathPrefix = (route: string, path: string): string => `${routePrefix(route)}${digestOf([path]).slice(0, 16)}|`;
+export const pathPrefix = (route: string, path: string): string => `${routePrefix(route)}${pathHash(path)}|`;
 
 export const entryKey = (route: string, path: string, digest: string): string => `${pathPrefix(route, path)}${digest}`;
 
