@@ -113,18 +113,26 @@ export const proxyCache = definePlugin({
     }
 
     /** A miss's way on once the lock said: `timeout` goes upstream without storing (flight.ts). */
-    function proceed(ctx: RequestCtx, end: Claim | { kind: 'timeout' }, status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): undefined {
-      const st = state(status, digest, key, storable && end.kind !== 'timeout', authorization);
+    function proceed(ctx: RequestCtx, end: Claim | { kind: 'timeout' }, st: CacheState): undefined {
+      if (end.kind === 'timeout') st.storable = false;
       if (end.kind === 'lock') st.lock = end.token;
       ctx.vars.proxyCache = st;
       return undefined;
     }
 
-    async function waitFor(ctx: RequestCtx, status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): Promise<Exit | undefined> {
-      const end: WaitEnd<Exit> = await flights!.wait(key, storable, () => fromEntry(key, digest, ctx.req.headers).exit);
-      if (end.kind !== 'hit') return proceed(ctx, end, status, digest, key, storable, authorization);
-      ctx.vars.proxyCache = state('HIT', digest, key, false, authorization);
+    /** Answers a miss from what the lock's holder stores, or sends it on as the lock says. */
+    async function waitFor(ctx: RequestCtx, st: CacheState): Promise<Exit | undefined> {
+      const end: WaitEnd<Exit> = await flights!.wait(st.key, st.storable, () => fromEntry(st.key, st.digest, ctx.req.headers).exit);
+      if (end.kind !== 'hit') return proceed(ctx, end, st);
+      hit(ctx, st);
       return end.value;
+    }
+
+    /** The request is answered from an entry: nothing of its own to store. */
+    function hit(ctx: RequestCtx, st: CacheState): void {
+      st.status = 'HIT';
+      st.storable = false;
+      ctx.vars.proxyCache = st;
     }
 
     /** Stored, or failed: the waiters find the entry, or one of them takes the lock over. */
@@ -187,24 +195,24 @@ export const proxyCache = definePlugin({
         // A HEAD response has no body to make a GET entry from: it reads entries, never writes them.
         const storable = req.method !== 'HEAD';
         const { exit, expired } = fromEntry(key, digest, req.headers);
+        const st = state(expired ? 'EXPIRED' : 'MISS', digest, key, storable, authorization);
         if (exit !== null) {
-          ctx.vars.proxyCache = state('HIT', digest, key, false, authorization);
+          hit(ctx, st);
           return exit;
         }
-        const status = expired ? 'EXPIRED' : 'MISS';
-        if (flights === null) return proceed(ctx, { kind: 'pass' }, status, digest, key, storable, authorization);
+        if (flights === null) return proceed(ctx, { kind: 'pass' }, st);
         const claim = flights.claim(key, storable);
-        if (claim.kind === 'wait') return waitFor(ctx, status, digest, key, storable, authorization);
+        if (claim.kind === 'wait') return waitFor(ctx, st);
         if (claim.kind === 'lock') {
           // The holder may have stored and released between our read and our add.
           const late = fromEntry(key, digest, req.headers).exit;
           if (late !== null) {
             flights.release(key, claim.token);
-            ctx.vars.proxyCache = state('HIT', digest, key, false, authorization);
+            hit(ctx, st);
             return late;
           }
         }
-        return proceed(ctx, claim, status, digest, key, storable, authorization);
+        return proceed(ctx, claim, st);
       },
 
       headerFilter(ctx: ResponseCtx): void {
