@@ -3,8 +3,11 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { HeaderList } from '../plugins/pdk/headers.ts';
-import type { CtxVars, Exit, Identity, LogCtx, MutableResponseHead, RequestCtx, ResponseCtx, ResponseSource, RouteInfo, Timing } from '../plugins/pdk/types.ts';
+import type {
+  CtxVars, Exit, Identity, LogCtx, MutableResponseHead, RequestCtx, ResponseCtx, ResponseSource, RouteInfo, Timing, UpstreamAnswerHook,
+} from '../plugins/pdk/types.ts';
 import type { AccessLog } from './access-log.ts';
+import type { DetachedResponse } from './detached-response.ts';
 import type { HashSource } from './hash-key.ts';
 import type { Chain } from './pipeline/chain.ts';
 import type { BodyLimits } from './pipeline/body.ts';
@@ -48,6 +51,15 @@ class LogTiming implements Timing {
   }
 }
 
+/** A fetchInBackground request of a plugin: the vars of the exchange that will make it, and its end hook. */
+export interface Background {
+  readonly vars: CtxVars;
+  readonly done: () => void;
+}
+
+/** Where the response goes: a client, or nowhere (a background request). */
+export type ResponseOut = ServerResponse | DetachedResponse;
+
 const NO_HEADERS: readonly string[] = [];
 /** Placeholders until the response exists, so the fields keep one type and the class one shape. */
 const PENDING_RESPONSE = new ResponseView(0, new HeaderList(NO_HEADERS), 'error');
@@ -70,7 +82,7 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
   readonly site: Site;
   /** Node's request and response: only the gateway, the proxy and the response writer use them. */
   readonly incoming: IncomingMessage;
-  readonly out: ServerResponse;
+  readonly out: ResponseOut;
   /** Kept because Node detaches `req.socket` before the response's 'close' event. */
   readonly socket: Socket;
   /** performance.now() at arrival, for request_time. */
@@ -98,8 +110,11 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
   timing: Timing;
   /** The Exit a plugin made with `ctx.exit()`, even if it did not return it. */
   exited: Exit | null;
+  upstreamAnswer: UpstreamAnswerHook | null;
+  background: Background | null;
 
-  constructor(site: Site, incoming: IncomingMessage, out: ServerResponse, chain: Chain, start: number) {
+  /** `from`: a background request's, the request as its plugins left it and the vars it starts with. */
+  constructor(site: Site, incoming: IncomingMessage, out: ResponseOut, chain: Chain, start: number, from?: { readonly req: RequestView; readonly vars: CtxVars }) {
     const socket = incoming.socket;
     this.site = site;
     this.incoming = incoming;
@@ -117,11 +132,13 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
     this.upstreamTime = -1;
     this.requestId = null;
     this.identity = null;
-    this.vars = {};
-    this.req = new RequestView(incoming, site.bodyLimits);
+    this.vars = from?.vars ?? {};
+    this.req = from?.req ?? new RequestView(incoming, site.bodyLimits);
     this.res = PENDING_RESPONSE;
     this.timing = PENDING_TIMING;
     this.exited = null;
+    this.upstreamAnswer = null;
+    this.background = null;
   }
 
   /** A request header as Node joins repeats (`hash_on: header:NAME | cookie:NAME`); `name` in lower case. */
@@ -138,6 +155,14 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
     const e: Exit = { status, body, headers };
     this.exited = e;
     return e;
+  }
+
+  onUpstreamAnswer(hook: UpstreamAnswerHook): void {
+    this.upstreamAnswer = hook;
+  }
+
+  fetchInBackground(vars: CtxVars, done: () => void): void {
+    this.background = { vars, done };
   }
 
   /** The response head plugins will see and may change; `list` is borrowed until changed. */

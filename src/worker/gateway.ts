@@ -7,8 +7,9 @@ import type { Exit, PluginDef } from '../plugins/pdk/types.ts';
 import type { AccessLog } from './access-log.ts';
 import { createClientAddressResolver } from './client-address.ts';
 import type { ClientAddressResolver } from './client-address.ts';
+import { DetachedResponse } from './detached-response.ts';
 import { Exchange } from './exchange.ts';
-import type { Lifecycle, Site } from './exchange.ts';
+import type { Background, Lifecycle, Site } from './exchange.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
 import { normalizePath } from './normalize-path.ts';
 import type { BodyLimits } from './pipeline/body.ts';
@@ -182,7 +183,7 @@ function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
   else if (r instanceof Promise) {
     // Only a plugin that went async costs this closure.
     r.then((exit) => afterRequestPhases(g, x, exit), (err: unknown) => internalError(x, err));
-  } else sendExit(x, r);
+  } else answerExit(g, x, r);
 }
 
 function internalError(x: Exchange, err: unknown): void {
@@ -210,8 +211,41 @@ function afterRequestPhases(g: Compiled, x: Exchange, exit: Exit | null): void {
     return;
   }
   if (exit === null) serve(g, x);
-  else sendExit(x, exit);
+  else answerExit(g, x, exit);
 }
+
+/** A plugin's exit, then the background request a plugin asked for with it (fetchInBackground). */
+function answerExit(g: Compiled, x: Exchange, exit: Exit): void {
+  sendExit(x, exit);
+  if (x.background !== null) fetchInBackground(g, x, x.background);
+}
+
+/**
+ * The request again, to the route's upstream, with no client: a response
+ * writer that writes nowhere, the plugins' vars given, no tracking (no
+ * access log, stats or log phase). A body is never sent twice.
+ */
+function fetchInBackground(g: Compiled, x: Exchange, { vars, done }: Background): void {
+  const action = g.actions[x.routeIndex]!;
+  if (action.kind !== 'proxy' || x.req.buffered !== null || clientSentBody(x.incoming)) {
+    done();
+    return;
+  }
+  const bg = new Exchange(g, x.incoming, new DetachedResponse(), x.chain, performance.now(), { req: x.req, vars });
+  bg.client = x.client;
+  bg.path = x.path;
+  bg.routeIndex = x.routeIndex;
+  bg.requestId = x.requestId;
+  bg.identity = x.identity;
+  bg.upstreamAnswer = x.upstreamAnswer;
+  bg.out.once('close', done);
+  forward(g, bg, action.upstream, action.preserveHost);
+}
+
+const clientSentBody = (incoming: IncomingMessage): boolean => {
+  const declared = incoming.headers['content-length'];
+  return incoming.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== '0');
+};
 
 /** The route's own work once the plugins let the request through. */
 function serve(g: Compiled, x: Exchange): void {
@@ -245,7 +279,7 @@ function forward(g: Compiled, x: Exchange, upstream: Upstream, preserveHost: boo
     return;
   }
   const chunked = incoming.headers['transfer-encoding'] !== undefined;
-  const hasBody = buffered !== null ? buffered.length > 0 : chunked || (declared !== undefined && declared !== '0');
+  const hasBody = buffered !== null ? buffered.length > 0 : clientSentBody(incoming);
   // Plugins' changes first, then the gateway's rules over them: a plugin cannot forge X-Forwarded-For or identity.
   const headers = buildUpstreamHeaders(req.headers.list, {
     host: preserveHost && host !== undefined ? host : '',

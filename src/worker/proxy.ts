@@ -9,8 +9,10 @@ import type { Balancer, HashKey, TargetState } from './balancer.ts';
 import type { Exchange } from './exchange.ts';
 import { upstreamHashKey } from './hash-key.ts';
 import type { HashKeyFn } from './hash-key.ts';
+import { errorStatus } from '../plugins/pdk/errors.ts';
 import type { ErrorCode, GatewayErrorCode } from '../plugins/pdk/errors.ts';
-import { sendChunk, sendEnd, sendError, sendHead } from './response-writer.ts';
+import { HeaderList } from '../plugins/pdk/headers.ts';
+import { logGatewayError, sendChunk, sendEnd, sendError, sendExit, sendHead } from './response-writer.ts';
 import type { ErrorCause } from './response-writer.ts';
 import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.ts';
 
@@ -155,6 +157,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   aborted: GatewayAbort | null = null;
   sendTimer: NodeJS.Timeout | null = null;
   done = false;
+  /** A plugin's onUpstreamAnswer answered instead: the upstream's body is read and dropped. */
+  replaced = false;
 
   constructor(p: ProxyRequest) {
     this.p = p;
@@ -213,16 +217,23 @@ class ProxyCall implements Dispatcher.DispatchHandler {
 
   onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     if (status < 200) return; // 100 Continue and friends: the client already got its own
-    sendHead(this.p.x, status, buildDownstreamHeaders(headers), 'upstream');
+    const x = this.p.x;
+    const list = buildDownstreamHeaders(headers);
+    const instead = x.upstreamAnswer === null ? null : x.upstreamAnswer(x, status, new HeaderList(list));
+    if (instead === null) sendHead(x, status, list, 'upstream');
+    else {
+      this.replaced = true;
+      sendExit(x, instead);
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!sendChunk(this.p.x, chunk)) controller.pause();
+    if (!this.replaced && !sendChunk(this.p.x, chunk)) controller.pause();
   }
 
   onResponseEnd(): void {
     this.settle(true);
-    sendEnd(this.p.x);
+    if (!this.replaced) sendEnd(this.p.x);
     this.finish();
   }
 
@@ -233,7 +244,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     const bodyTooLarge = this.aborted?.code === 'GW_ERR_BODY_TOO_LARGE';
     // A client that went away, or a body we refused, says nothing about the upstream's health.
     this.settle(clientGone || bodyTooLarge);
-    if (clientGone) {
+    // The client has its whole answer already: only the dropped body was cut.
+    if (clientGone || this.replaced) {
       this.finish();
       return;
     }
@@ -289,8 +301,16 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.p.upstream.balancer.report(t, ok, ms, now);
   }
 
+  /** The gateway's error, or what a plugin's onUpstreamAnswer says instead of an upstream failure (the failure is logged all the same). */
   fail(code: GatewayErrorCode, cause?: ErrorCause): void {
-    sendError(this.p.x, code, code === 'GW_ERR_BODY_TOO_LARGE', cause);
+    const x = this.p.x;
+    const hook = x.upstreamAnswer;
+    const instead = hook === null || code === 'GW_ERR_BODY_TOO_LARGE' || x.out.headersSent ? null : hook(x, errorStatus(code), null);
+    if (instead === null) sendError(x, code, code === 'GW_ERR_BODY_TOO_LARGE', cause);
+    else {
+      logGatewayError(x, code, { ...cause, answered_instead: instead.status });
+      sendExit(x, instead);
+    }
     this.finish();
   }
 

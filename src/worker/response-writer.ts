@@ -118,10 +118,7 @@ export type ErrorCause = Readonly<Record<string, unknown>>;
  */
 export function sendError(x: Exchange, code: GatewayErrorCode, close = false, cause?: ErrorCause): void {
   const status = errorStatus(code);
-  if (status >= 500) {
-    x.site.log.error({ ...cause, code, status, route: x.route.name, method: x.method, path: x.path, client: x.client, request_id: x.requestId ?? undefined },
-      GATEWAY_ERRORS[code].message);
-  }
+  if (status >= 500) logGatewayError(x, code, cause);
   const out = x.out;
   if (out.headersSent) {
     out.destroy();
@@ -130,6 +127,12 @@ export function sendError(x: Exchange, code: GatewayErrorCode, close = false, ca
   if (out.destroyed) return;
   if (close) out.shouldKeepAlive = false;
   sendWhole(x, status, errorHead(code, close), errorBody(code), 'error');
+}
+
+/** The error-log line of a gateway 5xx: sendError's, or the proxy's when a plugin answered in its place (onUpstreamAnswer). */
+export function logGatewayError(x: Exchange, code: GatewayErrorCode, cause?: ErrorCause): void {
+  x.site.log.error({ ...cause, code, status: errorStatus(code), route: x.route.name, method: x.method, path: x.path, client: x.client, request_id: x.requestId ?? undefined },
+    GATEWAY_ERRORS[code].message);
 }
 
 const JSON_TYPE = 'application/json';

@@ -5,7 +5,7 @@
 export { definePlugin } from './types.ts';
 export type {
   Consumer, ConsumerCredential, Consumers, CtxVars, Exit, Handlers, Identity, Ids, LogCtx, MaybePromise, MutableRequestHead, MutableResponseHead, Offload,
-  PluginDef, PluginEnv, RequestCtx, RequestHead, ResponseCtx, ResponseHead, ResponseSource, RouteInfo, Timing,
+  PluginDef, PluginEnv, RequestCtx, RequestHead, ResponseCtx, ResponseHead, ResponseSource, RouteInfo, Timing, UpstreamAnswerCtx, UpstreamAnswerHook,
 } from './types.ts';
 export { s, splitPair, toBytes, toMs, Type } from './schema.ts';
 export type { Static, TSchema } from './schema.ts';

@@ -161,7 +161,36 @@ export interface RequestCtx extends BaseCtx {
    * @example access: (ctx) => ctx.exit(403, { message: 'forbidden' })
    */
   exit(status: number, body?: Exit['body'], headers?: Exit['headers']): Exit;
+  /**
+   * Asked before the upstream's answer goes out, with its status and head, or
+   * with the gateway's own 502/503/504 (head null) when no answer came (every
+   * try failed, no target healthy); an Exit it returns is sent instead, and
+   * the upstream's body is read and dropped. One per request: a later call
+   * replaces it. What nginx's proxy_cache_use_stale (an old entry for a
+   * failure) and proxy_cache_revalidate (the entry for a 304) need.
+   */
+  onUpstreamAnswer(hook: UpstreamAnswerHook): void;
+  /**
+   * Once this request is answered by a plugin's exit, the gateway sends it
+   * upstream again with no client waiting (nginx's
+   * proxy_cache_background_update subrequest): to the route's upstream, as
+   * the plugins left it, with this request's onUpstreamAnswer hook; the
+   * response passes the chain's header and body filters with `vars` as that
+   * request's only vars, and is dropped. No access log line, no stats and no
+   * log phase: it is no client's request. `done` runs once it is over,
+   * however it ended (at once on a route that does not proxy or a request
+   * with a body, which is never sent twice).
+   */
+  fetchInBackground(vars: CtxVars, done: () => void): void;
 }
+
+/** What an onUpstreamAnswer hook reads: the request as it went upstream. */
+export interface UpstreamAnswerCtx extends BaseCtx {
+  readonly req: RequestHead;
+}
+
+/** See RequestCtx.onUpstreamAnswer; `headers` is null when no answer came. */
+export type UpstreamAnswerHook = (ctx: UpstreamAnswerCtx, status: number, headers: ReadonlyHeaders | null) => Exit | null;
 
 /** `headerFilter` and `bodyFilter`: response headers may change, the request is read-only. */
 export interface ResponseCtx extends BaseCtx {

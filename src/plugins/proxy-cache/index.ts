@@ -1,5 +1,5 @@
 import { definePlugin, toBytes, toMs } from '../pdk/index.ts';
-import type { Exit, LogCtx, MaybePromise, ReadonlyHeaders, RequestCtx, ResponseCtx } from '../pdk/index.ts';
+import type { Exit, LogCtx, MaybePromise, ReadonlyHeaders, RequestCtx, ResponseCtx, UpstreamAnswerCtx, UpstreamAnswerHook } from '../pdk/index.ts';
 import { hitExit } from './answer.ts';
 import { CACHE_STATUSES, counterKey } from './counters.ts';
 import type { CacheStatus } from './counters.ts';
@@ -8,11 +8,18 @@ import type { Claim, WaitEnd } from './flight.ts';
 import { headerView } from './header-view.ts';
 import { digestOf, entryKey, keyDigest, variantKey, varyNames } from './key.ts';
 import type { KeySpec } from './key.ts';
+import { askIfChanged, hasValidator, refreshedHeaders, takePreconditions } from './revalidate.ts';
 import { hasBody, initialAge, notModified, requestBypasses, verdict } from './rules.ts';
-import type { StoreRules } from './rules.ts';
+import type { RequestFacts, StoreRules } from './rules.ts';
 import { schema } from './schema.ts';
 import { isMarker, partsFor, readAt, readBody, writeEntry } from './store.ts';
 import type { Head } from './store.ts';
+
+/** An entry as a lookup found it: the key its head is under (the variant's, when it varies) and the head. */
+interface Found {
+  readonly key: string;
+  readonly head: Head;
+}
 
 /** One request's way through the cache, from access to log. */
 interface CacheState {
@@ -30,25 +37,54 @@ interface CacheState {
   readonly authorization: boolean;
   /** The single-flight lock's token while this request holds it (flight.ts). */
   lock: string | null;
+  /** The expired entry found: the answer to an upstream failure (stale_if_error), refreshed by a 304. */
+  stale: Found | null;
+  /** Its body, read once its validators went upstream: a 304 is answered with it. */
+  staleBody: Uint8Array | null;
+  /** The client's preconditions, kept aside once the request goes upstream without them (revalidate.ts); null = still in the request. */
+  preconditions: ReadonlyHeaders | null;
 }
 
 declare module '../pdk/index.ts' {
   interface CtxVars { proxyCache?: CacheState }
 }
 
-const VERSION = '1.0.0';
+const VERSION = '1.1.0';
 
 /** Headers the entry never keeps: recomputed on every answer (Age, Content-Length) or the cache's own. */
-const NOT_STORED = new Set(['age', 'content-length', 'x-cache-status', 'x-cache-key']);
+const NOT_STORED: ReadonlySet<string> = new Set(['age', 'content-length', 'x-cache-status', 'x-cache-key']);
+
+/** Answers made from an entry: they carry their own cache headers, and store nothing. */
+const FROM_ENTRY: ReadonlySet<CacheStatus> = new Set(['HIT', 'STALE', 'UPDATING', 'REVALIDATED']);
+
+/** What stale_if_error answers for: the upstream's own 5xx of these, or the gateway's when no answer came. */
+const FAILURES: ReadonlySet<number> = new Set([502, 503, 504]);
 
 /**
- * proxy-cache (issue 14, the core): GET/HEAD responses stored in a shared
- * dict, so every worker answers from what any worker fetched. A hit is an
- * Exit from `access`, which the gateway sends through its response writer:
- * the other plugins' header and body filters run on it as on any response.
- * A miss streams to its client while the body filter keeps a copy (up to
+ * How long an expired entry with a validator is kept for revalidation when
+ * no stale window asks for longer: nginx's proxy_cache_path `inactive`
+ * default. The zone's LRU evicts it sooner when room is needed.
+ */
+const REVALIDATE_KEEP_MS = 10 * 60_000;
+
+/**
+ * proxy-cache (issue 14): GET/HEAD responses stored in a shared dict, so
+ * every worker answers from what any worker fetched. A hit is an Exit from
+ * `access`, which the gateway sends through its response writer: the other
+ * plugins' header and body filters run on it as on any response. A miss
+ * streams to its client while the body filter keeps a copy (up to
  * max_body_size), stored when the whole body has gone through. Misses of
  * one key are one upstream request across workers (flight.ts).
+ *
+ * An expired entry is kept past its freshness for the stale windows (and,
+ * with a validator, for revalidation):
+ *   - within stale_while_revalidate it is the answer at once (STALE) while
+ *     the lock's holder refreshes it in the background (fetchInBackground);
+ *     requests meanwhile get it too (UPDATING);
+ *   - within stale_if_error it answers an upstream failure (STALE), through
+ *     the gateway's onUpstreamAnswer hook;
+ *   - with an ETag or Last-Modified the refresh asks the upstream
+ *     conditionally, and a 304 renews it (REVALIDATED).
  */
 export const proxyCache = definePlugin({
   name: 'proxy-cache',
@@ -67,6 +103,9 @@ export const proxyCache = definePlugin({
       ttlMs: toMs(conf.ttl),
       cacheControl: conf.cache_control,
     };
+    const whileRevalidateMs = toMs(conf.stale_while_revalidate);
+    const ifErrorMs = toMs(conf.stale_if_error);
+    const staleMs = Math.max(whileRevalidateMs, ifErrorMs);
     const confDigest = digestOf([VERSION, JSON.stringify(conf)]);
     let specFor: KeySpec | null = null;
     const spec = (route: string): KeySpec => (specFor?.route === route ? specFor : (specFor = {
@@ -77,7 +116,7 @@ export const proxyCache = definePlugin({
       isolation: conf.consumer_isolation,
     }));
     const lockMs = toMs(conf.lock_timeout);
-    // lock_timeout 0: no single flight, every miss goes upstream.
+    // lock_timeout 0: no single flight, every miss goes upstream (and no background refresh: nothing would say one is under way).
     const flights = lockMs > 0 ? new Flights(dict, lockMs, env.workerId.toString(36)) : null;
     let seq = 0;
     // The counter keys of the last route seen (one instance serves one route, or every route when global).
@@ -87,10 +126,11 @@ export const proxyCache = definePlugin({
     })).keys[status];
     const entryId = (): string => `${env.workerId.toString(36)}.${(++seq).toString(36)}`;
 
-    const state = (status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): CacheState =>
-      ({ status, digest, key, storable, headers: null, freshMs: 0, chunks: null, size: 0, authorization, lock: null });
+    const state = (status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): CacheState => ({
+      status, digest, key, storable, headers: null, freshMs: 0, chunks: null, size: 0, authorization, lock: null, stale: null, staleBody: null, preconditions: null,
+    });
 
-    function lookup(key: string, headers: ReadonlyHeaders): { key: string; head: Head } | null {
+    function lookup(key: string, headers: ReadonlyHeaders): Found | null {
       const found = readAt(dict, key);
       if (found === null) return null;
       if (!isMarker(found)) return { key, head: found };
@@ -99,40 +139,109 @@ export const proxyCache = definePlugin({
       return head === null || isMarker(head) ? null : { key: vkey, head };
     }
 
-    /** The answer from a fresh, whole entry at `key`, or null; `expired` when an entry was there but stale. */
-    function fromEntry(key: string, digest: string, headers: ReadonlyHeaders): { exit: Exit | null; expired: boolean } {
-      const found = lookup(key, headers);
-      if (found === null) return { exit: null, expired: false };
-      const now = env.now();
-      if (found.head.e <= now) return { exit: null, expired: true };
-      const body = readBody(dict, found.key, found.head);
-      if (body === null) return { exit: null, expired: false };
-      const age = found.head.a + Math.max(0, Math.floor((now - found.head.t) / 1000));
-      const fresh = notModified(headers, headerView(found.head.h));
-      return { exit: hitExit(found.head, fresh ? null : body, age, hide ? null : digest), expired: false };
+    /** The answer from an entry, as `status` says it: a 304 when the client's preconditions hold. */
+    function answer(found: Found, body: Uint8Array, status: CacheStatus, preconditions: ReadonlyHeaders, digest: string): Exit {
+      const age = found.head.a + Math.max(0, Math.floor((env.now() - found.head.t) / 1000));
+      const unchanged = notModified(preconditions, headerView(found.head.h));
+      return hitExit(found.head, unchanged ? null : body, age, hide ? null : { status, digest });
     }
 
-    /** A miss's way on once the lock said: `timeout` goes upstream without storing (flight.ts). */
+    /** The answer from a fresh, whole entry at `key`, or null (what a waiter polls for). */
+    function fresh(key: string, digest: string, headers: ReadonlyHeaders): Exit | null {
+      const found = lookup(key, headers);
+      if (found === null || found.head.e <= env.now()) return null;
+      const body = readBody(dict, found.key, found.head);
+      return body === null ? null : answer(found, body, 'HIT', headers, digest);
+    }
+
+    /**
+     * The request goes upstream (`timeout`: without storing, flight.ts). One
+     * that may store goes without the client's preconditions and, for an
+     * expired entry that has a validator, with the cache's own.
+     */
     function proceed(ctx: RequestCtx, end: Claim | { kind: 'timeout' }, st: CacheState): undefined {
       if (end.kind === 'timeout') st.storable = false;
       if (end.kind === 'lock') st.lock = end.token;
+      if (st.storable) askUpstream(ctx, st);
       ctx.vars.proxyCache = st;
       return undefined;
     }
 
+    function askUpstream(ctx: RequestCtx, st: CacheState): void {
+      const headers = ctx.req.headers;
+      st.preconditions = headerView(takePreconditions(headers));
+      const stale = st.stale;
+      if (stale === null) return;
+      const entry = headerView(stale.head.h);
+      if (!hasValidator(entry)) return;
+      st.staleBody = readBody(dict, stale.key, stale.head);
+      if (st.staleBody !== null) askIfChanged(headers, entry);
+    }
+
     /** Answers a miss from what the lock's holder stores, or sends it on as the lock says. */
     async function waitFor(ctx: RequestCtx, st: CacheState): Promise<Exit | undefined> {
-      const end: WaitEnd<Exit> = await flights!.wait(st.key, st.storable, () => fromEntry(st.key, st.digest, ctx.req.headers).exit);
+      const end: WaitEnd<Exit> = await flights!.wait(st.key, st.storable, () => fresh(st.key, st.digest, ctx.req.headers));
       if (end.kind !== 'hit') return proceed(ctx, end, st);
-      hit(ctx, st);
+      answered(ctx, st, 'HIT');
       return end.value;
     }
 
     /** The request is answered from an entry: nothing of its own to store. */
-    function hit(ctx: RequestCtx, st: CacheState): void {
-      st.status = 'HIT';
+    function answered(ctx: RequestCtx | UpstreamAnswerCtx, st: CacheState, status: CacheStatus): void {
+      st.status = status;
       st.storable = false;
       ctx.vars.proxyCache = st;
+    }
+
+    /**
+     * stale_while_revalidate: the expired entry is the answer now. The request
+     * that takes the key's lock has the gateway fetch it again in the
+     * background (STALE); one that finds the lock held knows a refresh is under
+     * way (UPDATING). Null when the entry cannot answer (a part evicted) or the
+     * last fetch was not storable (the lock says pass): then it is a miss.
+     */
+    function serveStale(ctx: RequestCtx, st: CacheState, stale: Found): Exit | null {
+      const body = readBody(dict, stale.key, stale.head);
+      if (body === null) return null;
+      const claim = flights!.claim(st.key, true);
+      if (claim.kind === 'pass') return null;
+      const status: CacheStatus = claim.kind === 'lock' ? 'STALE' : 'UPDATING';
+      const exit = answer(stale, body, status, ctx.req.headers, st.digest);
+      if (claim.kind === 'lock') {
+        const refresh = state('EXPIRED', st.digest, st.key, true, st.authorization);
+        refresh.lock = claim.token;
+        refresh.stale = stale;
+        askUpstream(ctx, refresh);
+        ctx.onUpstreamAnswer(onUpstreamAnswer);
+        ctx.fetchInBackground({ proxyCache: refresh }, () => unlock(refresh));
+      }
+      answered(ctx, st, status);
+      return exit;
+    }
+
+    /** The upstream's answer to a request that found an expired entry: a 304 renews it, a failure may be answered with it. */
+    const onUpstreamAnswer: UpstreamAnswerHook = (ctx, status, headers) => {
+      const st = ctx.vars.proxyCache;
+      const stale = st?.stale ?? null;
+      if (st === undefined || stale === null) return null;
+      if (status === 304 && st.staleBody !== null && headers !== null) return revalidated(ctx, st, stale, st.staleBody, headers);
+      if (!FAILURES.has(status) || env.now() >= stale.head.e + ifErrorMs) return null;
+      const body = st.staleBody ?? readBody(dict, stale.key, stale.head);
+      if (body === null) return null;
+      // The upstream is failing: the waiters go to it at once, each answered by its own stale entry, rather than one after another.
+      passOn(st);
+      answered(ctx, st, 'STALE');
+      return answer(stale, body, 'STALE', st.preconditions ?? ctx.req.headers, st.digest);
+    };
+
+    /** A 304 to the cache's own conditional request: the entry, its headers updated, fresh again. */
+    function revalidated(ctx: UpstreamAnswerCtx, st: CacheState, stale: Found, body: Uint8Array, notModified: ReadonlyHeaders): Exit {
+      const list = refreshedHeaders(stale.head.h, notModified, NOT_STORED);
+      const v = verdict(rules, facts(ctx, st), stale.head.s, headerView(list), env.now());
+      const head = v.store ? save(ctx.req.headers, st.key, stale.head.s, list, v.freshMs, body) : { ...stale.head, h: list };
+      unlock(st);
+      answered(ctx, st, 'REVALIDATED');
+      return answer({ key: stale.key, head }, body, 'REVALIDATED', st.preconditions ?? ctx.req.headers, st.digest);
     }
 
     /** Stored, or failed: the waiters find the entry, or one of them takes the lock over. */
@@ -149,10 +258,15 @@ export const proxyCache = definePlugin({
       st.lock = null;
     }
 
+    const facts = (ctx: UpstreamAnswerCtx, st: CacheState): RequestFacts => ({
+      authorization: st.authorization,
+      isolatedConsumer: conf.consumer_isolation && ctx.identity !== null && !ctx.identity.anonymous,
+    });
+
     /** Whether the response may become an entry; if so, the state is set up to copy its body. */
     function keep(ctx: ResponseCtx, st: CacheState): boolean {
       const res = ctx.res;
-      const v = verdict(rules, { authorization: st.authorization, isolatedConsumer: conf.consumer_isolation && ctx.identity !== null && !ctx.identity.anonymous }, res.status, res.headers, env.now());
+      const v = verdict(rules, facts(ctx, st), res.status, res.headers, env.now());
       if (!v.store) return false;
       const length = res.headers.get('content-length');
       if (length !== undefined && Number(length) > maxBody) return false;
@@ -168,16 +282,22 @@ export const proxyCache = definePlugin({
       return true;
     }
 
-    function store(ctx: ResponseCtx, st: CacheState, chunks: Uint8Array[]): void {
-      const headers = headerView(st.headers!);
+    /**
+     * Writes an entry under `key` (or its variant) and returns its head. The
+     * zone keeps it past its freshness for the stale windows, and for
+     * revalidation when it has a validator.
+     */
+    function save(req: ReadonlyHeaders, key: string, status: number, list: string[], freshMs: number, body: Uint8Array): Head {
+      const headers = headerView(list);
       const vary = varyNames(headers);
-      const body = Buffer.concat(chunks, st.size);
       const now = env.now();
-      const head: Head = { s: ctx.res.status, h: st.headers!, t: now, a: initialAge(headers), e: now + st.freshMs, n: body.length, p: partsFor(body.length), id: entryId() };
-      const headKey = vary.length === 0 ? st.key : variantKey(st.key, vary, ctx.req.headers);
-      if (!writeEntry(dict, st.key, vary.length === 0 ? null : { vary }, headKey, head, body, st.freshMs)) {
-        env.log.debug({ key: st.digest, bytes: body.length }, 'proxy-cache: entry not stored (zone full)');
+      const head: Head = { s: status, h: list, t: now, a: initialAge(headers), e: now + freshMs, n: body.length, p: partsFor(body.length), id: entryId() };
+      const headKey = vary.length === 0 ? key : variantKey(key, vary, req);
+      const keepMs = Math.max(staleMs, hasValidator(headers) ? REVALIDATE_KEEP_MS : 0);
+      if (!writeEntry(dict, key, vary.length === 0 ? null : { vary }, headKey, head, body, freshMs + keepMs)) {
+        env.log.debug({ key, bytes: body.length }, 'proxy-cache: entry not stored (zone full)');
       }
+      return head;
     }
 
     return {
@@ -194,21 +314,35 @@ export const proxyCache = definePlugin({
         const key = entryKey(ctx.route.name, req.path, digest);
         // A HEAD response has no body to make a GET entry from: it reads entries, never writes them.
         const storable = req.method !== 'HEAD';
-        const { exit, expired } = fromEntry(key, digest, req.headers);
-        const st = state(expired ? 'EXPIRED' : 'MISS', digest, key, storable, authorization);
-        if (exit !== null) {
-          hit(ctx, st);
-          return exit;
+        const st = state('MISS', digest, key, storable, authorization);
+        const found = lookup(key, req.headers);
+        if (found !== null) {
+          const now = env.now();
+          if (found.head.e > now) {
+            const body = readBody(dict, found.key, found.head);
+            if (body !== null) {
+              answered(ctx, st, 'HIT');
+              return answer(found, body, 'HIT', req.headers, digest);
+            }
+          } else {
+            st.status = 'EXPIRED';
+            st.stale = found;
+            if (storable && flights !== null && now < found.head.e + whileRevalidateMs) {
+              const exit = serveStale(ctx, st, found);
+              if (exit !== null) return exit;
+            }
+            ctx.onUpstreamAnswer(onUpstreamAnswer);
+          }
         }
         if (flights === null) return proceed(ctx, { kind: 'pass' }, st);
         const claim = flights.claim(key, storable);
         if (claim.kind === 'wait') return waitFor(ctx, st);
         if (claim.kind === 'lock') {
           // The holder may have stored and released between our read and our add.
-          const late = fromEntry(key, digest, req.headers).exit;
+          const late = fresh(key, digest, req.headers);
           if (late !== null) {
             flights.release(key, claim.token);
-            hit(ctx, st);
+            answered(ctx, st, 'HIT');
             return late;
           }
         }
@@ -219,7 +353,7 @@ export const proxyCache = definePlugin({
         const st = ctx.vars.proxyCache;
         if (st === undefined) return;
         const res = ctx.res;
-        if (st.status === 'HIT') {
+        if (FROM_ENTRY.has(st.status)) {
           // The 304's Content-Length would be the exit's 0, not the entry's length (RFC 9110 §8.6): none is right.
           if (res.status === 304) res.headers.remove('content-length');
           return;
@@ -248,7 +382,7 @@ export const proxyCache = definePlugin({
         }
         // The whole body went through (a cut-off response never gets here). Stored before the
         // response ends, so the client's next request finds the entry, whichever worker it reaches.
-        store(ctx, st, st.chunks);
+        save(ctx.req.headers, st.key, ctx.res.status, st.headers!, st.freshMs, Buffer.concat(st.chunks, st.size));
         st.chunks = null;
         unlock(st);
         return chunk;

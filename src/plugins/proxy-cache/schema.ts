@@ -18,8 +18,8 @@ export const schema = s.object({
   }),
   consumer_isolation: Type.Boolean({ default: true, description: 'The verified consumer is part of the key' }),
   max_body_size: s.size({ default: '1m', description: 'Larger responses stream through and are not stored' }),
-  stale_while_revalidate: s.duration({ default: '0s', description: 'Serve STALE while one worker refreshes (not acted on yet)' }),
-  stale_if_error: s.duration({ default: '0s', description: 'Serve STALE when the upstream fails (not acted on yet)' }),
+  stale_while_revalidate: s.duration({ default: '0s', description: 'How long past its freshness an entry is still the answer (STALE, UPDATING) while one request refreshes it in the background; needs lock_timeout > 0' }),
+  stale_if_error: s.duration({ default: '0s', description: 'How long past its freshness an entry answers an upstream failure (502/503/504, connect errors, timeouts) as STALE' }),
   lock_timeout: s.duration({
     default: '5s',
     description: 'Single flight: how long a miss waits for the worker already fetching its key (then it goes upstream itself, unstored); also the lock\'s life when its holder dies; 0 = off',
