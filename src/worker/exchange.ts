@@ -33,10 +33,17 @@ class ResponseView implements MutableResponseHead {
   readonly status: number;
   readonly headers: HeaderList;
   readonly source: ResponseSource;
-  constructor(status: number, headers: HeaderList, source: ResponseSource) {
+  /** The list the head started from: a HeaderList copies on its first change, so this stays as the source made it. */
+  private readonly origin: readonly string[];
+  constructor(status: number, origin: readonly string[], source: ResponseSource) {
     this.status = status;
-    this.headers = headers;
+    this.headers = new HeaderList(origin);
     this.source = source;
+    this.origin = origin;
+  }
+
+  get sourceHeaders(): HeaderList {
+    return new HeaderList(this.origin);
   }
 }
 
@@ -62,7 +69,7 @@ export type ResponseOut = ServerResponse | DetachedResponse;
 
 const NO_HEADERS: readonly string[] = [];
 /** Placeholders until the response exists, so the fields keep one type and the class one shape. */
-const PENDING_RESPONSE = new ResponseView(0, new HeaderList(NO_HEADERS), 'error');
+const PENDING_RESPONSE = new ResponseView(0, NO_HEADERS, 'error');
 const PENDING_TIMING: Timing = Object.freeze({ start: 0, total: 0, upstream: null });
 
 /**
@@ -167,15 +174,14 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
 
   /** The response head plugins will see and may change; `list` is borrowed until changed. */
   startResponse(status: number, list: readonly string[], source: ResponseSource): HeaderList {
-    const headers = new HeaderList(list);
-    this.res = new ResponseView(status, headers, source);
-    return headers;
+    this.res = new ResponseView(status, list, source);
+    return this.res.headers;
   }
 
   /** For the log phase: the response as sent (a bare one if no head was built) and the timing. */
   finish(status: number, end: number): void {
     // No head was built (the client left first, or no plugin needed one): what the log phase can know.
-    if (this.res === PENDING_RESPONSE) this.res = new ResponseView(status, new HeaderList(NO_HEADERS), 'error');
+    if (this.res === PENDING_RESPONSE) this.res = new ResponseView(status, NO_HEADERS, 'error');
     this.timing = new LogTiming(this, end);
   }
 }

@@ -53,6 +53,10 @@ const conf = (ttl: string) => (): Record<string, unknown> => ({
   routes: [
     { name: 'c', paths: ['/c/'], strip_path: true, upstream: 'up', plugins: { 'proxy-cache': { ttl, max_body_size: '64k' } } },
     { name: 'k', paths: ['/k/'], strip_path: true, upstream: 'up', plugins: { 'key-auth': {}, 'proxy-cache': { ttl } } },
+    {
+      name: 't', paths: ['/t/'], strip_path: true, upstream: 'up',
+      plugins: { 'response-transformer': { append: { headers: ['x-via:sluice'] }, replace: { headers: ['etag:"for-browsers"'] } }, 'proxy-cache': { ttl } },
+    },
     // 502 listed as cacheable: the gateway's own 502 must still never be stored.
     { name: 'e', paths: ['/e/'], strip_path: true, upstream: 'refused', plugins: { 'proxy-cache': { ttl, statuses: [200, 502] } } },
   ],
@@ -107,6 +111,19 @@ describe('proxy-cache', () => {
       expect(hit.headers.get('x-request-id')).not.toBe(miss.headers.get('x-request-id'));
     }
     expect(count('/a')).toBe(1);
+  });
+
+  it('stores what the upstream said, not what header filters made of it: a HIT passes them once', async () => {
+    const miss = await plain('GET', '/t/filtered');
+    expect(miss.headers['x-cache-status']).toBe('MISS');
+    expect(miss.headers['x-via']).toBe('sluice');
+    const hit = await plain('GET', '/t/filtered');
+    expect(hit.headers['x-cache-status']).toBe('HIT');
+    expect(hit.headers['x-via']).toBe('sluice'); // once: Node would join two as "sluice, sluice"
+    expect(hit.headers.etag).toBe('"for-browsers"');
+    // The entry's validator is the upstream's: a client's If-None-Match with it is a 304 from the cache.
+    const revalidate = await plain('GET', '/t/filtered', { 'if-none-match': '"v1"' });
+    expect(revalidate.status).toBe(304);
   });
 
   it('//x and /x are one entry', async () => {

@@ -84,6 +84,12 @@ export interface ResponseHead {
   readonly status: number;
   readonly headers: ReadonlyHeaders;
   readonly source: ResponseSource;
+  /**
+   * The headers as the source made them, before any header filter: what a
+   * cache stores, so the filters that run again on its answer (an `append`)
+   * do not find their own earlier work in it.
+   */
+  readonly sourceHeaders: ReadonlyHeaders;
 }
 
 export interface MutableResponseHead extends ResponseHead {

@@ -265,14 +265,15 @@ export const proxyCache = definePlugin({
 
     /** Whether the response may become an entry; if so, the state is set up to copy its body. */
     function keep(ctx: ResponseCtx, st: CacheState): boolean {
-      const res = ctx.res;
-      const v = verdict(rules, facts(ctx, st), res.status, res.headers, env.now());
+      // What the upstream said, as nginx's proxy_cache reads it: not what the header filters (a transformer's
+      // Cache-Control for browsers, an `append`) made of it, which run again on every answer from the entry.
+      const upstream = ctx.res.sourceHeaders;
+      const v = verdict(rules, facts(ctx, st), ctx.res.status, upstream, env.now());
       if (!v.store) return false;
-      const length = res.headers.get('content-length');
+      const length = upstream.get('content-length');
       if (length !== undefined && Number(length) > maxBody) return false;
       const kept: string[] = [];
-      // Before the later plugins' filters change it (ours runs at priority 100).
-      res.headers.forEach((value, name) => {
+      upstream.forEach((value, name) => {
         const lower = name.toLowerCase();
         if (!NOT_STORED.has(lower)) kept.push(lower, value);
       });
