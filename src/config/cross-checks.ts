@@ -19,10 +19,17 @@ export function crossCheck(c: Obj, r: Reporter): void {
 function checkListen(listen: unknown[], r: Reporter): void {
   const seen = new Set<string>();
   listen.forEach((v, i) => {
-    const hp = typeof v === 'string' ? parseHostPort(v, 0) : null;
+    const address = typeof v === 'string' ? v : isObj(v) && typeof v['address'] === 'string' ? v['address'] : null;
+    const at: Seg[] = typeof v === 'string' ? ['server', 'listen', i] : ['server', 'listen', i, 'address'];
+    if (isObj(v) && v['http2'] === true) {
+      r.report(['server', 'listen', i, 'http2'], v['tls'] === true
+        ? 'HTTP/2 is not served yet: this build terminates TLS with HTTP/1.1 only (issue 16)'
+        : 'http2 needs tls: HTTP/2 is offered by ALPN on a TLS listener (no cleartext h2c)');
+    }
+    const hp = address === null ? null : parseHostPort(address, 0);
     if (hp === null || typeof hp === 'string') return;
     const id = `${hp.host}|${hp.port}`;
-    if (seen.has(id)) r.report(['server', 'listen', i], `duplicate listen address "${v as string}"`);
+    if (seen.has(id)) r.report(at, `duplicate listen address "${address!}"`);
     seen.add(id);
   });
 }

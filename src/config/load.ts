@@ -11,6 +11,7 @@ import { readConfTree } from './merge.ts';
 import { checkPluginConfs } from './plugin-confs.ts';
 import type { PluginSchemas } from './plugin-confs.ts';
 import { Reporter } from './reporter.ts';
+import { loadCertificates } from './tls-certificates.ts';
 import { resolveConf } from './resolve.ts';
 import { ConfSchema } from './schema.ts';
 import type { ConfFile, ConfIssue, SluiceConf } from './types.ts';
@@ -27,6 +28,8 @@ export type LoadResult =
       readonly conf: SluiceConf;
       /** The conf as written: includes merged, every default (plugin ones too) filled in. What `sluice -T` prints. */
       readonly written: ConfFile;
+      /** What it runs with but the operator must hear of (`-t` prints them, the master logs them). */
+      readonly warnings: ConfIssue[];
     }
   | { readonly ok: false; readonly issues: ConfIssue[] };
 
@@ -56,9 +59,11 @@ export function checkConf(read: ReadConf, opts: LoadOptions = {}): LoadResult {
   const written = core.value as Obj;
   crossCheck(written, reporter);
   checkPluginConfs(written, opts, reporter);
-  if (reporter.issues.length > 0) return { ok: false, issues: inReadingOrder(reporter.issues) };
+  const prefix = resolve(opts.prefix ?? process.cwd());
+  const certificates = loadCertificates(written, prefix, reporter);
+  if (reporter.issues.length > 0 || certificates === null) return { ok: false, issues: inReadingOrder(reporter.issues) };
   const checked = written as ConfFile;
-  return { ok: true, conf: resolveConf(checked, read.file, resolve(opts.prefix ?? process.cwd())), written: checked };
+  return { ok: true, conf: resolveConf(checked, read.file, prefix, certificates), written: checked, warnings: inReadingOrder(reporter.warnings) };
 }
 
 export function loadConf(file: string, opts: LoadOptions = {}): LoadResult {

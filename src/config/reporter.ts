@@ -33,6 +33,8 @@ export function formatPath(segs: readonly Seg[]): string {
 
 export class Reporter {
   readonly issues: ConfIssue[] = [];
+  /** What a conf may still run with but an operator must hear of (a certificate about to expire). */
+  readonly warnings: ConfIssue[] = [];
   readonly #locs = new Map<string, Loc>();
   readonly #mainFile: string;
 
@@ -64,20 +66,20 @@ export class Reporter {
    * written ancestor, e.g. the plugin whose defaulted option it is.
    */
   report(segs: readonly Seg[], message: string, at: 'value' | 'key' = 'value'): void {
+    this.add(this.issueAt(segs, message, at));
+  }
+
+  /** A warning at `segs`, placed as `report` places an issue. */
+  warn(segs: readonly Seg[], message: string): void {
+    this.warnings.push(this.issueAt(segs, message, 'value'));
+  }
+
+  private issueAt(segs: readonly Seg[], message: string, at: 'value' | 'key'): ConfIssue {
     const exact = this.#locs.get(formatPath(segs));
     const loc = exact ?? this.locOf(segs);
-    if (loc === undefined) {
-      this.add({ file: this.#mainFile, line: 1, col: 1, path: formatPath(segs), message });
-      return;
-    }
+    if (loc === undefined) return { file: this.#mainFile, line: 1, col: 1, path: formatPath(segs), message };
     const onKey = at === 'key' || exact === undefined;
-    this.add({
-      file: loc.file,
-      line: onKey ? loc.keyLine : loc.line,
-      col: onKey ? loc.keyCol : loc.col,
-      path: formatPath(segs),
-      message,
-    });
+    return { file: loc.file, line: onKey ? loc.keyLine : loc.line, col: onKey ? loc.keyCol : loc.col, path: formatPath(segs), message };
   }
 
   /** The faults `validate` found in the value at `base`. */

@@ -10,6 +10,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { parseHostPort } from './addresses.ts';
 import type { HostPort } from './addresses.ts';
 import { DEFAULT_WEIGHT } from './schema.ts';
+import type { LoadedCertificate } from './tls-certificates.ts';
 import type { ConfFile } from './types.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -27,11 +28,30 @@ export type Algorithm = WrittenUpstream['algorithm'];
 /** A `host:port` from the conf. IPv6 is written `[::1]:8080`; host is kept without brackets. */
 export type ListenAddr = HostPort;
 
+/** A proxy listener: its address and protocols. */
+export interface ListenConf extends ListenAddr {
+  readonly tls: boolean;
+  readonly http2: boolean;
+}
+
+type TlsProtocol = ConfFile['server']['tls']['protocols'][number];
+
+export interface TlsConf {
+  /** Checked and read by tls-certificates.ts; the first is the default. */
+  readonly certificates: readonly LoadedCertificate[];
+  readonly minVersion: TlsProtocol;
+  readonly maxVersion: TlsProtocol;
+  readonly ciphers: string | null;
+  readonly session_cache: number; // bytes, 0 = none
+  readonly session_tickets: boolean;
+}
+
 export type RealIpConf = Frozen<NonNullable<ConfFile['server']['real_ip']>>;
 
 export interface ServerConf
-  extends Frozen<Omit<ConfFile['server'], 'listen' | 'client_max_body_size' | 'client_header_timeout' | 'client_body_timeout' | 'keepalive_timeout'>> {
-  readonly listen: readonly ListenAddr[];
+  extends Frozen<Omit<ConfFile['server'], 'listen' | 'tls' | 'client_max_body_size' | 'client_header_timeout' | 'client_body_timeout' | 'keepalive_timeout'>> {
+  readonly listen: readonly ListenConf[];
+  readonly tls: TlsConf;
   readonly client_max_body_size: number; // bytes, 0 = unlimited
   readonly client_header_timeout: number; // ms
   readonly client_body_timeout: number; // ms
@@ -107,7 +127,7 @@ export interface SluiceConf
   readonly routes: readonly RouteConf[];
 }
 
-export function resolveConf(c: ConfFile, file: string, prefix: string): SluiceConf {
+export function resolveConf(c: ConfFile, file: string, prefix: string, certificates: readonly LoadedCertificate[]): SluiceConf {
   const at = (p: string) => (isAbsolute(p) ? p : resolvePath(prefix, p));
   const keep = (special: readonly string[], p: string) => (special.includes(p) ? p : at(p));
   return {
@@ -122,7 +142,11 @@ export function resolveConf(c: ConfFile, file: string, prefix: string): SluiceCo
     shared_dicts: Object.fromEntries(Object.entries(c.shared_dicts).map(([name, v]) => [name, parseSize(v)])),
     server: {
       ...c.server,
-      listen: c.server.listen.map((a) => hostPort(a, 0)),
+      listen: c.server.listen.map((l) => {
+        const { address, tls, http2 } = typeof l === 'string' ? { address: l, tls: false, http2: false } : l;
+        return { ...hostPort(address, 0), tls, http2 };
+      }),
+      tls: resolveTls(c.server.tls, certificates),
       client_max_body_size: parseSize(c.server.client_max_body_size),
       client_header_timeout: parseDuration(c.server.client_header_timeout),
       client_body_timeout: parseDuration(c.server.client_body_timeout),
@@ -142,6 +166,19 @@ export function resolveConf(c: ConfFile, file: string, prefix: string): SluiceCo
       return: r.return === undefined ? null : { ...r.return, headers: stringMap(r.return.headers) },
       root: r.root === undefined ? null : at(r.root),
     })),
+  };
+}
+
+/** Versions are ordered by name (TLSv1.2 < TLSv1.3), as OpenSSL's min/max take them. */
+function resolveTls(t: ConfFile['server']['tls'], certificates: readonly LoadedCertificate[]): TlsConf {
+  const versions = [...t.protocols].sort();
+  return {
+    certificates,
+    minVersion: versions[0]!,
+    maxVersion: versions[versions.length - 1]!,
+    ciphers: t.ciphers,
+    session_cache: parseSize(t.session_cache),
+    session_tickets: t.session_tickets,
   };
 }
 

@@ -13,6 +13,7 @@ import { METHODS } from 'node:http';
 import { Type } from 'typebox';
 import { checkCidr, checkRouteHost, parseHostPort } from './addresses.ts';
 import { boundedSize, checked, duration, size } from './checked.ts';
+import { parseSize } from './units.ts';
 
 const Closed = { additionalProperties: false } as const;
 
@@ -71,9 +72,56 @@ const RealIp = Type.Object(
   { ...Closed, description: 'nginx realip: take the client address from a header, only from trusted peers' },
 );
 
+const Listen = Type.Union(
+  [
+    Address('Address to accept client connections on', 0),
+    Type.Object(
+      {
+        address: Address('Address to accept client connections on', 0),
+        tls: Type.Boolean({ default: false, description: 'TLS on this address, with server.tls.certificates' }),
+        http2: Type.Boolean({ default: false, description: 'HTTP/2 by ALPN beside HTTP/1.1 (with tls)' }),
+      },
+      { ...Closed, description: 'A listen address with its protocols' },
+    ),
+  ],
+  { description: 'Listen address: "host:port" or { address, tls, http2 }', expected: 'an address "host:port" or a map { address, tls, http2 }' },
+);
+
+const Certificate = Type.Object(
+  {
+    cert: Type.String({ minLength: 1, description: 'PEM file: the certificate, then its chain' }),
+    key: Type.String({ minLength: 1, description: 'PEM file: its private key' }),
+  },
+  { ...Closed, description: 'A certificate, chosen by SNI from its SAN names' },
+);
+
+
+const Tls = Type.Object(
+  {
+    certificates: Type.Array(Certificate, { default: [], description: 'Certificates for the tls listeners; the first is the default when SNI names none of them' }),
+    // TLS 1.1 and older are not offered at all (RFC 8996).
+    protocols: Type.Array(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { expected: 'TLSv1.2 or TLSv1.3' }), {
+      minItems: 1, default: ['TLSv1.2', 'TLSv1.3'], description: 'TLS versions offered',
+    }),
+    ciphers: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'OpenSSL cipher list for TLS 1.2; null = Node\'s default' }),
+    // A zone like any shared dict (8k at least), or none.
+    session_cache: checked(size({ description: 'TLS 1.2 sessions in a shared dict, resumed on any worker; 0 = none', default: '10m' }), (v) => {
+      try {
+        const bytes = parseSize(v);
+        return bytes === 0 || bytes >= 8192 ? null : 'session cache is too small: 0 (none) or at least 8k';
+      } catch {
+        return null; // not a size: said once, by size()
+      }
+    }),
+    session_tickets: Type.Boolean({ default: true, description: 'Session tickets whose keys the master makes and every worker shares' }),
+  },
+  { ...Closed, default: {}, description: 'TLS for listeners with tls: true' },
+);
+
 const Server = Type.Object(
   {
-    listen: Type.Array(Address('Address to accept client connections on', 0), { minItems: 1, default: ['0.0.0.0:8080'], description: 'Addresses the workers listen on' }),
+    listen: Type.Array(Listen, { minItems: 1, default: ['0.0.0.0:8080'], description: 'Addresses the workers listen on' }),
+    tls: Tls,
     client_max_body_size: size({ description: 'Largest request body; 413 above; 0 = unlimited', default: '1m' }),
     client_header_timeout: duration({ description: 'Time to receive the request headers; 408 after', default: '60s' }),
     client_body_timeout: duration({ description: 'Idle time between two body reads; 408 after', default: '60s' }),

@@ -10,6 +10,8 @@ export interface WorkerData {
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
   /** Active health state per upstream (health-state.ts), written by the master's prober. */
   readonly health: Readonly<Record<string, SharedArrayBuffer>>;
+  /** TLS session ticket keys, made once per master lifetime (contracts/tls.ts); null when tickets are off. */
+  readonly ticketKeys: Uint8Array | null;
   /** Counters the master reads for /status (stats.ts). */
   readonly stats: SharedArrayBuffer;
 }

@@ -126,6 +126,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`sluice: configuration file ${confFile} test failed\n`);
     return 1;
   }
+  // nginx's form: the conf still runs, and the operator hears of it on every test and start.
+  for (const w of loaded.warnings) process.stderr.write(`sluice: [warn] ${formatIssue(w)}\n`);
   if (args.t === true || args.T === true) {
     if (args.T === true) process.stdout.write(dumpConf(loaded.written, confFile));
     process.stderr.write(`sluice: the configuration file ${confFile} syntax is ok\nsluice: configuration file ${confFile} test is successful\n`);

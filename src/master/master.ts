@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Server as LockServer } from 'node:net';
@@ -8,6 +9,7 @@ import { createErrorLog } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
 import { CONN_ACTIVE, REQUESTS } from '../contracts/stats-layout.ts';
+import { TICKET_KEY_BYTES } from '../contracts/tls.ts';
 import { CacheCounters, hitRatio, purgeCache } from './cache.ts';
 import { lockPidFile, removePidFile, writePidFile } from './pid-file.ts';
 import { Totals, renderMetrics } from './metrics.ts';
@@ -15,8 +17,9 @@ import type { MetricFamily } from './metrics.ts';
 import { startStatusServer } from './status-server.ts';
 import { HealthChecker } from './health-checker.ts';
 import { Supervisor } from './supervisor.ts';
+import type { SharedBuffers } from './supervisor.ts';
 import { VERSION } from './version.ts';
-import { reconcileZones, zoneBuffers } from './zones.ts';
+import { reconcileZones, wantedZones, zoneBuffers } from './zones.ts';
 import type { Zone } from './zones.ts';
 
 /**
@@ -50,6 +53,8 @@ export class Master {
   /** The counters of workers that have exited, so totals never go backwards. */
   private readonly retired = new Totals();
   private readonly cacheCounters = new CacheCounters();
+  /** Made once: tickets stay valid across reloads, on every worker (contracts/tls.ts). */
+  private readonly ticketKeys = randomBytes(TICKET_KEY_BYTES);
   private status: Server | null = null;
   /** The pid file named by the conf at start; a reload does not move it. */
   private readonly pidFile: string;
@@ -95,8 +100,8 @@ export class Master {
           throw new Error(`status.listen: ${(err as Error).message}`);
         });
       }
-      this.zones = await reconcileZones(this.zones, this.conf.shared_dicts, this.log);
-      await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), health: this.health.apply(this.conf) });
+      this.zones = await reconcileZones(this.zones, wantedZones(this.conf), this.log);
+      await this.supervisor.startGeneration(this.conf, this.shared(this.conf, this.zones));
       writePidFile(this.pidFile);
     } catch (err) {
       this.log.error({ err }, 'start failed; stopping');
@@ -138,11 +143,12 @@ export class Master {
       this.reloadFailed(loaded.issues.map(formatIssue).join('\n'));
       return;
     }
+    for (const w of loaded.warnings) this.log.warn({ conf: formatIssue(w) }, 'conf warning');
     const conf = loaded.conf;
     let zones: Map<string, Zone>;
     try {
-      zones = await reconcileZones(this.zones, conf.shared_dicts, this.log);
-      await this.supervisor.startGeneration(conf, { zones: zoneBuffers(zones), health: this.health.apply(conf) });
+      zones = await reconcileZones(this.zones, wantedZones(conf), this.log);
+      await this.supervisor.startGeneration(conf, this.shared(conf, zones));
     } catch (err) {
       this.health.apply(this.conf); // back to probing what the old generation uses
       this.reloadFailed((err as Error).message);
@@ -152,6 +158,11 @@ export class Master {
     this.zones = zones;
     this.reloads.ok++;
     this.log.info({ generation: this.supervisor.generation }, 'reload complete; old workers draining');
+  }
+
+  /** What a generation on `conf` attaches to. */
+  private shared(conf: SluiceConf, zones: ReadonlyMap<string, Zone>): SharedBuffers {
+    return { zones: zoneBuffers(zones), health: this.health.apply(conf), ticketKeys: conf.server.tls.session_tickets ? this.ticketKeys : null };
   }
 
   private reloadFailed(reason: string): void {

@@ -44,10 +44,11 @@ export interface SupervisorEvents {
   onWorkerExit(handle: WorkerHandle, code: number): void;
 }
 
-/** The master's SharedArrayBuffers a generation attaches to: shared-dict zones and upstream health. */
+/** What the master shares with a generation: shared-dict zones, upstream health, and the TLS ticket keys (null = no tickets). */
 export interface SharedBuffers {
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
   readonly health: Readonly<Record<string, SharedArrayBuffer>>;
+  readonly ticketKeys: Uint8Array | null;
 }
 
 export class StartError extends Error {
@@ -65,7 +66,7 @@ export class Supervisor {
   restarts = 0;
   private nextId = 1;
   private conf: SluiceConf | null = null;
-  private shared: SharedBuffers = { zones: {}, health: {} };
+  private shared: SharedBuffers = { zones: {}, health: {}, ticketKeys: null };
   private readonly crashes: number[] = [];
   private readonly pendingRestarts = new Set<NodeJS.Timeout>();
   private stopping = false;
@@ -129,7 +130,7 @@ export class Supervisor {
 
   private spawn(conf: SluiceConf, shared: SharedBuffers, generation: number, slot: number): WorkerHandle {
     const stats = createStatsBuffer(conf.routes.length);
-    const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, health: shared.health, stats };
+    const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, health: shared.health, ticketKeys: shared.ticketKeys, stats };
     const thread = new Worker(WORKER_URL, { workerData: data, name: `sluice-worker-${data.id}` });
     const handle: WorkerHandle = {
       id: data.id, generation, thread, stats: new Float64Array(stats), slot, routes: conf.routes.map((r) => r.name),

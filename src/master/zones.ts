@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { registerHooks } from 'node:module';
+import type { SluiceConf } from '../config/types.ts';
+import { TLS_SESSION_DICT } from '../contracts/tls.ts';
 import type { SharedDict } from '../shdict/index.ts';
 
 /**
@@ -39,6 +41,12 @@ export interface ShdictCode {
 /** Where reconcileZones reports a zone it had to recreate (the master's error log). */
 export interface ZoneLog {
   warn(obj: object, msg: string): void;
+}
+
+/** The zones a conf needs: its shared_dicts, and the TLS session cache when a tls listener has one. */
+export function wantedZones(conf: SluiceConf): Record<string, number> {
+  const tls = conf.server.tls.session_cache > 0 && conf.server.listen.some((l) => l.tls);
+  return tls ? { ...conf.shared_dicts, [TLS_SESSION_DICT]: conf.server.tls.session_cache } : { ...conf.shared_dicts };
 }
 
 export async function reconcileZones(

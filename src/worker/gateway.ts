@@ -27,6 +27,7 @@ import { sendError, sendExit, sendWhole, track } from './response-writer.ts';
 import { compileRouter } from './router.ts';
 import type { Router } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
+import { isTls } from './tls-context.ts';
 import type { StaticRoot } from './static-files.ts';
 import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.ts';
 
@@ -286,6 +287,7 @@ function forward(g: Compiled, x: Exchange, upstream: Upstream, preserveHost: boo
     peer: x.peer,
     client: x.client,
     clientHost: host ?? '',
+    proto: isTls(x.socket) ? 'https' : 'http',
   });
   if (x.identity !== null) appendIdentityHeaders(headers, x.identity);
   if (buffered !== null) setContentLength(headers, buffered.length, chunked || declared !== undefined);

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createErrorLog } from '../config/logger.ts';
@@ -11,6 +12,9 @@ import type { Gateway } from './gateway.ts';
 import type { Lifecycle } from './exchange.ts';
 import type { FromWorker, ToWorker, WorkerData } from '../contracts/messages.ts';
 import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from '../contracts/stats-layout.ts';
+import { TLS_SESSION_DICT } from '../contracts/tls.ts';
+import { SharedDict } from '../shdict/index.ts';
+import { createTlsSetup } from './tls-context.ts';
 
 /**
  * A worker thread: one reactor serving every `listen` address with
@@ -62,17 +66,29 @@ function onConnection(socket: Socket): void {
   socket.once('close', onSocketClose);
 }
 
-const servers: Server[] = conf.server.listen.map(() => {
-  const server = createServer({
-    keepAliveTimeout: conf.server.keepalive_timeout,
-    headersTimeout: conf.server.client_header_timeout,
-    // The body timer is ours (idle between reads, gateway.ts); Node's whole-request deadline is off.
-    requestTimeout: 0,
-    // Node checks header deadlines on this interval (default 30 s): keep 408s close to the conf.
-    connectionsCheckingInterval: Math.min(1000, conf.server.client_header_timeout),
-    // A missing Host is refused by the request guard, so that its 400 is written and logged like every other.
-    requireHostHeader: false,
-  }, requests.onRequest);
+const httpOptions: ServerOptions = {
+  keepAliveTimeout: conf.server.keepalive_timeout,
+  headersTimeout: conf.server.client_header_timeout,
+  // The body timer is ours (idle between reads, gateway.ts); Node's whole-request deadline is off.
+  requestTimeout: 0,
+  // Node checks header deadlines on this interval (default 30 s): keep 408s close to the conf.
+  connectionsCheckingInterval: Math.min(1000, conf.server.client_header_timeout),
+  // A missing Host is refused by the request guard, so that its 400 is written and logged like every other.
+  requireHostHeader: false,
+};
+
+/** Built once for every tls listener of the worker (tls-context.ts); -t made sure there are certificates. */
+const tls = conf.server.listen.some((l) => l.tls)
+  ? createTlsSetup(conf.server.tls, data.ticketKeys, data.zones[TLS_SESSION_DICT] === undefined ? null : SharedDict.attach(data.zones[TLS_SESSION_DICT], { owner: data.id }))
+  : null;
+
+const servers: Server[] = conf.server.listen.map((l) => {
+  let server: Server;
+  if (l.tls) {
+    const https = createHttpsServer({ ...httpOptions, ...tls!.options }, requests.onRequest);
+    tls!.attach(https);
+    server = https;
+  } else server = createServer(httpOptions, requests.onRequest);
   server.on('clientError', requests.onClientError);
   server.on('connection', onConnection);
   server.on('connect', requests.onConnect);

@@ -110,6 +110,8 @@ export interface ForwardedFor {
   readonly client: string;
   /** The Host the client asked for, sent as X-Forwarded-Host. */
   readonly clientHost: string;
+  /** The scheme the client used, sent as X-Forwarded-Proto. */
+  readonly proto: 'http' | 'https';
 }
 
 /**
@@ -122,7 +124,7 @@ export function buildUpstreamHeaders(list: readonly string[], fwd: ForwardedFor)
   const out: string[] = [
     'host', fwd.host,
     'x-forwarded-for', '',
-    'x-forwarded-proto', 'http',
+    'x-forwarded-proto', fwd.proto,
     'x-forwarded-host', fwd.clientHost,
     'x-real-ip', fwd.client,
   ];

@@ -6,8 +6,9 @@ import {
   buildUpstreamHeaders,
   clientHeaders,
 } from '../../src/worker/upstream-headers.ts';
+import type { ForwardedFor } from '../../src/worker/upstream-headers.ts';
 
-const FWD = { host: '10.0.0.5:9001', peer: '192.0.2.1', client: '203.0.113.7', clientHost: 'api.example.com' };
+const FWD: ForwardedFor = { host: '10.0.0.5:9001', peer: '192.0.2.1', client: '203.0.113.7', clientHost: 'api.example.com', proto: 'http' };
 
 /** Raw headers as Node gives them: name, value, name, value… */
 const raw = (...pairs: [string, string][]): string[] => pairs.flat();
@@ -123,7 +124,7 @@ describe('buildUpstreamHeaders', () => {
   });
 
   test('preserved host and empty X-Forwarded-Host are passed through as given', () => {
-    const out = buildUpstreamHeaders(raw(['Host', 'api.example.com']), { ...FWD, host: 'api.example.com', clientHost: '' });
+    const out = buildUpstreamHeaders(raw(['Host', 'api.example.com']), { ...FWD, host: 'api.example.com', clientHost: '', proto: 'http' });
     expect(out[UPSTREAM_HOST_INDEX]).toBe('api.example.com');
     expect(pairs(out)).toContainEqual(['x-forwarded-host', '']);
   });

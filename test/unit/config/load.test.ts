@@ -32,9 +32,10 @@ describe('loadConf on a valid conf', () => {
       shared_dicts: { sluice_limits: 10 * 1024 * 1024, sluice_cache: 64 * 1024 * 1024 },
       server: {
         listen: [
-          { host: '127.0.0.1', port: 8080 },
-          { host: '::1', port: 8081 },
+          { host: '127.0.0.1', port: 8080, tls: false, http2: false },
+          { host: '::1', port: 8081, tls: false, http2: false },
         ],
+        tls: { certificates: [], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: null, session_cache: 10 * 1024 * 1024, session_tickets: true },
         client_max_body_size: 512 * 1024,
         client_header_timeout: 60_000,
         client_body_timeout: 60_000,
@@ -143,7 +144,8 @@ describe('loadConf on a valid conf', () => {
     expect(conf.access_log).toEqual({ path: '/srv/sluice/logs/access.log', buffer: 0, flush: 1000 });
     expect(conf.shared_dicts).toEqual({});
     expect(conf.server).toEqual({
-      listen: [{ host: '0.0.0.0', port: 8080 }],
+      listen: [{ host: '0.0.0.0', port: 8080, tls: false, http2: false }],
+      tls: { certificates: [], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: null, session_cache: 10 * 1024 * 1024, session_tickets: true },
       client_max_body_size: 1024 * 1024,
       client_header_timeout: 60_000,
       client_body_timeout: 60_000,
