@@ -69,7 +69,7 @@ const envs = createPluginEnvs({ log: pino({ level: 'silent' }), workerId: 1, zon
 const socket = { remoteAddress: '127.0.0.1', bytesWritten: 0 } as unknown as Socket;
 const log = pino({ level: 'silent' });
 const site: Site = {
-  log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1, bodyLimits: { maxBody: 0, idleMs: 60_000 },
+  log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1, bodyLimits: { maxBody: 0, idleMs: 60_000 }, upstreams: new Map(),
 };
 
 function chainOf(plugins: Record<string, unknown>): Chain {
