@@ -20,6 +20,7 @@ export type { AddressSet } from './address-set.ts';
 export { cookieValue } from './cookie.ts';
 export { murmur3 } from './murmur3.ts';
 export { requestValue } from './request-value.ts';
+export { allExact, valueMatcher, valuePatternFault } from './value-match.ts';
 export type { ValueFn } from './request-value.ts';
 export { bySchema, compileKey, missingKey, NO_LIMIT_KEY, onMissingKeySchema } from './limit-key.ts';
 export type { KeyFn, OnMissingKey } from './limit-key.ts';
