@@ -46,11 +46,13 @@ export interface RuleTable {
 const INDEXABLE: readonly string[] = ['consumer', 'user_id', 'company_id'];
 const NONE: readonly Rule[] = [];
 
-/** The identity field a rule can be indexed by, or null: a `when` of that one field, with exact values only. */
-function indexField(rule: RuleConf): string | null {
-  const keys = rule.when === undefined ? [] : Object.keys(rule.when);
-  if (keys.length !== 1 || !INDEXABLE.includes(keys[0]!)) return null;
-  return allExact(valuesOf(rule.when![keys[0] as 'company_id']!)) ? keys[0]! : null;
+/** The identity field and values a rule can be indexed by: a `when` of that one field, with exact values only; else null. */
+function indexable(rule: RuleConf): { readonly field: string; readonly values: string[] } | null {
+  const entries = rule.when === undefined ? [] : Object.entries(rule.when);
+  if (entries.length !== 1) return null;
+  const [field, raw] = entries[0]!;
+  const values = valuesOf(raw);
+  return INDEXABLE.includes(field) && allExact(values) ? { field, values } : null;
 }
 
 export function compileRules(conf: Conf, random: () => number): RuleTable {
@@ -59,16 +61,16 @@ export function compileRules(conf: Conf, random: () => number): RuleTable {
   const general: Rule[] = [];
   conf.rules.forEach((r, index) => {
     const send = r.upstream !== undefined ? compileUpstream(r.upstream) : compileWeighted(r.weighted!, sticky, random);
-    const field = indexField(r);
-    if (field === null) {
+    const by = indexable(r);
+    if (by === null) {
       general.push({ index, conds: r.when === undefined ? [] : compileWhen(r.when), send });
       return;
     }
-    let byValue = byField.get(field);
-    if (byValue === undefined) byField.set(field, (byValue = new Map()));
+    let byValue = byField.get(by.field);
+    if (byValue === undefined) byField.set(by.field, (byValue = new Map()));
     const rule: Rule = { index, conds: [], send };
     // A value listed twice in one rule must not enter its list twice.
-    for (const v of new Set(valuesOf(r.when![field as 'company_id']!))) {
+    for (const v of new Set(by.values)) {
       const list = byValue.get(v);
       if (list === undefined) byValue.set(v, [rule]);
       else list.push(rule);
