@@ -28,7 +28,9 @@ import type { Chain } from '../../src/worker/pipeline/chain.ts';
 import { compileConsumers } from '../../src/worker/pipeline/consumers.ts';
 import { createPluginEnvs } from '../../src/worker/pipeline/env.ts';
 import { runRequestPhases } from '../../src/worker/pipeline/run.ts';
+import { createUpstream } from '../../src/worker/proxy.ts';
 import { sendHead } from '../../src/worker/response-writer.ts';
+import { ORIGIN_CANARY, TENANT_RULES } from '../http/scenarios.ts';
 
 const consumers: ConsumerConf[] = [
   { username: 'bench', attributes: { user_id: '1001', company_id: '42' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } },
@@ -62,14 +64,24 @@ const scenarios: [string, Record<string, unknown>][] = [
       },
     },
   }],
+  // Issue 15: a thousand tenant rules against one; the bench consumer's company has no rule of its own.
+  ['key-auth + traffic-split (1 rule)', { ...KEY_AUTH, 'traffic-split': { rules: [ORIGIN_CANARY] } }],
+  ['key-auth + traffic-split (1,000 tenant rules)', { ...KEY_AUTH, 'traffic-split': { rules: TENANT_RULES } }],
 ];
 
 const zone = SharedDict.create(10 << 20);
 const envs = createPluginEnvs({ log: pino({ level: 'silent' }), workerId: 1, zones: { sluice_limits: zone.buffer }, consumers: compileConsumers(consumers) });
 const socket = { remoteAddress: '127.0.0.1', bytesWritten: 0 } as unknown as Socket;
 const log = pino({ level: 'silent' });
+/** The route's upstream, never asked (no request leaves this bench): what traffic-split may choose. */
+const origin = createUpstream({
+  name: 'origin', algorithm: 'round-robin', hash_on: 'ip', keepalive: 1, connect_timeout: 1000, send_timeout: 1000, read_timeout: 1000,
+  retries: 0, host_header: null, healthcheck: { active: null, passive: null },
+  targets: [{ address: '127.0.0.1:9', host: '127.0.0.1', port: 9, weight: 1, backup: false }],
+});
 const site: Site = {
   log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1, bodyLimits: { maxBody: 0, idleMs: 60_000 },
+  upstreams: new Map([['origin', origin]]),
 };
 
 function chainOf(plugins: Record<string, unknown>): Chain {
@@ -92,6 +104,7 @@ function once(chain: Chain): number {
   res.sendDate = false;
   const x = new Exchange(site, incoming, res, chain, 0);
   x.req.routeTo('/', '');
+  x.proxyTo = origin;
   const exit = chain.request === null ? null : runRequestPhases(x, chain.request, 0);
   if (exit !== null) throw new Error(`bench request refused: ${JSON.stringify(exit)}`);
   sendHead(x, 200, RESPONSE, 'upstream');

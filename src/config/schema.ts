@@ -14,6 +14,7 @@ import { Type } from 'typebox';
 import { checkCidr, checkRouteHost, parseHostPort } from './addresses.ts';
 import { boundedSize, checked, duration, size } from './checked.ts';
 import { parseSize } from './units.ts';
+import { valuePatternFault } from '../plugins/pdk/value-match.ts';
 
 const Closed = { additionalProperties: false } as const;
 
@@ -50,18 +51,6 @@ function checkRoutePath(p: string): string | null {
 
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-/** A route `headers` value: exact, or `~ regex` matched against the whole value. */
-function checkHeaderValue(v: string): string | null {
-  const m = /^~\s+(.*)$/.exec(v);
-  if (m === null) return null;
-  try {
-    new RegExp(m[1] as string);
-  } catch (err) {
-    return `bad regex: ${(err as Error).message}`;
-  }
-  return null;
-}
 
 const RealIp = Type.Object(
   {
@@ -255,7 +244,7 @@ const Route = Type.Object(
     headers: checked(
       Type.Record(
         Type.String(),
-        Type.Array(checked(Type.String({ description: 'Header value' }), checkHeaderValue), { minItems: 1, description: 'Accepted values: exact, or "~ regex" (whole value)' }),
+        Type.Array(checked(Type.String({ description: 'Header value' }), valuePatternFault), { minItems: 1, description: 'Accepted values: exact, or "~ regex" (whole value)' }),
         { default: {}, description: 'Header name -> accepted values; the route matches only a request with each header at one of its values; empty = any' },
       ),
       (h) => {

@@ -17,6 +17,7 @@ import { requestTransformer } from './request-transformer/index.ts';
 import { requestValidation } from './request-validation/index.ts';
 import { responseTransformer } from './response-transformer/index.ts';
 import { syslog } from './syslog/index.ts';
+import { trafficSplit } from './traffic-split/index.ts';
 import type { PluginRegistry } from './registry.ts';
 
 export type { PluginRegistry } from './registry.ts';
@@ -43,6 +44,7 @@ export const BUILTIN_PLUGINS: readonly PluginDef[] = [
   requestValidation,
   responseTransformer,
   syslog,
+  trafficSplit,
 ] as readonly PluginDef[];
 
 /**

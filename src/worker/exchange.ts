@@ -11,6 +11,7 @@ import type { DetachedResponse } from './detached-response.ts';
 import type { HashSource } from './hash-key.ts';
 import type { Chain } from './pipeline/chain.ts';
 import type { BodyLimits } from './pipeline/body.ts';
+import type { Upstream } from './proxy.ts';
 import { RequestView } from './request-view.ts';
 
 /** Set when the worker drains: every response from then on carries `Connection: close`. */
@@ -27,6 +28,8 @@ export interface Site {
   readonly stats: Float64Array;
   readonly lifecycle: Lifecycle;
   readonly bodyLimits: BodyLimits;
+  /** The conf's upstreams by name: what `useUpstream` may choose. */
+  readonly upstreams: ReadonlyMap<string, Upstream>;
 }
 
 class ResponseView implements MutableResponseHead {
@@ -105,6 +108,8 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
   chain: Chain;
   /** The route's index in the conf (its metrics block); -1 until routed. */
   routeIndex: number;
+  /** Where a proxy route sends this request: its own upstream once routed, or the one a plugin chose; null otherwise. */
+  proxyTo: Upstream | null;
   upstreamAddr: string | null;
   /** ms spent waiting on upstreams, summed over attempts; -1 = none. */
   upstreamTime: number;
@@ -135,6 +140,7 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
     this.path = incoming.url!;
     this.chain = chain;
     this.routeIndex = -1;
+    this.proxyTo = null;
     this.upstreamAddr = null;
     this.upstreamTime = -1;
     this.requestId = null;
@@ -156,6 +162,18 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
 
   get route(): RouteInfo {
     return this.chain.route;
+  }
+
+  get upstream(): string | null {
+    return this.proxyTo === null ? null : this.proxyTo.conf.name;
+  }
+
+  useUpstream(name: string): boolean {
+    if (this.proxyTo === null) return false;
+    const u = this.site.upstreams.get(name);
+    if (u === undefined) return false;
+    this.proxyTo = u;
+    return true;
   }
 
   exit(status: number, body?: Exit['body'], headers?: Exit['headers']): Exit {

@@ -72,12 +72,14 @@ export interface Gateway {
 type RouteAction =
   | { readonly kind: 'return'; readonly status: number; readonly headers: readonly string[]; readonly body: Buffer }
   | { readonly kind: 'static'; readonly root: StaticRoot }
-  | { readonly kind: 'proxy'; readonly upstream: Upstream; readonly preserveHost: boolean };
+  | { readonly kind: 'proxy'; readonly preserveHost: boolean };
 
 /** One conf, compiled: what every request of the worker reads. */
 interface Compiled extends Site {
   readonly router: Router;
   readonly actions: readonly RouteAction[];
+  /** Per route: the upstream it proxies to by default (a plugin may choose another); null for return/root routes. */
+  readonly routeUpstreams: readonly (Upstream | null)[];
   readonly chains: Chains;
   readonly clientAddress: ClientAddressResolver;
   readonly realIpHeader: string | null;
@@ -104,8 +106,9 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
   const actions: RouteAction[] = conf.routes.map((route) => {
     if (route.return !== null) return compileReturn(route);
     if (route.root !== null) return { kind: 'static', root: createStaticRoot(route.root) };
-    return { kind: 'proxy', upstream: upstreams.get(route.upstream!)!, preserveHost: route.preserve_host };
+    return { kind: 'proxy', preserveHost: route.preserve_host };
   });
+  const routeUpstreams = conf.routes.map((route) => (route.upstream === null ? null : upstreams.get(route.upstream)!));
   const pluginEnvs = createPluginEnvs({ log, workerId: env.workerId, zones: env.zones, consumers: compileConsumers(conf.consumers) });
   const defs = namedPlugins(conf, env.plugins);
   await initPlugins(defs, pluginEnvs.envFor);
@@ -118,8 +121,10 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
     lifecycle: env.lifecycle,
     routes: conf.routes.length,
     bodyLimits,
+    upstreams,
     router: compileRouter(conf.routes),
     actions,
+    routeUpstreams,
     chains,
     clientAddress: createClientAddressResolver(conf.server.real_ip),
     realIpHeader: conf.server.real_ip?.header.toLowerCase() ?? null,
@@ -177,6 +182,7 @@ function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
   }
   x.routeIndex = m.index;
   x.chain = g.chains.routes[m.index]!;
+  x.proxyTo = g.routeUpstreams[m.index]!;
   x.req.routeTo(m.upstreamPath, n.query);
   const steps = x.chain.request;
   const r = steps === null ? null : runRequestPhases(x, steps, 0);
@@ -222,13 +228,14 @@ function answerExit(g: Compiled, x: Exchange, exit: Exit): void {
 }
 
 /**
- * The request again, to the route's upstream, with no client: a response
+ * The request again, to the upstream it was to go to, with no client: a response
  * writer that writes nowhere, the plugins' vars given, no tracking (no
  * access log, stats or log phase). A body is never sent twice.
  */
 function fetchInBackground(g: Compiled, x: Exchange, { vars, done }: Background): void {
   const action = g.actions[x.routeIndex]!;
-  if (action.kind !== 'proxy' || x.req.buffered !== null || clientSentBody(x.incoming)) {
+  const upstream = x.proxyTo;
+  if (action.kind !== 'proxy' || upstream === null || x.req.buffered !== null || clientSentBody(x.incoming)) {
     done();
     return;
   }
@@ -239,8 +246,9 @@ function fetchInBackground(g: Compiled, x: Exchange, { vars, done }: Background)
   bg.requestId = x.requestId;
   bg.identity = x.identity;
   bg.upstreamAnswer = x.upstreamAnswer;
+  bg.proxyTo = upstream;
   bg.out.once('close', done);
-  forward(g, bg, action.upstream, action.preserveHost);
+  forward(g, bg, upstream, action.preserveHost);
 }
 
 const clientSentBody = (incoming: IncomingMessage): boolean => {
@@ -259,7 +267,8 @@ function serve(g: Compiled, x: Exchange): void {
       serveStatic(x, action.root).catch((err: unknown) => internalError(x, err));
       return;
     case 'proxy':
-      forward(g, x, action.upstream, action.preserveHost);
+      // The route's upstream, or the one a plugin chose with ctx.useUpstream (traffic-split).
+      forward(g, x, x.proxyTo!, action.preserveHost);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { UpstreamConf } from '../config/types.ts';
+import { cookieValue } from '../plugins/pdk/cookie.ts';
 import type { HashKey } from './balancer.ts';
 
 /**
@@ -32,21 +33,6 @@ export type HashKeyFn = (req: HashSource) => HashKey;
 
 /** An empty value is no key: it would send every such request to one target. */
 const present = (v: string | null | undefined): HashKey => (v === null || v === '' ? undefined : v);
-
-/** The value of cookie `name` in a Cookie header (`a=1; b=2`): the first pair of that name, as RFC 6265 orders them. */
-function cookieValue(header: string, name: string): string | undefined {
-  let start = 0;
-  while (start < header.length) {
-    let end = header.indexOf(';', start);
-    if (end === -1) end = header.length;
-    while (start < end && (header.charCodeAt(start) === 0x20 || header.charCodeAt(start) === 0x09)) start++;
-    if (header.charCodeAt(start + name.length) === 0x3d /* = */ && header.startsWith(name, start)) {
-      return header.slice(start + name.length + 1, end).trimEnd();
-    }
-    start = end + 1;
-  }
-  return undefined;
-}
 
 /**
  * `hashOn` as the conf loader validated it (ip | consumer | user_id |

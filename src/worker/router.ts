@@ -1,4 +1,5 @@
 import type { RouteConf } from '../config/types.ts';
+import { valueMatcher } from '../plugins/pdk/value-match.ts';
 
 /**
  * Route choice, compiled once per conf. Paths use nginx location modifiers and
@@ -50,11 +51,10 @@ export interface Router {
   match(method: string, host: string | undefined, path: string, headers?: RequestHeaders): RouteMatch | null;
 }
 
-/** One `headers` entry: the lower-case name and the values it accepts. */
+/** One `headers` entry: the lower-case name and the test of the values it accepts. */
 interface HeaderRule {
   readonly name: string;
-  readonly exact: ReadonlySet<string>;
-  readonly patterns: readonly RegExp[];
+  readonly accepts: (value: string) => boolean;
 }
 
 type Kind = 'exact' | 'prefix' | 'regex';
@@ -97,12 +97,10 @@ function headersMatch(rules: readonly HeaderRule[], headers: RequestHeaders): bo
   for (const rule of rules) {
     const v = headers[rule.name];
     if (v === undefined) return false;
-    if (typeof v === 'string' ? !valueMatches(rule, v) : !v.some((one) => valueMatches(rule, one))) return false;
+    if (typeof v === 'string' ? !rule.accepts(v) : !v.some(rule.accepts)) return false;
   }
   return true;
 }
-
-const valueMatches = (rule: HeaderRule, v: string): boolean => rule.exact.has(v) || rule.patterns.some((re) => re.test(v));
 
 const ruleCount = (c: Candidate): number => (c.headers === null ? 0 : c.headers.length);
 
@@ -209,16 +207,7 @@ function compileCandidates(route: RouteConf, index: number): Candidate[] {
 function compileHeaders(route: RouteConf): HeaderRule[] | null {
   const entries = Object.entries(route.headers);
   if (entries.length === 0) return null;
-  return entries.map(([name, values]) => {
-    const exact = new Set<string>();
-    const patterns: RegExp[] = [];
-    for (const v of values) {
-      const m = /^~\s+(.*)$/.exec(v);
-      if (m === null) exact.add(v);
-      else patterns.push(new RegExp(`^(?:${m[1] as string})$`));
-    }
-    return { name: name.toLowerCase(), exact, patterns };
-  });
+  return entries.map(([name, values]) => ({ name: name.toLowerCase(), accepts: valueMatcher(values) }));
 }
 
 function addCandidate(group: Group, c: Candidate): void {

@@ -10,9 +10,11 @@ import { createPluginEnvs } from '../../src/worker/pipeline/env.ts';
 import type { PluginEnvs } from '../../src/worker/pipeline/env.ts';
 import { disposePlugins, initPlugins, namedPlugins } from '../../src/worker/pipeline/lifecycle.ts';
 import { runBodyFilter, runHeaderFilter, runLog, runRequestPhases } from '../../src/worker/pipeline/run.ts';
-import type { ConsumerConf, RouteConf, SluiceConf } from '../../src/config/types.ts';
+import type { ConsumerConf, RouteConf, SluiceConf, UpstreamConf } from '../../src/config/types.ts';
 import { validate } from '../../src/config/validate.ts';
 import { compileConsumers } from '../../src/worker/pipeline/consumers.ts';
+import { closeUpstream, createUpstream } from '../../src/worker/proxy.ts';
+import type { Upstream } from '../../src/worker/proxy.ts';
 
 /**
  * Runs plugins' phases in-process on a fake request, through the real
@@ -48,8 +50,8 @@ export interface FakeRequest {
 
 export interface RunResult {
   readonly exit: Exit | null;
-  /** The request as sent upstream (null when a plugin ended it). */
-  readonly upstream: { path: string; target: string; headers: readonly string[]; bodyLimit: number; body: string | null } | null;
+  /** The request as sent upstream (null when a plugin ended it); `name`: the upstream it goes to (`ctx.upstream`). */
+  readonly upstream: { name: string | null; path: string; target: string; headers: readonly string[]; bodyLimit: number; body: string | null } | null;
   readonly status: number;
   /** Response headers after headerFilter, lower-cased name -> values. */
   readonly headers: Record<string, string[]>;
@@ -77,6 +79,13 @@ export interface Harness {
 export interface HarnessOptions {
   readonly now?: () => number;
   readonly ids?: Ids;
+  readonly random?: () => number;
+  /**
+   * The conf's upstreams, by name (each one target that is never asked): the
+   * route proxies to the first, and `ctx.useUpstream` may choose any. None:
+   * the route does not proxy.
+   */
+  readonly upstreams?: readonly string[];
   readonly zones?: Record<string, SharedArrayBuffer>;
   /** Plugins configured globally (top-level `plugins:`), name -> conf. */
   readonly globals?: Record<string, unknown>;
@@ -120,6 +129,7 @@ interface Worker {
   readonly conf: SluiceConf;
   readonly plugins: ReadonlyMap<string, PluginDef>;
   readonly named: readonly PluginDef[];
+  readonly upstreams: ReadonlyMap<string, Upstream>;
 }
 
 function worker(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions): Worker {
@@ -129,11 +139,22 @@ function worker(defs: readonly PluginDef[], plugins: Record<string, unknown>, op
     log, workerId: 1, zones: opts.zones ?? {}, consumers: compileConsumers(opts.consumers ?? []),
     ...(opts.now === undefined ? {} : { now: opts.now }),
     ...(opts.ids === undefined ? {} : { ids: opts.ids }),
+    ...(opts.random === undefined ? {} : { random: opts.random }),
   });
+  const upstreams = new Map((opts.upstreams ?? []).map((name) => [name, createUpstream(upstreamConf(name))]));
   const route = { name: 'test', plugins } as unknown as RouteConf;
   const conf = { plugins: opts.globals ?? {}, routes: [route] } as unknown as SluiceConf;
   const map = new Map(defs.map((d) => [d.name, d]));
-  return { lines, log, envs, conf, plugins: map, named: namedPlugins(conf, map) };
+  return { lines, log, envs, conf, plugins: map, named: namedPlugins(conf, map), upstreams };
+}
+
+/** An upstream as the conf loader resolves it, with one target on the discard port: the harness never connects. */
+function upstreamConf(name: string): UpstreamConf {
+  return {
+    name, algorithm: 'round-robin', hash_on: 'ip', keepalive: 1, connect_timeout: 1000, send_timeout: 1000, read_timeout: 1000,
+    retries: 0, host_header: null, healthcheck: { active: null, passive: null },
+    targets: [{ address: '127.0.0.1:9', host: '127.0.0.1', port: 9, weight: 1, backup: false }],
+  };
 }
 
 /**
@@ -154,19 +175,21 @@ export async function startHarness(defs: readonly PluginDef[], plugins: Record<s
   return build(w);
 }
 
-function build({ lines, log, envs, conf, plugins, named }: Worker): Harness {
+function build({ lines, log, envs, conf, plugins, named, upstreams }: Worker): Harness {
   const chains = compileChains({ conf, plugins, envFor: envs.envFor, log });
 
   const site: Site = {
     log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1,
-    bodyLimits: { maxBody: 0, idleMs: 1000 },
+    bodyLimits: { maxBody: 0, idleMs: 1000 }, upstreams,
   };
+  const routeUpstream = upstreams.values().next().value ?? null;
 
   async function run(r: FakeRequest = {}): Promise<RunResult> {
     const before = lines.length;
     const incoming = fakeIncoming(r);
     const ctx = new Exchange(site, incoming, new ServerResponse(incoming), chains.routes[0]!, 0);
     ctx.client = r.client ?? '127.0.0.1';
+    ctx.proxyTo = routeUpstream;
     ctx.req.routeTo(r.path ?? '/', r.query ?? '');
     const exit = ctx.chain.request === null ? null : await runRequestPhases(ctx, ctx.chain.request, 0);
     let status: number;
@@ -192,7 +215,7 @@ function build({ lines, log, envs, conf, plugins, named }: Worker): Harness {
     return {
       exit,
       upstream: exit !== null ? null : {
-        path: ctx.req.path, target: ctx.req.target(), headers: ctx.req.headers.list, bodyLimit: ctx.req.bodyLimit,
+        name: ctx.upstream, path: ctx.req.path, target: ctx.req.target(), headers: ctx.req.headers.list, bodyLimit: ctx.req.bodyLimit,
         body: ctx.req.buffered === null ? null : ctx.req.buffered.toString(),
       },
       status,
@@ -204,7 +227,11 @@ function build({ lines, log, envs, conf, plugins, named }: Worker): Harness {
     };
   }
   return {
-    run, lines, close: envs.close,
+    run, lines,
+    close: async () => {
+      await Promise.all([...upstreams.values()].map(closeUpstream));
+      await envs.close();
+    },
     dispose: () => disposePlugins({ instances: chains.instances, defs: named, envFor: envs.envFor, log }, DISPOSE_BOUND_MS),
   };
 }

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { decodeJwt, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
-import { checkedCredentials, definePlugin, duplicate, GatewayError, Lru, quoted, s, Type, unauthorized, whenAbsent } from '../pdk/index.ts';
+import { checkedCredentials, cookieValue, definePlugin, duplicate, GatewayError, Lru, quoted, s, Type, unauthorized, whenAbsent } from '../pdk/index.ts';
 import type { Consumer, Exit, Identity, RequestCtx } from '../pdk/index.ts';
 
 const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -90,15 +90,6 @@ interface Entry {
   readonly algorithms: Alg[];
 }
 
-/** Cookie value by name from a Cookie header (`a=1; b=2`). */
-function cookie(header: string, name: string): string | undefined {
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
 /** The token seen so far after seeing `v`: null once two different ones were seen; empty values do not count. */
 const merge = (found: string | null | undefined, v: string | undefined): string | null | undefined =>
   v === undefined || v === '' || found === v ? found : found === undefined ? v : null;
@@ -148,7 +139,7 @@ export const jwt = definePlugin({
       for (const name of uriNames) for (const v of ctx.req.query.getAll(name)) if ((found = merge(found, v)) === null) return null;
       if (cookieNames.length > 0) {
         for (const h of ctx.req.headers.getAll('cookie')) {
-          for (const name of cookieNames) if ((found = merge(found, cookie(h, name))) === null) return null;
+          for (const name of cookieNames) if ((found = merge(found, cookieValue(h, name))) === null) return null;
         }
       }
       for (const name of headerNames) {

@@ -1,4 +1,5 @@
 import { errorExit } from './errors.ts';
+import { requestValue } from './request-value.ts';
 import { Type } from './schema.ts';
 import type { Exit, RequestCtx } from './types.ts';
 
@@ -25,25 +26,6 @@ export const bySchema = (dflt: string | string[]) =>
 /** The key for a request, or null when a part is missing (no identity, no such header). */
 export type KeyFn = (ctx: RequestCtx) => string | null;
 
-type PartFn = (ctx: RequestCtx) => string | null | undefined;
-
-function compilePart(p: string): PartFn {
-  switch (p) {
-    case 'consumer': return (ctx) => ctx.identity?.consumer;
-    case 'user_id': return (ctx) => ctx.identity?.user_id;
-    case 'company_id': return (ctx) => ctx.identity?.company_id;
-    case 'ip': return (ctx) => ctx.client;
-    case 'route': return (ctx) => ctx.route.name;
-    default: {
-      if (p.startsWith('header:')) {
-        const name = p.slice(7).toLowerCase();
-        return (ctx) => ctx.req.headers.get(name);
-      }
-      return (ctx) => ctx.identity?.attributes[p];
-    }
-  }
-}
-
 /**
  * Parts are joined with U+001F: header values cannot hold control characters,
  * so `[a, "b\x1fc"]` and `["a\x1fb", c]` can never make the same key from headers.
@@ -51,7 +33,7 @@ function compilePart(p: string): PartFn {
 const SEP = '\x1f';
 
 export function compileKey(by: string | readonly string[]): KeyFn {
-  const parts = (typeof by === 'string' ? [by] : by).map(compilePart);
+  const parts = (typeof by === 'string' ? [by] : by).map(requestValue);
   if (parts.length === 1) {
     const only = parts[0]!;
     return (ctx) => {

@@ -7,6 +7,7 @@ import { duration, size } from '../../config/checked.ts';
 import { SHARED_DICT_KEYWORD } from '../../config/shared-dict-refs.ts';
 import type { SharedDictUse } from '../../config/shared-dict-refs.ts';
 import { parseDuration, parseSize } from '../../config/units.ts';
+import { UPSTREAM_KEYWORD, upstreamNameFault } from '../../config/upstream-refs.ts';
 import { isHeaderName } from './headers.ts';
 
 /**
@@ -67,7 +68,17 @@ const dict = (opts: Opts & { readonly usedWhen?: (siblings: Readonly<Record<stri
   return Type.String({ minLength: 1, ...rest, [SHARED_DICT_KEYWORD]: use });
 };
 
-export const s = { object, oneOf, ipOrCidr, duration, size, headerName, headerPair, queryPair, dict };
+/**
+ * The name of an upstream, or a template whose braces name identity fields
+ * (`tenant-{company_id}`). The master checks, at `-t`, that a literal name is
+ * defined in `upstreams`, that a template names only consumer, user_id or
+ * company_id, and that the plugin sits on a route with `upstream:`. Choose it
+ * per request with `ctx.useUpstream`.
+ */
+const upstream = (opts: Opts) =>
+  Type.Refine(Type.String({ minLength: 1, ...opts, [UPSTREAM_KEYWORD]: true }), (v) => upstreamNameFault(v) === null, (v) => upstreamNameFault(v) ?? '');
+
+export const s = { object, oneOf, ipOrCidr, duration, size, headerName, headerPair, queryPair, dict, upstream };
 export { Type };
 export type { Static, TSchema } from 'typebox';
 

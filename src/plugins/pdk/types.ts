@@ -153,6 +153,14 @@ interface BaseCtx {
   readonly vars: CtxVars;
   /** The correlation id, when a plugin set one; the access log records it. */
   readonly requestId: string | null;
+  /**
+   * The name of the upstream this request goes to: the route's `upstream`,
+   * or the one a plugin chose with `useUpstream` (traffic-split). null on a
+   * route that does not proxy (`return:`, `root:`). A plugin that keys on
+   * where the request goes (proxy-cache) reads it after the plugins that
+   * choose, which run at higher priorities.
+   */
+  readonly upstream: string | null;
 }
 
 /** `rewrite` and `access`: the request may be changed or ended. */
@@ -188,6 +196,14 @@ export interface RequestCtx extends BaseCtx {
    * with a body, which is never sent twice).
    */
   fetchInBackground(vars: CtxVars, done: () => void): void;
+  /**
+   * Sends this request to the conf's upstream `name` (its targets, balancer,
+   * `hash_on`, timeouts and retries) instead of the route's own. One map
+   * lookup. false, and nothing changes, when the conf defines no such
+   * upstream or the route does not proxy; the last successful call wins.
+   * @example access: (ctx) => { ctx.useUpstream(`tenant-${ctx.identity?.company_id}`) }
+   */
+  useUpstream(name: string): boolean;
 }
 
 /** What an onUpstreamAnswer hook reads: the request as it went upstream. */
@@ -264,6 +280,8 @@ export interface PluginEnv {
   readonly log: Logger;
   /** Wall clock in ms; injected so tests never sleep. */
   readonly now: () => number;
+  /** A number in [0, 1) (Math.random); injected so tests of random choices are exact. */
+  readonly random: () => number;
   readonly ids: Ids;
   /** This worker thread's id (unique per master lifetime). */
   readonly workerId: number;

@@ -310,7 +310,7 @@ export const proxyCache = definePlugin({
           return undefined;
         }
         const digest = keyDigest(spec(ctx.route.name), {
-          method: req.method, path: req.path, query: req.query.toString(), headers: req.headers, identity: ctx.identity,
+          method: req.method, path: req.path, query: req.query.toString(), headers: req.headers, identity: ctx.identity, upstream: ctx.upstream ?? '',
         });
         const key = entryKey(ctx.route.name, req.path, digest);
         // A HEAD response has no body to make a GET entry from: it reads entries, never writes them.

@@ -37,6 +37,8 @@ export interface KeyRequest {
   readonly query: string;
   readonly headers: ReadonlyHeaders;
   readonly identity: Identity | null;
+  /** Where it goes (traffic-split may send one path to a tenant's private upstream): never one tenant's answer for another. */
+  readonly upstream: string;
 }
 
 /** GET and HEAD read and write one entry: a HEAD is answered from a GET's. */
@@ -66,6 +68,7 @@ const consumerPart = (id: Identity | null): string =>
 export function keyDigest(spec: KeySpec, req: KeyRequest): string {
   return digestOf([
     spec.confDigest,
+    req.upstream,
     methodClass(req.method),
     (req.headers.get('host') ?? '').toLowerCase(),
     req.path,

@@ -11,9 +11,10 @@ export interface EnvOptions {
   /** The master's zones (workerData.zones). */
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
   readonly consumers: Consumers;
-  /** Injected in tests; default Date.now and crypto.randomUUID. */
+  /** Injected in tests; default Date.now, crypto.randomUUID and Math.random. */
   readonly now?: () => number;
   readonly ids?: Ids;
+  readonly random?: () => number;
 }
 
 export interface PluginEnvs {
@@ -62,6 +63,7 @@ export function createPluginEnvs(opts: EnvOptions): PluginEnvs {
         env = Object.freeze({
           log: opts.log.child({ plugin: def.name }),
           now: opts.now ?? Date.now,
+          random: opts.random ?? Math.random,
           ids: opts.ids ?? systemIds,
           workerId: opts.workerId,
           consumers: opts.consumers,

@@ -5,20 +5,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConf, readConf } from '../../../src/config/load.ts';
 import { loadCertificates } from '../../../src/config/tls-certificates.ts';
 import { makeCa, makeCert } from '../../helpers/certs.ts';
-import type { TestCert } from '../../helpers/certs.ts';
 
 /** `-t`'s certificate checks, on real openssl certificates, each fault at its file:line:col; the clock is injected. */
 let dir: string;
-let good: TestCert;
-let other: TestCert;
 const DAY = 86_400_000;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-tls-conf-'));
   const ca = makeCa(dir);
-  good = makeCert(dir, 'good', ['api.example.com', 'www.example.com'], ca, 30);
-  other = makeCert(dir, 'other', ['other.example.com'], ca, 30);
-  copyFileSync(other.key, join(dir, 'mismatch.key'));
+  makeCert(dir, 'good', ['api.example.com', 'www.example.com'], ca, 30);
+  copyFileSync(makeCert(dir, 'other', ['other.example.com'], ca, 30).key, join(dir, 'mismatch.key'));
 });
 
 function confFile(yaml: string): string {

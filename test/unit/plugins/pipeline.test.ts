@@ -132,3 +132,35 @@ describe('request mutation', () => {
     expect((await harness([noop], { noop: {} }).run({ path: '/p', query: 'x=%2F&y=a+b' })).upstream!.target).toBe('/p?x=%2F&y=a+b');
   });
 });
+
+describe('choosing the upstream', () => {
+  /** Calls ctx.useUpstream with each name of the `x-use` header in turn; records each answer and ctx.upstream after it. */
+  const chooser = definePlugin({
+    name: 'chooser', version: '1.0.0', priority: 10, schema: s.object({}),
+    create: () => ({
+      access(ctx) {
+        ctx.req.headers.set('x-seen', String(ctx.upstream));
+        for (const name of (ctx.req.headers.get('x-use') ?? '').split(',').filter(Boolean)) {
+          ctx.req.headers.add('x-chose', `${name}:${ctx.useUpstream(name)}:${ctx.upstream}`);
+        }
+      },
+    }),
+  });
+  const valuesOf = (list: readonly string[], name: string) => list.flatMap((v, i) => (i % 2 === 1 && list[i - 1] === name ? [v] : []));
+
+  test('ctx.upstream is the route\'s until a plugin chooses a defined one; undefined names change nothing; the last choice wins', async () => {
+    const h = harness([chooser], { chooser: {} }, { upstreams: ['main', 'private', 'canary'] });
+    const r = await h.run({ headers: { 'x-use': 'private,nope,canary' } });
+    expect(valuesOf(r.upstream!.headers, 'x-seen')).toEqual(['main']);
+    expect(valuesOf(r.upstream!.headers, 'x-chose')).toEqual(['private:true:private', 'nope:false:private', 'canary:true:canary']);
+    expect(r.upstream!.name).toBe('canary');
+    await h.close();
+  });
+
+  test('on a route that does not proxy there is no upstream to choose', async () => {
+    const h = harness([chooser], { chooser: {} });
+    const r = await h.run({ headers: { 'x-use': 'main' } });
+    expect(valuesOf(r.upstream!.headers, 'x-seen')).toEqual(['null']);
+    expect(valuesOf(r.upstream!.headers, 'x-chose')).toEqual(['main:false:null']);
+  });
+});

@@ -34,12 +34,16 @@ describe('proxy-cache conf', () => {
 
 const spec: KeySpec = { route: 'r', confDigest: 'c1', varyHeaders: [], varyQuery: null, isolation: true };
 const req = (o: Partial<KeyRequest> = {}): KeyRequest => ({
-  method: 'GET', path: '/x', query: '', headers: h({ host: 'a.example' }), identity: null, ...o,
+  method: 'GET', path: '/x', query: '', headers: h({ host: 'a.example' }), identity: null, upstream: 'api', ...o,
 });
 const alice = { consumer: 'alice', user_id: null, company_id: null, anonymous: false, attributes: {} };
 const bob = { ...alice, consumer: 'bob' };
 
 describe('proxy-cache key', () => {
+  it('the upstream the request goes to is in the key (a tenant\'s private upstream never answers another)', () => {
+    expect(keyDigest(spec, req({ upstream: 'acme-private' }))).not.toBe(keyDigest(spec, req()));
+  });
+
   it('GET and HEAD share a key; other methods do not', () => {
     expect(keyDigest(spec, req({ method: 'HEAD' }))).toBe(keyDigest(spec, req()));
     expect(keyDigest(spec, req({ method: 'POST' }))).not.toBe(keyDigest(spec, req()));
