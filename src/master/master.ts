@@ -14,6 +14,9 @@ import { Totals, renderMetrics } from './metrics.ts';
 import type { MetricFamily } from './metrics.ts';
 import { startStatusServer } from './status-server.ts';
 import { HealthChecker } from './health-checker.ts';
+import { releaseInFlightShare } from '../contracts/upstream-zone.ts';
+import { reconcileUpstreamZones, upstreamZoneBuffers } from './upstream-zones.ts';
+import type { UpstreamZone } from './upstream-zones.ts';
 import { Supervisor } from './supervisor.ts';
 import { VERSION } from './version.ts';
 import { reconcileZones, zoneBuffers } from './zones.ts';
@@ -40,6 +43,7 @@ interface ReloadStats {
 export class Master {
   private conf: SluiceConf;
   private zones = new Map<string, Zone>();
+  private upstreamZones = new Map<string, UpstreamZone>();
   private readonly supervisor: Supervisor;
   private readonly health: HealthChecker;
   private readonly log: Logger;
@@ -71,6 +75,8 @@ export class Master {
         this.retired.add(w.stats, w.routes);
         // A thread that died mid-operation may hold a stripe lock: free it (nginx does this for crashed workers).
         for (const z of this.zones.values()) z.dict.releaseLocksOwnedBy(w.id);
+        // Its requests in flight will never end: a crashed worker's would otherwise count against their targets forever.
+        for (const u of Object.values(w.upstreams)) releaseInFlightShare(u.zone, u.share);
         this.log.info({ worker: w.id, generation: w.generation, code }, 'worker exited');
       },
     });
@@ -96,7 +102,9 @@ export class Master {
         });
       }
       this.zones = await reconcileZones(this.zones, this.conf.shared_dicts, this.log);
-      await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), health: this.health.apply(this.conf) });
+      this.upstreamZones = reconcileUpstreamZones(this.upstreamZones, this.conf.upstreams);
+      this.health.apply(this.conf, this.upstreamZones);
+      await this.supervisor.startGeneration(this.conf, { zones: zoneBuffers(this.zones), upstreams: upstreamZoneBuffers(this.upstreamZones) });
       writePidFile(this.pidFile);
     } catch (err) {
       this.log.error({ err }, 'start failed; stopping');
@@ -140,16 +148,19 @@ export class Master {
     }
     const conf = loaded.conf;
     let zones: Map<string, Zone>;
+    const upstreamZones = reconcileUpstreamZones(this.upstreamZones, conf.upstreams);
     try {
       zones = await reconcileZones(this.zones, conf.shared_dicts, this.log);
-      await this.supervisor.startGeneration(conf, { zones: zoneBuffers(zones), health: this.health.apply(conf) });
+      this.health.apply(conf, upstreamZones);
+      await this.supervisor.startGeneration(conf, { zones: zoneBuffers(zones), upstreams: upstreamZoneBuffers(upstreamZones) });
     } catch (err) {
-      this.health.apply(this.conf); // back to probing what the old generation uses
+      this.health.apply(this.conf, this.upstreamZones); // back to probing what the old generation uses
       this.reloadFailed((err as Error).message);
       return;
     }
     this.conf = conf;
     this.zones = zones;
+    this.upstreamZones = upstreamZones;
     this.reloads.ok++;
     this.log.info({ generation: this.supervisor.generation }, 'reload complete; old workers draining');
   }
