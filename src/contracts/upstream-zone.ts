@@ -71,13 +71,11 @@ export function releaseInFlightShare(zone: SharedArrayBuffer, share: SharedArray
 }
 
 /**
- * Milliseconds of the process's monotonic clock (uv_hrtime, CLOCK_MONOTONIC),
- * the same in every thread. performance.now() alone counts from each thread's
- * own start, and Date.now() jumps with the wall clock (an NTP step would stretch
- * or cut a fail_timeout); so each thread measures once how far its
- * performance.now() is from the monotonic clock and adds that: a read costs
- * what performance.now() costs, and threads agree to well under a millisecond.
+ * The clock of the zone's times: performance.now(), monotonic milliseconds
+ * from the process's time origin, which Node 24 gives every worker thread
+ * too (measured: one performance.timeOrigin in all threads; a test pins it,
+ * since Node documents the origin but not that threads share it). Not
+ * Date.now(): the wall clock jumps with NTP steps and would stretch or cut a
+ * fail_timeout.
  */
-const MONOTONIC_OFFSET = Number(process.hrtime.bigint()) / 1e6 - performance.now();
-
-export const zoneClock = (): number => performance.now() + MONOTONIC_OFFSET;
+export const zoneClock = (): number => performance.now();
