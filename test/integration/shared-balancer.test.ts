@@ -80,7 +80,7 @@ afterAll(async () => {
 const text = async (client: Client, path: string): Promise<string> => (await client.request({ path, method: 'GET' })).body.text();
 
 /** `perWorker` keep-alive connections on each of the two live workers, by worker id. */
-async function pinned(perWorker: number): Promise<Client[][]> {
+async function pinned(perWorker: number): Promise<[Client[], Client[]]> {
   const byWorker = new Map<number, Client[]>();
   for (let i = 0; i < 200; i++) {
     const client = new Client(gw.url(''));
@@ -89,7 +89,8 @@ async function pinned(perWorker: number): Promise<Client[][]> {
     const list = byWorker.get(worker) ?? [];
     byWorker.set(worker, list);
     if (list.length < perWorker) list.push(client);
-    if (byWorker.size === 2 && [...byWorker.values()].every((l) => l.length === perWorker)) return [...byWorker.values()];
+    const [first, second] = [...byWorker.values()];
+    if (first?.length === perWorker && second?.length === perWorker) return [first, second];
   }
   throw new Error(`no ${perWorker} connections on each of two workers: ${[...byWorker].map(([w, l]) => `${w}: ${l.length}`).join(', ')}`);
 }
