@@ -8,12 +8,20 @@ export interface WorkerData {
   readonly conf: SluiceConf;
   /** Shared-dict zones by name: the master's buffers, so they outlive worker swaps. */
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
-  /** Active health state per upstream (health-state.ts), written by the master's prober. */
-  readonly health: Readonly<Record<string, SharedArrayBuffer>>;
+  /** Balancing state per upstream (upstream-zone.ts), shared with the master and the other workers. */
+  readonly upstreams: Readonly<Record<string, UpstreamShared>>;
   /** TLS session ticket keys, made once per master lifetime (contracts/tls.ts); null when tickets are off. */
   readonly ticketKeys: Uint8Array | null;
   /** Counters the master reads for /status (stats.ts). */
   readonly stats: SharedArrayBuffer;
+}
+
+/** One upstream as a worker attaches to it. */
+export interface UpstreamShared {
+  /** The master's zone for the upstream: every worker's view. */
+  readonly zone: SharedArrayBuffer;
+  /** This worker's requests in flight per target, which the master takes off the zone if the worker dies. */
+  readonly share: SharedArrayBuffer;
 }
 
 /** master → worker */

@@ -1,18 +1,19 @@
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
-import type { SluiceConf, UpstreamConf } from '../config/types.ts';
-import { HEALTHY, UNHEALTHY, createHealthBuffer } from '../contracts/health-layout.ts';
+import type { SluiceConf } from '../config/types.ts';
+import { HEALTHY, TARGET_SLOT, TARGET_STRIDE, UNHEALTHY } from '../contracts/upstream-zone.ts';
+import type { UpstreamZone } from './upstream-zones.ts';
 
 /**
  * Active health checks, run by the master so that every worker sees one
  * verdict per target (APISIX #13888: per-worker checkers diverge). A target
  * turns unhealthy after `unhealthy` consecutive failed probes and healthy
  * again after `healthy` consecutive good ones (2xx/3xx within `timeout`); the
- * verdict is written to the upstream's shared health buffer (health-state.ts).
+ * verdict is written to the HEALTH slots of the upstream's zone (upstream-zone.ts).
  *
- * Across reloads an upstream whose name and targets are unchanged keeps its
- * buffer and counters, so a reload neither resurrects a dead target nor
- * forgets a recovering one.
+ * Across reloads an upstream that keeps its zone (upstream-zones.ts: same
+ * targets) keeps its counters too, so a reload neither resurrects a dead
+ * target nor forgets a recovering one.
  */
 interface Probe {
   readonly address: string;
@@ -23,15 +24,13 @@ interface Probe {
 }
 
 interface Checked {
-  /** Identity of the target list: a changed list gets fresh state. */
-  readonly key: string;
-  readonly buffer: SharedArrayBuffer;
+  readonly zone: SharedArrayBuffer;
   readonly slots: Int32Array;
   readonly probes: Probe[];
   timer: NodeJS.Timeout | null;
 }
 
-const targetsKey = (u: UpstreamConf): string => u.targets.map((t) => t.address).join(',');
+const healthSlot = (target: number): number => target * TARGET_STRIDE + TARGET_SLOT.HEALTH;
 
 export class HealthChecker {
   private upstreams = new Map<string, Checked>();
@@ -42,21 +41,19 @@ export class HealthChecker {
     this.log = log;
   }
 
-  /** Health buffers for `conf`'s upstreams (reused where unchanged); (re)starts probing. */
-  apply(conf: SluiceConf): Record<string, SharedArrayBuffer> {
+  /** (Re)starts probing `conf`'s upstreams into `zones` (a kept zone keeps its probe counters). */
+  apply(conf: SluiceConf, zones: ReadonlyMap<string, UpstreamZone>): void {
     const next = new Map<string, Checked>();
     for (const [name, u] of Object.entries(conf.upstreams)) {
-      const key = targetsKey(u);
+      const zone = zones.get(name)!.buffer;
       const old = this.upstreams.get(name);
       if (old?.timer != null) clearInterval(old.timer);
       let live: Checked;
-      if (old !== undefined && old.key === key) live = old;
+      if (old !== undefined && old.zone === zone) live = old;
       else {
-        const buffer = createHealthBuffer(u.targets.length);
         live = {
-          key,
-          buffer,
-          slots: new Int32Array(buffer),
+          zone,
+          slots: new Int32Array(zone),
           probes: u.targets.map((t) => ({
             address: t.address,
             url: `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`,
@@ -73,13 +70,13 @@ export class HealthChecker {
         live.timer = setInterval(() => this.round(name, live, active.path, active.timeout, active.healthy, active.unhealthy), active.interval);
         live.timer.unref();
       } else {
-        live.slots.fill(HEALTHY); // checks switched off: nobody would ever mark these up again
+        // Checks switched off: nobody would ever mark these up again.
+        for (let i = 0; i < u.targets.length; i++) live.slots[healthSlot(i)] = HEALTHY;
       }
       next.set(name, live);
     }
     for (const [name, old] of this.upstreams) if (!next.has(name) && old.timer !== null) clearInterval(old.timer);
     this.upstreams = next;
-    return Object.fromEntries([...next].map(([name, c]) => [name, c.buffer]));
   }
 
   /** upstream → target address → verdict, for /status. */
@@ -87,7 +84,7 @@ export class HealthChecker {
     const out: Record<string, Record<string, 'healthy' | 'unhealthy'>> = {};
     for (const [name, c] of this.upstreams) {
       const targets: Record<string, 'healthy' | 'unhealthy'> = {};
-      c.probes.forEach((p, i) => { targets[p.address] = c.slots[i] === UNHEALTHY ? 'unhealthy' : 'healthy'; });
+      c.probes.forEach((p, i) => { targets[p.address] = c.slots[healthSlot(i)] === UNHEALTHY ? 'unhealthy' : 'healthy'; });
       out[name] = targets;
     }
     return out;
@@ -106,14 +103,14 @@ export class HealthChecker {
         probe.inFlight = false;
         if (ok) {
           probe.failures = 0;
-          if (++probe.successes >= healthy && c.slots[i] === UNHEALTHY) {
-            c.slots[i] = HEALTHY;
+          if (++probe.successes >= healthy && c.slots[healthSlot(i)] === UNHEALTHY) {
+            c.slots[healthSlot(i)] = HEALTHY;
             this.log.warn({ upstream: name, target: probe.address }, 'upstream target is healthy again');
           }
         } else {
           probe.successes = 0;
-          if (++probe.failures >= unhealthy && c.slots[i] !== UNHEALTHY) {
-            c.slots[i] = UNHEALTHY;
+          if (++probe.failures >= unhealthy && c.slots[healthSlot(i)] !== UNHEALTHY) {
+            c.slots[healthSlot(i)] = UNHEALTHY;
             this.log.warn({ upstream: name, target: probe.address, failures: probe.failures }, 'upstream target marked unhealthy');
           }
         }

@@ -16,6 +16,9 @@ import { Totals, renderMetrics } from './metrics.ts';
 import type { MetricFamily } from './metrics.ts';
 import { startStatusServer } from './status-server.ts';
 import { HealthChecker } from './health-checker.ts';
+import { releaseInFlightShare } from '../contracts/upstream-zone.ts';
+import { reconcileUpstreamZones, upstreamZoneBuffers } from './upstream-zones.ts';
+import type { UpstreamZone } from './upstream-zones.ts';
 import { Supervisor } from './supervisor.ts';
 import type { SharedBuffers } from './supervisor.ts';
 import { VERSION } from './version.ts';
@@ -43,6 +46,7 @@ interface ReloadStats {
 export class Master {
   private conf: SluiceConf;
   private zones = new Map<string, Zone>();
+  private upstreamZones = new Map<string, UpstreamZone>();
   private readonly supervisor: Supervisor;
   private readonly health: HealthChecker;
   private readonly log: Logger;
@@ -76,6 +80,8 @@ export class Master {
         this.retired.add(w.stats, w.routes);
         // A thread that died mid-operation may hold a stripe lock: free it (nginx does this for crashed workers).
         for (const z of this.zones.values()) z.dict.releaseLocksOwnedBy(w.id);
+        // Its requests in flight will never end: a crashed worker's would otherwise count against their targets forever.
+        for (const u of Object.values(w.upstreams)) releaseInFlightShare(u.zone, u.share);
         this.log.info({ worker: w.id, generation: w.generation, code }, 'worker exited');
       },
     });
@@ -101,7 +107,9 @@ export class Master {
         });
       }
       this.zones = await reconcileZones(this.zones, wantedZones(this.conf), this.log);
-      await this.supervisor.startGeneration(this.conf, this.shared(this.conf, this.zones));
+      this.upstreamZones = reconcileUpstreamZones(this.upstreamZones, this.conf.upstreams);
+      this.health.apply(this.conf, this.upstreamZones);
+      await this.supervisor.startGeneration(this.conf, this.shared(this.conf, this.zones, this.upstreamZones));
       writePidFile(this.pidFile);
     } catch (err) {
       this.log.error({ err }, 'start failed; stopping');
@@ -146,23 +154,26 @@ export class Master {
     for (const w of loaded.warnings) this.log.warn({ conf: formatIssue(w) }, 'conf warning');
     const conf = loaded.conf;
     let zones: Map<string, Zone>;
+    const upstreamZones = reconcileUpstreamZones(this.upstreamZones, conf.upstreams);
     try {
       zones = await reconcileZones(this.zones, wantedZones(conf), this.log);
-      await this.supervisor.startGeneration(conf, this.shared(conf, zones));
+      this.health.apply(conf, upstreamZones);
+      await this.supervisor.startGeneration(conf, this.shared(conf, zones, upstreamZones));
     } catch (err) {
-      this.health.apply(this.conf); // back to probing what the old generation uses
+      this.health.apply(this.conf, this.upstreamZones); // back to probing what the old generation uses
       this.reloadFailed((err as Error).message);
       return;
     }
     this.conf = conf;
     this.zones = zones;
+    this.upstreamZones = upstreamZones;
     this.reloads.ok++;
     this.log.info({ generation: this.supervisor.generation }, 'reload complete; old workers draining');
   }
 
   /** What a generation on `conf` attaches to. */
-  private shared(conf: SluiceConf, zones: ReadonlyMap<string, Zone>): SharedBuffers {
-    return { zones: zoneBuffers(zones), health: this.health.apply(conf), ticketKeys: conf.server.tls.session_tickets ? this.ticketKeys : null };
+  private shared(conf: SluiceConf, zones: ReadonlyMap<string, Zone>, upstreamZones: ReadonlyMap<string, UpstreamZone>): SharedBuffers {
+    return { zones: zoneBuffers(zones), upstreams: upstreamZoneBuffers(upstreamZones), ticketKeys: conf.server.tls.session_tickets ? this.ticketKeys : null };
   }
 
   private reloadFailed(reason: string): void {

@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { SluiceConf } from '../config/types.ts';
-import type { FromWorker, ToWorker, WorkerData } from '../contracts/messages.ts';
+import type { FromWorker, ToWorker, UpstreamShared, WorkerData } from '../contracts/messages.ts';
 import { createStatsBuffer } from '../contracts/stats-layout.ts';
+import { createInFlightShare, zoneTargets } from '../contracts/upstream-zone.ts';
 
 /**
  * Starts, watches and retires worker threads, one generation per conf.
@@ -34,20 +35,22 @@ export interface WorkerHandle {
   readonly slot: number;
   /** Its conf's route names in index order, to read the route blocks of `stats`. */
   readonly routes: readonly string[];
+  /** The upstream zones it attached to and its in-flight share of each, to take off if it dies. */
+  readonly upstreams: Readonly<Record<string, UpstreamShared>>;
   /** Resolves when the thread has exited. */
   readonly exited: Promise<void>;
   state: WorkerState;
 }
 
 export interface SupervisorEvents {
-  /** A worker thread ended; the master releases its shdict locks. */
+  /** A worker thread ended; the master releases its shdict locks and takes its requests in flight off the upstream zones. */
   onWorkerExit(handle: WorkerHandle, code: number): void;
 }
 
-/** What the master shares with a generation: shared-dict zones, upstream health, and the TLS ticket keys (null = no tickets). */
+/** What the master shares with a generation: shared-dict zones, upstream zones, and the TLS ticket keys (null = no tickets). */
 export interface SharedBuffers {
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
-  readonly health: Readonly<Record<string, SharedArrayBuffer>>;
+  readonly upstreams: Readonly<Record<string, SharedArrayBuffer>>;
   readonly ticketKeys: Uint8Array | null;
 }
 
@@ -66,7 +69,7 @@ export class Supervisor {
   restarts = 0;
   private nextId = 1;
   private conf: SluiceConf | null = null;
-  private shared: SharedBuffers = { zones: {}, health: {}, ticketKeys: null };
+  private shared: SharedBuffers = { zones: {}, upstreams: {}, ticketKeys: null };
   private readonly crashes: number[] = [];
   private readonly pendingRestarts = new Set<NodeJS.Timeout>();
   private stopping = false;
@@ -130,10 +133,12 @@ export class Supervisor {
 
   private spawn(conf: SluiceConf, shared: SharedBuffers, generation: number, slot: number): WorkerHandle {
     const stats = createStatsBuffer(conf.routes.length);
-    const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, health: shared.health, ticketKeys: shared.ticketKeys, stats };
+    const upstreams = Object.fromEntries(Object.entries(shared.upstreams).map(([name, zone]) =>
+      [name, { zone, share: createInFlightShare(zoneTargets(zone)) }]));
+    const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, upstreams, ticketKeys: shared.ticketKeys, stats };
     const thread = new Worker(WORKER_URL, { workerData: data, name: `sluice-worker-${data.id}` });
     const handle: WorkerHandle = {
-      id: data.id, generation, thread, stats: new Float64Array(stats), slot, routes: conf.routes.map((r) => r.name),
+      id: data.id, generation, thread, stats: new Float64Array(stats), slot, routes: conf.routes.map((r) => r.name), upstreams,
       exited: new Promise((resolve) => thread.once('exit', () => resolve())), state: 'starting',
     };
     this.workers.add(handle);

@@ -1,10 +1,20 @@
 import type { PassiveHealthcheckConf, UpstreamConf } from '../config/types.ts';
-import { HEALTHY, UNHEALTHY, createHealthBuffer } from '../contracts/health-layout.ts';
+import { HEALTHY, TARGET_SLOT, TARGET_STRIDE, UNHEALTHY, createInFlightShare, createUpstreamZone } from '../contracts/upstream-zone.ts';
 import { murmur3 } from '../plugins/pdk/murmur3.ts';
 
 /**
- * Per-worker target selection. Each algorithm is compiled once per conf; `pick`
- * runs per request attempt and allocates nothing.
+ * Target selection. Each algorithm is compiled once per conf; `pick` runs per
+ * request attempt and allocates nothing.
+ *
+ * The state the workers must agree on lives in the upstream's zone, which the
+ * master owns and hands to every worker (upstream-zone.ts, nginx's `upstream
+ * zone`): active health, requests in flight, passive failures and the smooth
+ * round-robin weights. So least-conn counts every worker's requests, a target
+ * that fails max_fails times in any mix of workers is out for all of them, and
+ * a 5:1 weighting holds over the sum of the workers' picks. Only the EWMA of
+ * response times stays per worker: each worker's answers are a fair sample of
+ * the same latency, and a shared float would need a lock (Atomics has no
+ * Float64 read-modify-write) for an estimate that is as good without one.
  *
  * Passive health is nginx's max_fails/fail_timeout: `max_fails` failures within
  * `fail_timeout` take a target out for `fail_timeout`. When every target is out,
@@ -22,35 +32,111 @@ export class TargetState {
   readonly address: string;
   readonly weight: number;
   readonly backup: boolean;
-  /** Requests in flight to this target from this worker (least-conn). */
-  active = 0;
-  /** Smooth weighted round-robin state (nginx ngx_http_upstream_get_peer). */
-  current = 0;
-  fails = 0;
-  failWindowStart = 0;
-  downUntil = 0;
-  /** Peak-EWMA of response time in ms (ewma). */
+  /** Peak-EWMA of response time in ms (ewma), this worker's. */
   ewma = 0;
   ewmaStamp = 0;
-  /** The upstream's shared active-health slots (health-state.ts). */
-  private readonly health: Int32Array;
+  /** The upstream's zone and where this target's block starts in it. */
+  private readonly zone: Int32Array;
+  private readonly base: number;
+  /** This worker's requests in flight, per target of the upstream. */
+  private readonly share: Int32Array;
+  /** The upstream's fail_timeout (0 without passive checks): how far ahead a down mark may lie. */
+  private readonly failTimeout: number;
 
-  constructor(index: number, address: string, weight: number, backup: boolean, health: Int32Array) {
+  constructor(index: number, address: string, weight: number, backup: boolean, zone: Int32Array, share: Int32Array, failTimeout: number) {
     this.index = index;
     this.address = address;
     this.weight = weight;
     this.backup = backup;
-    this.health = health;
+    this.zone = zone;
+    this.base = index * TARGET_STRIDE;
+    this.share = share;
+    this.failTimeout = failTimeout;
   }
 
   /** Active health, as the master's prober last saw it. */
   get healthy(): boolean {
-    return this.health[this.index] !== UNHEALTHY;
+    return this.zone[this.base + TARGET_SLOT.HEALTH] !== UNHEALTHY;
   }
 
   /** Only the prober (and tests) write the state. */
   set healthy(up: boolean) {
-    this.health[this.index] = up ? HEALTHY : UNHEALTHY;
+    this.zone[this.base + TARGET_SLOT.HEALTH] = up ? HEALTHY : UNHEALTHY;
+  }
+
+  /** Requests in flight to this target from every worker. */
+  get active(): number {
+    return this.zone[this.base + TARGET_SLOT.IN_FLIGHT]!;
+  }
+
+  /**
+   * An attempt starts: counted for every worker, and in this worker's share.
+   * The orders in begin and end are such that a thread killed between the two
+   * updates leaves one request too many rather than a negative count, which
+   * least-conn would chase.
+   */
+  begin(): void {
+    Atomics.add(this.zone, this.base + TARGET_SLOT.IN_FLIGHT, 1);
+    this.share[this.index]!++;
+  }
+
+  end(): void {
+    this.share[this.index]!--;
+    Atomics.sub(this.zone, this.base + TARGET_SLOT.IN_FLIGHT, 1);
+  }
+
+  /** Milliseconds this target stays passively out; 0 when it is in (an expired mark is cleared on the way). */
+  downFor(now: number): number {
+    const slot = this.base + TARGET_SLOT.DOWN_UNTIL;
+    const until = this.zone[slot]!;
+    if (until === 0) return 0;
+    const left = (until - now) | 0;
+    if (left > 0 && left <= this.failTimeout) return left;
+    // Over, or a stale mark seen across a wrap of the clock: clear it unless another worker just marked again.
+    Atomics.compareExchange(this.zone, slot, until, 0);
+    return 0;
+  }
+
+  /** A failed attempt: `maxFails` of them within fail_timeout, from any workers, take the target out for fail_timeout. */
+  failed(now: number, maxFails: number): void {
+    const z = this.zone;
+    const t = now | 0;
+    const window = this.base + TARGET_SLOT.FAIL_WINDOW;
+    const fails = this.base + TARGET_SLOT.FAILS;
+    const start = Atomics.load(z, window);
+    const age = (t - start) | 0;
+    if (Atomics.load(z, fails) === 0 || age > this.failTimeout || age < 0) {
+      // One worker opens the new window; a failure another worker counts in between may be
+      // lost with the old count, which makes max_fails one failure later, never earlier.
+      if (Atomics.compareExchange(z, window, start, t) === start) Atomics.store(z, fails, 0);
+    }
+    if (Atomics.add(z, fails, 1) + 1 >= maxFails) {
+      Atomics.store(z, this.base + TARGET_SLOT.DOWN_UNTIL, ((t + this.failTimeout) | 0) || 1); // 0 means "in"
+      Atomics.store(z, fails, 0);
+    }
+  }
+
+  /** A success resets the count; read first, so that a healthy target's line is not written on every request. */
+  succeeded(): void {
+    const fails = this.base + TARGET_SLOT.FAILS;
+    if (this.zone[fails] !== 0) Atomics.store(this.zone, fails, 0);
+  }
+
+  /**
+   * One step of smooth weighted round-robin on the shared weights: `current`
+   * grows by the weight (returns the new value) and the winner's drops by the
+   * total. Every update is an atomic add, so whatever the interleaving each
+   * target's `current` is exactly (its weight × picks made while it was
+   * available) − (total × times it won), and picks that race can only both
+   * choose the same target, which then waits its turn longer: the shares are
+   * exact over time, with no lock and nothing to repair if a worker dies.
+   */
+  raise(): number {
+    return Atomics.add(this.zone, this.base + TARGET_SLOT.CURRENT, this.weight) + this.weight;
+  }
+
+  lower(total: number): void {
+    Atomics.sub(this.zone, this.base + TARGET_SLOT.CURRENT, total);
   }
 }
 
@@ -71,7 +157,7 @@ const EWMA_DECAY_MS = 10_000; // Kong's latency balancer uses a 10 s decay
 export const triedBit = (index: number): number => (index < 31 ? 1 << index : 0);
 
 const available = (t: TargetState, tried: number, now: number): boolean =>
-  t.healthy && (tried & triedBit(t.index)) === 0 && t.downUntil <= now;
+  t.healthy && (tried & triedBit(t.index)) === 0 && t.downFor(now) === 0;
 
 type Chooser = (targets: readonly TargetState[], tried: number, key: HashKey, now: number) => TargetState | null;
 
@@ -82,11 +168,17 @@ const chooserFor = (algorithm: UpstreamConf['algorithm'], group: readonly Target
       : algorithm === 'consistent-hash' ? consistentHash(group)
         : roundRobin;
 
-/** The healthy target that failed longest ago: nginx's try-anyway when every target is passively out. */
-function leastRecentlyFailed(group: readonly TargetState[]): TargetState | null {
+/** The healthy target that failed longest ago (the soonest back): nginx's try-anyway when every target is passively out. */
+function leastRecentlyFailed(group: readonly TargetState[], now: number): TargetState | null {
   let fallback: TargetState | null = null;
+  let soonest = 0;
   for (const t of group) {
-    if (t.healthy && (fallback === null || t.downUntil < fallback.downUntil)) fallback = t;
+    if (!t.healthy) continue;
+    const left = t.downFor(now);
+    if (fallback === null || left < soonest) {
+      fallback = t;
+      soonest = left;
+    }
   }
   return fallback;
 }
@@ -94,14 +186,18 @@ function leastRecentlyFailed(group: readonly TargetState[]): TargetState | null 
 /** nginx smooth weighted round-robin: spreads a 5:1:1 split as a,a,b,a,c,a,a rather than a×5,b,c. */
 const roundRobin: Chooser = (targets, tried, _key, now) => {
   let best: TargetState | null = null;
+  let bestCurrent = 0;
   let total = 0;
   for (const t of targets) {
     if (!available(t, tried, now)) continue;
-    t.current += t.weight;
+    const current = t.raise();
     total += t.weight;
-    if (best === null || t.current > best.current) best = t;
+    if (best === null || current > bestCurrent) {
+      best = t;
+      bestCurrent = current;
+    }
   }
-  if (best !== null) best.current -= total;
+  if (best !== null) best.lower(total);
   return best;
 };
 
@@ -182,15 +278,24 @@ function consistentHash(targets: readonly TargetState[]): Chooser {
   };
 }
 
-/** `health`: the master's shared active-health buffer for this upstream; a private one when there is none (tests). */
-export function createBalancer(conf: UpstreamConf, health: SharedArrayBuffer = createHealthBuffer(conf.targets.length)): Balancer {
-  const slots = new Int32Array(health);
-  const targets = conf.targets.map((t, index) => new TargetState(index, t.address, t.weight, t.backup, slots));
+/**
+ * `zone`: the master's buffer for this upstream (upstream-zone.ts), shared with
+ * the other workers; `share`: this worker's in-flight counts. Private ones when
+ * there are none (tests, benches): a balancer on its own.
+ */
+export function createBalancer(
+  conf: UpstreamConf,
+  zone: SharedArrayBuffer = createUpstreamZone(conf.targets.length),
+  share: SharedArrayBuffer = createInFlightShare(conf.targets.length),
+): Balancer {
+  const passive: PassiveHealthcheckConf | null = conf.healthcheck.passive;
+  const slots = new Int32Array(zone);
+  const mine = new Int32Array(share);
+  const targets = conf.targets.map((t, index) => new TargetState(index, t.address, t.weight, t.backup, slots, mine, passive?.fail_timeout ?? 0));
   const primaries = targets.filter((t) => !t.backup);
   const backups = targets.filter((t) => t.backup);
   const choosePrimary = chooserFor(conf.algorithm, primaries);
   const chooseBackup = backups.length === 0 ? null : chooserFor(conf.algorithm, backups);
-  const passive: PassiveHealthcheckConf | null = conf.healthcheck.passive;
 
   return {
     targets,
@@ -199,7 +304,7 @@ export function createBalancer(conf: UpstreamConf, health: SharedArrayBuffer = c
       if (chosen !== null || tried !== 0) return chosen;
       // Every target is passively marked down: like nginx, try the one that failed longest ago
       // rather than refuse, a primary if any is actively healthy; actively unhealthy targets stay excluded.
-      return leastRecentlyFailed(primaries) ?? leastRecentlyFailed(backups);
+      return leastRecentlyFailed(primaries, now) ?? leastRecentlyFailed(backups, now);
     },
     report(target, ok, ms, now) {
       if (conf.algorithm === 'ewma') {
@@ -208,15 +313,8 @@ export function createBalancer(conf: UpstreamConf, health: SharedArrayBuffer = c
         target.ewmaStamp = now;
       }
       if (passive === null) return;
-      if (ok) { target.fails = 0; return; }
-      if (now - target.failWindowStart > passive.fail_timeout) {
-        target.failWindowStart = now;
-        target.fails = 0;
-      }
-      if (++target.fails >= passive.max_fails) {
-        target.downUntil = now + passive.fail_timeout;
-        target.fails = 0;
-      }
+      if (ok) target.succeeded();
+      else target.failed(now, passive.max_fails);
     },
   };
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { REQUESTS } from '../contracts/stats-layout.ts';
+import type { UpstreamShared } from '../contracts/messages.ts';
 import type { RouteConf, SluiceConf } from '../config/types.ts';
 import type { Exit, PluginDef } from '../plugins/pdk/types.ts';
 import type { AccessLog } from './access-log.ts';
@@ -55,8 +56,8 @@ export interface GatewayEnv {
   readonly plugins: ReadonlyMap<string, PluginDef>;
   /** Shared-dict zones from the master, for plugins' env.dict(). */
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
-  /** Active health per upstream, written by the master's prober. */
-  readonly health: Readonly<Record<string, SharedArrayBuffer>>;
+  /** Balancing state per upstream, shared with the master and the other workers. */
+  readonly upstreams: Readonly<Record<string, UpstreamShared>>;
   /** This worker's id: the shdict lock owner. */
   readonly workerId: number;
 }
@@ -102,7 +103,7 @@ function compileReturn(route: RouteConf): RouteAction {
 export async function createGateway(env: GatewayEnv): Promise<Gateway> {
   const { conf, log } = env;
   const upstreams = new Map<string, Upstream>();
-  for (const [name, u] of Object.entries(conf.upstreams)) upstreams.set(name, createUpstream(u, env.health[name]));
+  for (const [name, u] of Object.entries(conf.upstreams)) upstreams.set(name, createUpstream(u, env.upstreams[name]));
   const actions: RouteAction[] = conf.routes.map((route) => {
     if (route.return !== null) return compileReturn(route);
     if (route.root !== null) return { kind: 'static', root: createStaticRoot(route.root) };

@@ -39,7 +39,7 @@ const lifecycle: Lifecycle = { draining: false };
  */
 async function build(): Promise<Gateway> {
   const registry = await loadPluginRegistry(conf.plugin_paths);
-  return await createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, health: data.health, workerId: data.id });
+  return await createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, upstreams: data.upstreams, workerId: data.id });
 }
 
 /** Reported like a port that cannot be bound: the master keeps the old generation. */

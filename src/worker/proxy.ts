@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { UpstreamConf } from '../config/types.ts';
+import { zoneClock } from '../contracts/upstream-zone.ts';
+import type { UpstreamShared } from '../contracts/messages.ts';
 import { createBalancer, triedBit } from './balancer.ts';
 import type { Balancer, HashKey, TargetState } from './balancer.ts';
 import type { Exchange } from './exchange.ts';
@@ -43,8 +44,8 @@ export interface Upstream {
   readonly hashKey: HashKeyFn | null;
 }
 
-/** `health`: the master's active-health buffer for this upstream (none in a conf without it, e.g. tests). */
-export function createUpstream(conf: UpstreamConf, health?: SharedArrayBuffer): Upstream {
+/** `shared`: the master's zone for this upstream and this worker's in-flight share (none in tests: a private zone). */
+export function createUpstream(conf: UpstreamConf, shared?: UpstreamShared): Upstream {
   // pipelining 0 is undici's "no keep-alive": Connection: close, and a new connection for each request.
   const poolsOf = (pipelining: number): Pool[] => conf.targets.map((t) => new Pool(`http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`, {
     connections: conf.keepalive,
@@ -55,7 +56,7 @@ export function createUpstream(conf: UpstreamConf, health?: SharedArrayBuffer): 
   }));
   return {
     conf,
-    balancer: createBalancer(conf, health),
+    balancer: createBalancer(conf, shared?.zone, shared?.share),
     pools: poolsOf(1),
     fresh: poolsOf(0),
     hostHeaders: conf.targets.map((t) => conf.host_header ?? t.address),
@@ -179,7 +180,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.p.hasBody) {
       this.sendTimer = setTimeout(onSendTimeout, this.p.upstream.conf.send_timeout, this);
     }
-    const first = this.p.upstream.balancer.pick(0, this.p.hashKey, performance.now());
+    const first = this.p.upstream.balancer.pick(0, this.p.hashKey, zoneClock());
     // Only when no target can be tried at all (every one actively unhealthy): after a try, the answer is its failure.
     if (first === null) this.fail('GW_ERR_NO_HEALTHY_UPSTREAM', { upstream: this.p.upstream.conf.name });
     else this.attempt(first, this.p.upstream.pools[first.index]!);
@@ -189,8 +190,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     const { upstream, x } = this.p;
     this.target = t;
     this.tried |= triedBit(t.index);
-    t.active++;
-    this.attemptStart = performance.now();
+    t.begin();
+    this.attemptStart = zoneClock();
     x.upstreamAddr = t.address;
     if (!this.p.preserveHost) this.p.headers[UPSTREAM_HOST_INDEX] = upstream.hostHeaders[t.index]!;
     pool.dispatch(this.opts, this);
@@ -285,7 +286,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     }
     if (this.retried >= upstream.conf.retries || !RETRY_CODES.has(code)) return null;
     this.retried++;
-    const t = upstream.balancer.pick(this.tried, this.p.hashKey, performance.now());
+    const t = upstream.balancer.pick(this.tried, this.p.hashKey, zoneClock());
     return t === null ? null : { target: t, pool: upstream.pools[t.index]! };
   }
 
@@ -293,8 +294,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     const t = this.target;
     if (t === null) return;
     this.target = null;
-    t.active--;
-    const now = performance.now();
+    t.end();
+    const now = zoneClock();
     const ms = now - this.attemptStart;
     const x = this.p.x;
     x.upstreamTime = (x.upstreamTime < 0 ? 0 : x.upstreamTime) + ms;

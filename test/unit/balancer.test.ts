@@ -41,6 +41,11 @@ function picks(b: Balancer, n: number, now = 0, key?: string): string[] {
   return out;
 }
 
+/** Brings `t`'s requests in flight to `n` (they only go up here). */
+function load(t: TargetState, n: number): void {
+  while (t.active < n) t.begin();
+}
+
 function count(seq: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const s of seq) out[s] = (out[s] ?? 0) + 1;
@@ -157,28 +162,28 @@ describe('least-conn', () => {
   test('picks the target with the fewest requests in flight', () => {
     const b = createBalancer(upstream([[A, 1], [B, 1], [C, 1]], 'least-conn'));
     const [a, bb, c] = b.targets;
-    a!.active = 3;
-    bb!.active = 1;
-    c!.active = 2;
+    load(a!, 3);
+    load(bb!, 1);
+    load(c!, 2);
     expect(name(b.pick(0, undefined, 0))).toBe('b');
-    bb!.active = 5;
+    load(bb!, 5);
     expect(name(b.pick(0, undefined, 0))).toBe('c');
   });
 
   test('load is relative to weight (active / weight)', () => {
     const b = createBalancer(upstream([[A, 4], [B, 1]], 'least-conn'));
     const [a, bb] = b.targets;
-    a!.active = 6; // 1.5 per unit of weight
-    bb!.active = 2; // 2 per unit
+    load(a!, 6); // 1.5 per unit of weight
+    load(bb!, 2); // 2 per unit
     expect(name(b.pick(0, undefined, 0))).toBe('a');
-    a!.active = 9; // 2.25
+    load(a!, 9); // 2.25
     expect(name(b.pick(0, undefined, 0))).toBe('b');
   });
 
   test('skips tried and passively-down targets', () => {
     const b = createBalancer(upstream([[A, 1], [B, 1]], 'least-conn', { max_fails: 1, fail_timeout: 1_000 }));
     const [a, bb] = b.targets;
-    bb!.active = 10;
+    load(bb!, 10);
     expect(name(b.pick(triedBit(0), undefined, 0))).toBe('b');
     b.report(a!, false, 1, 0);
     expect(name(b.pick(0, undefined, 1))).toBe('b');
@@ -351,7 +356,7 @@ describe('ewma', () => {
     const [a, bb] = b.targets;
     b.report(a!, true, 10, 0);
     b.report(bb!, true, 15, 0);
-    a!.active = 5;
+    load(a!, 5);
     expect(name(b.pick(0, undefined, 1))).toBe('b');
   });
 });
@@ -382,7 +387,7 @@ describe('backup targets (nginx backup)', () => {
         for (let i = 0; i < 50; i++) {
           const t = b.pick(0, algorithm === 'consistent-hash' ? `k${i}` : undefined, 0)!;
           seen.add(name(t));
-          t.active++; // least-conn and ewma spread by load; round-robin and the ring spread anyway
+          t.begin(); // least-conn and ewma spread by load; round-robin and the ring spread anyway
         }
         expect(seen).toEqual(new Set(['c', 'd']));
         b.targets[1]!.healthy = true;
