@@ -183,13 +183,17 @@ function leastRecentlyFailed(group: readonly TargetState[], now: number): Target
   return fallback;
 }
 
-/** nginx smooth weighted round-robin: spreads a 5:1:1 split as a,a,b,a,c,a,a rather than a×5,b,c. */
-const roundRobin: Chooser = (targets, tried, _key, now) => {
+/**
+ * nginx smooth weighted round-robin: spreads a 5:1:1 split as a,a,b,a,c,a,a
+ * rather than a×5,b,c. With `tiedWith`, only among the targets whose load
+ * ties with it (least-conn's ties, as nginx breaks them).
+ */
+function smoothPick(targets: readonly TargetState[], tried: number, now: number, tiedWith: TargetState | null): TargetState | null {
   let best: TargetState | null = null;
   let bestCurrent = 0;
   let total = 0;
   for (const t of targets) {
-    if (!available(t, tried, now)) continue;
+    if (!available(t, tried, now) || (tiedWith !== null && t.active * tiedWith.weight !== tiedWith.active * t.weight)) continue;
     const current = t.raise();
     total += t.weight;
     if (best === null || current > bestCurrent) {
@@ -199,16 +203,28 @@ const roundRobin: Chooser = (targets, tried, _key, now) => {
   }
   if (best !== null) best.lower(total);
   return best;
-};
+}
 
-/** Fewest in-flight requests relative to weight; ties go round-robin-ish by index order. */
+const roundRobin: Chooser = (targets, tried, _key, now) => smoothPick(targets, tried, now, null);
+
+/**
+ * Fewest in-flight requests (across every worker) relative to weight. Ties
+ * go by weighted round-robin among the tied, as nginx's least_conn does: with
+ * shared counts, light traffic finds every target idle, and the lowest index
+ * would otherwise take it all.
+ */
 const leastConn: Chooser = (targets, tried, _key, now) => {
   let best: TargetState | null = null;
+  let ties = 0;
   for (const t of targets) {
     if (!available(t, tried, now)) continue;
-    if (best === null || t.active * best.weight < best.active * t.weight) best = t;
+    if (best === null || t.active * best.weight < best.active * t.weight) {
+      best = t;
+      ties = 1;
+    } else if (t.active * best.weight === best.active * t.weight) ties++;
   }
-  return best;
+  // Another worker may have moved a count between the passes: then the first pass's answer stands.
+  return ties > 1 ? (smoothPick(targets, tried, now, best) ?? best) : best;
 };
 
 /** Lowest peak-EWMA latency × (in-flight + 1), the idea behind Kong's `latency` and APISIX's `ewma`. */

@@ -45,6 +45,13 @@ describe('two workers on one upstream zone', () => {
     expect(name(w2.pick(0, undefined, 0))).toBe('a');
   });
 
+  test('least-conn breaks ties by weighted round-robin, as nginx does: idle targets share light traffic 3:1, not all to the first', () => {
+    const [w1, w2] = twoWorkers(upstream([[3], [1]], 'least-conn'));
+    const counts = { a: 0, b: 0 };
+    for (let i = 0; i < 400; i++) counts[name((i % 2 === 0 ? w1 : w2).pick(0, undefined, 0)) as 'a' | 'b']++;
+    expect(counts).toEqual({ a: 300, b: 100 });
+  });
+
   test('max_fails split 1 + 1 over the workers takes the target out of both, for fail_timeout', () => {
     const [w1, w2] = twoWorkers(upstream([[1], [1]], 'round-robin', { max_fails: 2, fail_timeout: 10_000 }));
     w1.report(w1.targets[0]!, false, 5, 1_000);
@@ -87,7 +94,8 @@ describe('two workers on one upstream zone', () => {
   });
 
   test('a down mark holds across the Int32 wrap of the clock, and an old one seen a wrap later is not taken for a new one', () => {
-    const [w1, w2] = twoWorkers(upstream([[1], [1]], 'least-conn', { max_fails: 1, fail_timeout: 10_000 }));
+    // a far heavier than b: whenever a is up, the tie goes its way.
+    const [w1, w2] = twoWorkers(upstream([[100], [1]], 'least-conn', { max_fails: 1, fail_timeout: 10_000 }));
     const nearWrap = 2 ** 31 - 4_000; // zoneClock ms near where (ms | 0) turns negative
     w1.report(w1.targets[0]!, false, 5, nearWrap);
     expect(name(w2.pick(0, undefined, nearWrap + 9_999))).toBe('b');
