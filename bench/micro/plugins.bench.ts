@@ -19,7 +19,7 @@ import type { Socket } from 'node:net';
 import { cpus } from 'node:os';
 import pino from 'pino';
 import type { ConsumerConf, RouteConf, SluiceConf } from '../../src/config/types.ts';
-import { BUILTIN_PLUGINS } from '../../src/plugins/index.ts';
+import { loadAllBuiltins } from '../../src/plugins/index.ts';
 import { SharedDict } from '../../src/shdict/index.ts';
 import { Exchange } from '../../src/worker/exchange.ts';
 import type { Site } from '../../src/worker/exchange.ts';
@@ -84,10 +84,12 @@ const site: Site = {
   upstreams: new Map([['origin', origin]]),
 };
 
+const BUILTINS = new Map((await loadAllBuiltins()).map((d) => [d.name, d]));
+
 function chainOf(plugins: Record<string, unknown>): Chain {
   const route = { name: 'bench', plugins } as unknown as RouteConf;
   const conf = { plugins: {}, routes: [route] } as unknown as SluiceConf;
-  return compileChains({ conf, plugins: new Map(BUILTIN_PLUGINS.map((d) => [d.name, d])), envFor: envs.envFor, log }).routes[0]!;
+  return compileChains({ conf, plugins: BUILTINS, envFor: envs.envFor, log }).routes[0]!;
 }
 
 /** What the Exchange and ServerResponse read of their request: a keep-alive HTTP/1.1 GET. */

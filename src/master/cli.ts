@@ -1,10 +1,9 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { dumpConf, formatIssue } from '../config/format.ts';
-import { loadConfWithPlugins } from '../plugins/load-conf.ts';
-import { Master } from './master.ts';
-import { isPidFileLocked, readPidFile } from './pid-file.ts';
 import { VERSION } from './version.ts';
+
+// Everything else is imported where a path needs it: `-v` and `-h` load nothing, `-t` and `-s`
+// not the master (its logger, status server, supervisor), so each answers as fast as it can.
 
 /**
  * `sluice [-c FILE] [-p PREFIX] [-t | -T] [-s reload|reopen|quit|stop] [-v]`,
@@ -93,6 +92,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const prefix = resolve(args.p ?? process.cwd());
   const confFile = resolve(prefix, args.c ?? 'conf/sluice.yaml');
+  const [{ loadConfWithPlugins }, { dumpConf, formatIssue }] = await Promise.all([import('../plugins/load-conf.ts'), import('../config/format.ts')]);
   const loaded = await loadConfWithPlugins(confFile, { prefix });
 
   if (args.s !== undefined) {
@@ -110,6 +110,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         + `sluice: looked for ${source}, relative paths under the prefix ${prefix}; pass the -c and -p the master was started with\n`);
       return 1;
     };
+    const { isPidFileLocked, readPidFile } = await import('./pid-file.ts');
     try {
       const pid = readPidFile(pidFile);
       // Only a live master holds the lock: a pid file left by a crash may name some other process by now.
@@ -134,6 +135,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
 
+  const { Master } = await import('./master.ts');
   const master = new Master(loaded.conf, { confFile, prefix });
   try {
     await master.start();

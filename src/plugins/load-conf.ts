@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { checkConf, readConf } from '../config/load.ts';
 import type { LoadOptions, LoadResult } from '../config/load.ts';
 import { arr } from '../config/loose.ts';
-import { loadPluginRegistry } from './index.ts';
+import { loadPluginRegistry, pluginNamesIn } from './index.ts';
 
 /**
  * loadConf with plugin confs checked: `plugin_paths` lives in the conf, so the
@@ -19,7 +19,7 @@ export async function loadConfWithPlugins(file: string, opts: Omit<LoadOptions, 
   const pluginPaths = arr(read.data['plugin_paths']).flatMap((p) => (typeof p === 'string' ? [resolve(prefix, p)] : []));
   let registry;
   try {
-    registry = await loadPluginRegistry(pluginPaths);
+    registry = await loadPluginRegistry(pluginPaths, pluginNamesIn(read.data));
   } catch (err) {
     read.reporter.report(['plugin_paths'], (err as Error).message);
     return checkConf(read, opts);

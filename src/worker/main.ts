@@ -4,7 +4,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createErrorLog } from '../config/logger.ts';
-import { loadPluginRegistry } from '../plugins/index.ts';
+import type { Obj } from '../config/loose.ts';
+import { loadPluginRegistry, pluginNamesIn } from '../plugins/index.ts';
 import { createAccessLog } from './access-log.ts';
 import { createConnectionHandlers } from './connection.ts';
 import { createGateway } from './gateway.ts';
@@ -38,7 +39,7 @@ const lifecycle: Lifecycle = { draining: false };
  * hears why through the same 'failed' message as a port that cannot be bound.
  */
 async function build(): Promise<Gateway> {
-  const registry = await loadPluginRegistry(conf.plugin_paths);
+  const registry = await loadPluginRegistry(conf.plugin_paths, pluginNamesIn(conf as unknown as Obj));
   return await createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, upstreams: data.upstreams, workerId: data.id });
 }
 

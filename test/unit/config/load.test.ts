@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { dumpConf, formatIssue } from '../../../src/config/format.ts';
 import { loadConf } from '../../../src/config/load.ts';
 import type { SluiceConf } from '../../../src/config/types.ts';
-import { loadPluginRegistry } from '../../../src/plugins/index.ts';
+import { BUILTIN_PLUGINS, loadPluginRegistry } from '../../../src/plugins/index.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/conf');
 const PREFIX = '/srv/sluice';
@@ -188,7 +188,7 @@ describe('the conf as written, as sluice -T prints it', () => {
   it.each(['full/sluice.yaml', 'minimal/sluice.yaml', 'plugins-ok/sluice.yaml', '../cli/ok/sluice.yaml', '../../../conf/sluice.yaml'])(
     '%s: the dump loads back to the same conf, and dumps the same again',
     async (rel) => {
-      const registry = await loadPluginRegistry([]);
+      const registry = await loadPluginRegistry([], new Set(BUILTIN_PLUGINS.keys()));
       const opts = { prefix: PREFIX, pluginSchemas: registry.schemas, credentialSchemas: registry.credentialSchemas };
       const first = loadConf(join(FIXTURES, rel), opts);
       if (!first.ok) throw new Error(first.issues.map(formatIssue).join('\n'));

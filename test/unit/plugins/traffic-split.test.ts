@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { formatIssue } from '../../../src/config/format.ts';
 import { loadConf } from '../../../src/config/load.ts';
 import type { ConsumerConf } from '../../../src/config/types.ts';
-import { BUILTIN_PLUGINS } from '../../../src/plugins/index.ts';
+import { loadAllBuiltins } from '../../../src/plugins/index.ts';
 import { keyAuth } from '../../../src/plugins/key-auth/index.ts';
 import { trafficSplit } from '../../../src/plugins/traffic-split/index.ts';
 import { compileRules } from '../../../src/plugins/traffic-split/rules.ts';
@@ -51,9 +51,9 @@ describe('schema and sluice -t', () => {
     expect(c.conf).toEqual({ rules: [{ when: { company_id: 42, user_id: ['7', 8] }, upstream: 'orders' }], sticky: null });
   });
 
-  test('every fault of the plugin, with file:line:col, in one run', () => {
+  test('every fault of the plugin, with file:line:col, in one run', async () => {
     const dir = join(import.meta.dirname, '../../fixtures/conf/traffic-split');
-    const r = loadConf(join(dir, 'sluice.yaml'), { pluginSchemas: new Map(BUILTIN_PLUGINS.map((d) => [d.name, d.schema])) });
+    const r = loadConf(join(dir, 'sluice.yaml'), { pluginSchemas: new Map((await loadAllBuiltins()).map((d) => [d.name, d.schema])) });
     expect(r.ok).toBe(false);
     const f = 'sluice.yaml';
     const at = 'routes[0].plugins.traffic-split.rules';
