@@ -19,6 +19,8 @@ export interface Destination {
   /** After logrotate renamed the file: open it anew. stderr/stdout have nothing to reopen. */
   reopen(): void;
   flushSync(): void;
+  /** Writes what is buffered or in flight, then closes the file (never stdout/stderr), and resolves. */
+  close(): Promise<void>;
 }
 
 export function openDestination(path: string): Destination {
@@ -36,6 +38,11 @@ export function openDestination(path: string): Destination {
         // not yet open (async open still pending): nothing buffered to lose
       }
     },
+    close: () => new Promise<void>((resolve) => {
+      stream.once('close', () => resolve());
+      stream.once('error', () => resolve());
+      stream.end();
+    }),
   };
 }
 

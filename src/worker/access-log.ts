@@ -9,7 +9,9 @@ import { LineBatch } from './line-batch.ts';
  * asynchronous stream (never a synchronous write on the reactor), in one write
  * per event-loop turn, or with `buffer` per `buffer` bytes or `flush` interval
  * as nginx's `access_log … buffer= flush=` (see LineBatch). A graceful stop, a
- * reload's drain and USR1 write what is waiting.
+ * reload's drain and USR1 write what is waiting; an exiting worker waits for
+ * the last write to land (a flushSync cannot take over an async write in
+ * flight, and a thread that exits under it loses those lines).
  * Lines are assembled by hand rather than through a logger: the fields are
  * fixed, and this runs on every request.
  *
@@ -20,7 +22,8 @@ import { LineBatch } from './line-batch.ts';
 export interface AccessLog {
   write(x: Exchange, status: number, bytes: number, now: number): void;
   reopen(): void;
-  flush(): void;
+  /** The worker is exiting: every line written, the file closed. */
+  close(): Promise<void>;
 }
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(3);
@@ -53,9 +56,9 @@ export function createAccessLog(conf: AccessLogConf, worker: number): AccessLog 
       batch.drain();
       dest.reopen();
     },
-    flush: () => {
+    close: () => {
       batch.drain();
-      dest.flushSync();
+      return dest.close();
     },
   };
 }

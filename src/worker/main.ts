@@ -48,7 +48,7 @@ function startFailed(err: unknown): never {
   const e = err as NodeJS.ErrnoException;
   log.error({ err: { code: e.code, message: e.message } }, 'worker could not start');
   post({ type: 'failed', code: e.code ?? 'GW_ERR_START', message: e.message });
-  accessLog?.flush();
+  // Nothing was served: the access log has no line to lose.
   dest.flushSync();
   process.exit(1);
 }
@@ -114,7 +114,7 @@ const STOP_DISPOSE_MS = 500;
 
 async function exit(code: number, disposeMs = conf.worker_shutdown_timeout): Promise<never> {
   await gateway.close(disposeMs).catch((err: unknown) => log.error({ err }, 'worker close failed'));
-  accessLog?.flush();
+  await accessLog?.close();
   dest.flushSync();
   process.exit(code);
 }
