@@ -10,6 +10,7 @@
  * `expected` is our own keyword: the phrase used when a value matches no branch of a union.
  */
 import { METHODS } from 'node:http';
+import { isIP } from 'node:net';
 import { Type } from 'typebox';
 import { checkCidr, checkRouteHost, parseHostPort } from './addresses.ts';
 import { boundedSize, checked, duration, size } from './checked.ts';
@@ -172,6 +173,23 @@ const PassiveHealthcheck = Type.Object(
   { ...Closed, description: 'Failures seen on proxied traffic' },
 );
 
+/** The name an upstream's certificate is checked against, sent as SNI: a DNS name (RFC 6066 has no SNI for an IP). */
+const ServerName = checked(Type.String({ minLength: 1, description: 'Server name' }), (v) => {
+  if (isIP(v.replace(/^\[|\]$/g, '')) !== 0) return 'an IP address is not a server name (no SNI for an IP): leave server_name null to verify the target\'s IP';
+  return checkRouteHost(v) === null && !v.startsWith('*.') ? null : `"${v}" is not a host name`;
+});
+
+const UpstreamTls = Type.Object(
+  {
+    verify: Type.Boolean({ default: true, description: "Check the target's certificate chain and name (nginx proxy_ssl_verify); false is a -t warning" }),
+    ca: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: "PEM file of the CAs the target's certificate must chain to; null = Node's default roots" }),
+    server_name: Type.Union([ServerName, Type.Null()], { default: null, description: "SNI and the name the certificate must carry; null = the target's host (no SNI for an IP, whose certificate must name the IP)" }),
+    cert: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM file: client certificate for mTLS, with key' }),
+    key: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM file: the client certificate\'s private key' }),
+  },
+  { ...Closed, description: 'TLS to the targets (https)' },
+);
+
 const Upstream = Type.Object(
   {
     algorithm: Type.Enum(['round-robin', 'least-conn', 'consistent-hash', 'ewma'], { default: 'round-robin', description: 'Load-balancing algorithm' }),
@@ -185,6 +203,7 @@ const Upstream = Type.Object(
     send_timeout: duration({ description: 'Time to send the request to a target', default: '60s' }),
     read_timeout: duration({ description: 'Idle time between two reads of the response', default: '60s' }),
     retries: Type.Integer({ minimum: 0, default: 1, description: 'Next target on connect error / 502 / 504, idempotent methods only' }),
+    tls: Type.Union([UpstreamTls, Type.Null()], { default: null, description: 'TLS to the targets (https); null = cleartext HTTP' }),
     host_header: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: "Host sent upstream; null = the target's host:port" }),
     healthcheck: Type.Object(
       {
