@@ -10,9 +10,8 @@
  * `expected` is our own keyword: the phrase used when a value matches no branch of a union.
  */
 import { METHODS } from 'node:http';
-import { isIP } from 'node:net';
 import { Type } from 'typebox';
-import { checkCidr, checkRouteHost, parseHostPort } from './addresses.ts';
+import { checkCidr, checkRouteHost, checkServerName, parseHostPort } from './addresses.ts';
 import { boundedSize, checked, duration, size } from './checked.ts';
 import { parseSize } from './units.ts';
 import { valuePatternFault } from '../plugins/pdk/value-match.ts';
@@ -173,17 +172,11 @@ const PassiveHealthcheck = Type.Object(
   { ...Closed, description: 'Failures seen on proxied traffic' },
 );
 
-/** The name an upstream's certificate is checked against, sent as SNI: a DNS name (RFC 6066 has no SNI for an IP). */
-const ServerName = checked(Type.String({ minLength: 1, description: 'Server name' }), (v) => {
-  if (isIP(v.replace(/^\[|\]$/g, '')) !== 0) return 'an IP address is not a server name (no SNI for an IP): leave server_name null to verify the target\'s IP';
-  return checkRouteHost(v) === null && !v.startsWith('*.') ? null : `"${v}" is not a host name`;
-});
-
 const UpstreamTls = Type.Object(
   {
     verify: Type.Boolean({ default: true, description: "Check the target's certificate chain and name (nginx proxy_ssl_verify); false is a -t warning" }),
     ca: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: "PEM file of the CAs the target's certificate must chain to; null = Node's default roots" }),
-    server_name: Type.Union([ServerName, Type.Null()], { default: null, description: "SNI and the name the certificate must carry; null = the target's host (no SNI for an IP, whose certificate must name the IP)" }),
+    server_name: Type.Union([checked(Type.String({ minLength: 1, description: 'Server name' }), checkServerName), Type.Null()], { default: null, description: "SNI and the name the certificate must carry; null = the target's host (no SNI for an IP, whose certificate must name the IP)" }),
     cert: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM file: client certificate for mTLS, with key' }),
     key: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM file: the client certificate\'s private key' }),
   },
