@@ -23,6 +23,7 @@ const upstream = (algorithm: Algorithm): UpstreamConf => ({
   read_timeout: 60000,
   retries: 1,
   host_header: null,
+  tls: null,
   healthcheck: { active: null, passive: { max_fails: 3, fail_timeout: 10_000 } },
 });
 

@@ -76,7 +76,7 @@ const log = pino({ level: 'silent' });
 /** The route's upstream, never asked (no request leaves this bench): what traffic-split may choose. */
 const origin = createUpstream({
   name: 'origin', algorithm: 'round-robin', hash_on: 'ip', keepalive: 1, connect_timeout: 1000, send_timeout: 1000, read_timeout: 1000,
-  retries: 0, host_header: null, healthcheck: { active: null, passive: null },
+  retries: 0, host_header: null, tls: null, healthcheck: { active: null, passive: null },
   targets: [{ address: '127.0.0.1:9', host: '127.0.0.1', port: 9, weight: 1, backup: false }],
 });
 const site: Site = {

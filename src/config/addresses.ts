@@ -59,3 +59,9 @@ export function checkRouteHost(s: string): string | null {
   if (isIP(name) !== 0 && name === s) return null;
   return HOSTNAME.test(name) ? null : `"${s}" is not a host name (exact, or a leading "*." wildcard)`;
 }
+
+/** A name a certificate is verified against and sent as SNI: a DNS name, as RFC 6066 has no SNI for an IP. */
+export function checkServerName(s: string): string | null {
+  if (isIP(s.replace(/^\[|\]$/g, '')) !== 0) return 'an IP address is not a server name (no SNI for an IP): leave server_name null to verify the target\'s IP';
+  return HOSTNAME.test(s) ? null : `"${s}" is not a host name`;
+}

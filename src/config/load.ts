@@ -11,7 +11,7 @@ import { readConfTree } from './merge.ts';
 import { checkPluginConfs } from './plugin-confs.ts';
 import type { PluginSchemas } from './plugin-confs.ts';
 import { Reporter } from './reporter.ts';
-import { loadCertificates } from './tls-certificates.ts';
+import { loadCertificates, loadUpstreamTls } from './tls-certificates.ts';
 import { resolveConf } from './resolve.ts';
 import { ConfSchema } from './schema.ts';
 import type { ConfFile, ConfIssue, SluiceConf } from './types.ts';
@@ -61,9 +61,10 @@ export function checkConf(read: ReadConf, opts: LoadOptions = {}): LoadResult {
   checkPluginConfs(written, opts, reporter);
   const prefix = resolve(opts.prefix ?? process.cwd());
   const certificates = loadCertificates(written, prefix, reporter);
-  if (reporter.issues.length > 0 || certificates === null) return { ok: false, issues: inReadingOrder(reporter.issues) };
+  const upstreamTls = loadUpstreamTls(written, prefix, reporter);
+  if (reporter.issues.length > 0 || certificates === null || upstreamTls === null) return { ok: false, issues: inReadingOrder(reporter.issues) };
   const checked = written as ConfFile;
-  return { ok: true, conf: resolveConf(checked, read.file, prefix, certificates), written: checked, warnings: inReadingOrder(reporter.warnings) };
+  return { ok: true, conf: resolveConf(checked, read.file, prefix, certificates, upstreamTls), written: checked, warnings: inReadingOrder(reporter.warnings) };
 }
 
 export function loadConf(file: string, opts: LoadOptions = {}): LoadResult {

@@ -10,7 +10,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { parseHostPort } from './addresses.ts';
 import type { HostPort } from './addresses.ts';
 import { DEFAULT_WEIGHT } from './schema.ts';
-import type { LoadedCertificate } from './tls-certificates.ts';
+import type { LoadedCertificate, UpstreamTlsFiles } from './tls-certificates.ts';
 import type { ConfFile } from './types.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -75,8 +75,17 @@ export interface PassiveHealthcheckConf extends Frozen<Omit<NonNullable<WrittenH
   readonly fail_timeout: number; // ms
 }
 
-export interface UpstreamConf extends Frozen<Omit<WrittenUpstream, 'targets' | 'connect_timeout' | 'send_timeout' | 'read_timeout' | 'healthcheck'>> {
+/** An upstream's `tls` with its files read: the PEM text the master checked, never a path a worker would read. */
+export interface UpstreamTlsConf extends UpstreamTlsFiles {
+  readonly verify: boolean;
+  /** SNI and the name verified; null = the target's host (no SNI for an IP). */
+  readonly server_name: string | null;
+}
+
+export interface UpstreamConf extends Frozen<Omit<WrittenUpstream, 'targets' | 'connect_timeout' | 'send_timeout' | 'read_timeout' | 'healthcheck' | 'tls'>> {
   readonly name: string;
+  /** null: cleartext HTTP to the targets. */
+  readonly tls: UpstreamTlsConf | null;
   readonly targets: readonly TargetConf[];
   readonly connect_timeout: number; // ms
   readonly send_timeout: number; // ms
@@ -127,7 +136,9 @@ export interface SluiceConf
   readonly routes: readonly RouteConf[];
 }
 
-export function resolveConf(c: ConfFile, file: string, prefix: string, certificates: readonly LoadedCertificate[]): SluiceConf {
+export function resolveConf(
+  c: ConfFile, file: string, prefix: string, certificates: readonly LoadedCertificate[], upstreamTls: Readonly<Record<string, UpstreamTlsFiles>>,
+): SluiceConf {
   const at = (p: string) => (isAbsolute(p) ? p : resolvePath(prefix, p));
   const keep = (special: readonly string[], p: string) => (special.includes(p) ? p : at(p));
   return {
@@ -153,7 +164,7 @@ export function resolveConf(c: ConfFile, file: string, prefix: string, certifica
       keepalive_timeout: parseDuration(c.server.keepalive_timeout),
     },
     status: { listen: c.status.listen === null || c.status.listen === 'off' ? null : hostPort(c.status.listen, 0) },
-    upstreams: Object.fromEntries(Object.entries(c.upstreams).map(([name, u]) => [name, resolveUpstream(name, u)])),
+    upstreams: Object.fromEntries(Object.entries(c.upstreams).map(([name, u]) => [name, resolveUpstream(name, u, upstreamTls[name])])),
     consumers: c.consumers.map((u) => ({ ...u, attributes: stringMap(u.attributes) })),
     plugins: c.plugins,
     routes: c.routes.map((r) => ({
@@ -182,11 +193,12 @@ function resolveTls(t: ConfFile['server']['tls'], certificates: readonly LoadedC
   };
 }
 
-function resolveUpstream(name: string, u: WrittenUpstream): UpstreamConf {
+function resolveUpstream(name: string, u: WrittenUpstream, files: UpstreamTlsFiles | undefined): UpstreamConf {
   const { active, passive } = u.healthcheck;
   return {
     ...u,
     name,
+    tls: u.tls === null || files === undefined ? null : { verify: u.tls.verify, server_name: u.tls.server_name, ...files },
     targets: u.targets.map((t) => {
       const { address, weight, backup } = typeof t === 'string' ? { address: t, weight: DEFAULT_WEIGHT, backup: false } : t;
       return { address, ...hostPort(address, 1), weight, backup };

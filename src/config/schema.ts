@@ -11,7 +11,7 @@
  */
 import { METHODS } from 'node:http';
 import { Type } from 'typebox';
-import { checkCidr, checkRouteHost, parseHostPort } from './addresses.ts';
+import { checkCidr, checkRouteHost, checkServerName, parseHostPort } from './addresses.ts';
 import { boundedSize, checked, duration, size } from './checked.ts';
 import { parseSize } from './units.ts';
 import { valuePatternFault } from '../plugins/pdk/value-match.ts';
@@ -172,6 +172,17 @@ const PassiveHealthcheck = Type.Object(
   { ...Closed, description: 'Failures seen on proxied traffic' },
 );
 
+const UpstreamTls = Type.Object(
+  {
+    verify: Type.Boolean({ default: true, description: "Check the target's certificate chain and name (nginx proxy_ssl_verify); false is a -t warning" }),
+    ca: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: "PEM file of the CAs the target's certificate must chain to; null = Node's default roots" }),
+    server_name: Type.Union([checked(Type.String({ minLength: 1, description: 'Server name' }), checkServerName), Type.Null()], { default: null, description: "SNI and the name the certificate must carry; null = the target's host (no SNI for an IP, whose certificate must name the IP)" }),
+    cert: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM file: client certificate for mTLS, with key' }),
+    key: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM file: the client certificate\'s private key' }),
+  },
+  { ...Closed, description: 'TLS to the targets (https)' },
+);
+
 const Upstream = Type.Object(
   {
     algorithm: Type.Enum(['round-robin', 'least-conn', 'consistent-hash', 'ewma'], { default: 'round-robin', description: 'Load-balancing algorithm' }),
@@ -185,6 +196,7 @@ const Upstream = Type.Object(
     send_timeout: duration({ description: 'Time to send the request to a target', default: '60s' }),
     read_timeout: duration({ description: 'Idle time between two reads of the response', default: '60s' }),
     retries: Type.Integer({ minimum: 0, default: 1, description: 'Next target on connect error / 502 / 504, idempotent methods only' }),
+    tls: Type.Union([UpstreamTls, Type.Null()], { default: null, description: 'TLS to the targets (https); null = cleartext HTTP' }),
     host_header: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: "Host sent upstream; null = the target's host:port" }),
     healthcheck: Type.Object(
       {

@@ -26,6 +26,7 @@ export type {
   SluiceConf,
   TargetConf,
   UpstreamConf,
+  UpstreamTlsConf,
 } from './resolve.ts';
 
 /** One problem found in a conf, printed by `sluice -t` as `file:line:col: path: message`. */

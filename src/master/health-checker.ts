@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
+import { Pool } from 'undici';
 import type { SluiceConf } from '../config/types.ts';
+import { targetConnector, targetOrigin } from '../contracts/upstream-connect.ts';
 import { HEALTHY, TARGET_SLOT, TARGET_STRIDE, UNHEALTHY } from '../contracts/upstream-zone.ts';
 import type { UpstreamZone } from './upstream-zones.ts';
 
@@ -11,13 +12,17 @@ import type { UpstreamZone } from './upstream-zones.ts';
  * again after `healthy` consecutive good ones (2xx/3xx within `timeout`); the
  * verdict is written to the HEALTH slots of the upstream's zone (upstream-zone.ts).
  *
+ * Probes reach a target as the proxy does (upstream-connect.ts): https with
+ * the upstream's TLS settings, so a target whose certificate fails
+ * verification is unhealthy, and the log line says why.
+ *
  * Across reloads an upstream that keeps its zone (upstream-zones.ts: same
  * targets) keeps its counters too, so a reload neither resurrects a dead
- * target nor forgets a recovering one.
+ * target nor forgets a recovering one; its connections are made anew, as its
+ * TLS settings may have changed.
  */
 interface Probe {
   readonly address: string;
-  readonly url: string;
   successes: number;
   failures: number;
   inFlight: boolean;
@@ -27,6 +32,8 @@ interface Checked {
   readonly zone: SharedArrayBuffer;
   readonly slots: Int32Array;
   readonly probes: Probe[];
+  /** Per target: one connection, kept alive between probes (they never overlap). */
+  pools: Pool[];
   timer: NodeJS.Timeout | null;
 }
 
@@ -35,7 +42,6 @@ const healthSlot = (target: number): number => target * TARGET_STRIDE + TARGET_S
 export class HealthChecker {
   private upstreams = new Map<string, Checked>();
   private readonly log: Logger;
-  private readonly agent = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
 
   constructor(log: Logger) {
     this.log = log;
@@ -48,24 +54,27 @@ export class HealthChecker {
       const zone = zones.get(name)!.buffer;
       const old = this.upstreams.get(name);
       if (old?.timer != null) clearInterval(old.timer);
+      if (old !== undefined) closePools(old.pools);
+      const active = u.healthcheck.active;
+      const pools = active === null ? [] : u.targets.map((t) => new Pool(targetOrigin(t, u.tls), {
+        connections: 1,
+        connect: targetConnector(u.tls, active.timeout),
+        allowH2: false,
+        keepAliveTimeout: 10_000,
+      }));
       let live: Checked;
       if (old !== undefined && old.zone === zone) live = old;
       else {
         live = {
           zone,
           slots: new Int32Array(zone),
-          probes: u.targets.map((t) => ({
-            address: t.address,
-            url: `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`,
-            successes: 0,
-            failures: 0,
-            inFlight: false,
-          })),
+          probes: u.targets.map((t) => ({ address: t.address, successes: 0, failures: 0, inFlight: false })),
+          pools,
           timer: null,
         };
       }
+      live.pools = pools;
       live.timer = null;
-      const active = u.healthcheck.active;
       if (active !== null) {
         live.timer = setInterval(() => this.round(name, live, active.path, active.timeout, active.healthy, active.unhealthy), active.interval);
         live.timer.unref();
@@ -75,7 +84,11 @@ export class HealthChecker {
       }
       next.set(name, live);
     }
-    for (const [name, old] of this.upstreams) if (!next.has(name) && old.timer !== null) clearInterval(old.timer);
+    for (const [name, old] of this.upstreams) {
+      if (next.has(name)) continue;
+      if (old.timer !== null) clearInterval(old.timer);
+      closePools(old.pools);
+    }
     this.upstreams = next;
   }
 
@@ -91,17 +104,19 @@ export class HealthChecker {
   }
 
   async stop(): Promise<void> {
-    for (const c of this.upstreams.values()) if (c.timer !== null) clearInterval(c.timer);
-    await this.agent.close();
+    await Promise.all([...this.upstreams.values()].map((c) => {
+      if (c.timer !== null) clearInterval(c.timer);
+      return Promise.all(c.pools.map((p) => p.destroy()));
+    }));
   }
 
   private round(name: string, c: Checked, path: string, timeout: number, healthy: number, unhealthy: number): void {
     c.probes.forEach((probe, i) => {
       if (probe.inFlight) return; // a probe slower than the interval is not stacked
       probe.inFlight = true;
-      void this.probe(probe.url + path, timeout).then((ok) => {
+      void probeOnce(c.pools[i]!, path, timeout).then((failure) => {
         probe.inFlight = false;
-        if (ok) {
+        if (failure === null) {
           probe.failures = 0;
           if (++probe.successes >= healthy && c.slots[healthSlot(i)] === UNHEALTHY) {
             c.slots[healthSlot(i)] = HEALTHY;
@@ -111,26 +126,34 @@ export class HealthChecker {
           probe.successes = 0;
           if (++probe.failures >= unhealthy && c.slots[healthSlot(i)] !== UNHEALTHY) {
             c.slots[healthSlot(i)] = UNHEALTHY;
-            this.log.warn({ upstream: name, target: probe.address, failures: probe.failures }, 'upstream target marked unhealthy');
+            this.log.warn({ upstream: name, target: probe.address, failures: probe.failures, last_failure: failure }, 'upstream target marked unhealthy');
           }
         }
       });
     });
   }
+}
 
-  private async probe(url: string, timeout: number): Promise<boolean> {
-    try {
-      const res = await request(url, {
-        dispatcher: this.agent,
-        headers: { 'user-agent': 'sluice-healthcheck' },
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: AbortSignal.timeout(timeout),
-      });
-      await res.body.dump();
-      return res.statusCode >= 200 && res.statusCode < 400;
-    } catch {
-      return false;
-    }
+/** Pools of a replaced conf: their probe in flight (if any) ends on its own; nothing is queued behind it. */
+function closePools(pools: readonly Pool[]): void {
+  for (const p of pools) void p.close();
+}
+
+/** null when the target answered 2xx/3xx within `timeout`; else what went wrong (a status, or the error's code: a TLS one names the certificate fault). */
+async function probeOnce(pool: Pool, path: string, timeout: number): Promise<string | null> {
+  try {
+    const res = await pool.request({
+      path,
+      method: 'GET',
+      headers: { 'user-agent': 'sluice-healthcheck' },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      signal: AbortSignal.timeout(timeout),
+    });
+    await res.body.dump();
+    return res.statusCode >= 200 && res.statusCode < 400 ? null : `status ${res.statusCode}`;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code; // a DOMException's (the timeout signal) is a number
+    return typeof code === 'string' ? code : (err as Error).message;
   }
 }

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { UpstreamConf } from '../config/types.ts';
+import { targetConnector, targetOrigin, targetServerName } from '../contracts/upstream-connect.ts';
 import { zoneClock } from '../contracts/upstream-zone.ts';
 import type { UpstreamShared } from '../contracts/messages.ts';
 import { createBalancer, triedBit } from './balancer.ts';
@@ -40,17 +41,21 @@ export interface Upstream {
   readonly fresh: readonly Pool[];
   /** Host header per target when the route does not preserve the client's. */
   readonly hostHeaders: readonly string[];
+  /** Per target: the server name its requests carry (upstream-connect.ts). */
+  readonly serverNames: readonly string[];
   /** `hash_on` for a consistent-hash upstream; null for every other algorithm. */
   readonly hashKey: HashKeyFn | null;
 }
 
 /** `shared`: the master's zone for this upstream and this worker's in-flight share (none in tests: a private zone). */
 export function createUpstream(conf: UpstreamConf, shared?: UpstreamShared): Upstream {
+  const connectors = conf.targets.map(() => targetConnector(conf.tls, conf.connect_timeout));
   // pipelining 0 is undici's "no keep-alive": Connection: close, and a new connection for each request.
-  const poolsOf = (pipelining: number): Pool[] => conf.targets.map((t) => new Pool(`http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`, {
+  const poolsOf = (pipelining: number): Pool[] => conf.targets.map((t, i) => new Pool(targetOrigin(t, conf.tls), {
     connections: conf.keepalive,
     pipelining,
-    connectTimeout: conf.connect_timeout,
+    connect: connectors[i]!,
+    allowH2: false,
     headersTimeout: conf.read_timeout,
     bodyTimeout: conf.read_timeout,
   }));
@@ -60,6 +65,7 @@ export function createUpstream(conf: UpstreamConf, shared?: UpstreamShared): Ups
     pools: poolsOf(1),
     fresh: poolsOf(0),
     hostHeaders: conf.targets.map((t) => conf.host_header ?? t.address),
+    serverNames: conf.targets.map((t) => targetServerName(t, conf.tls)),
     hashKey: upstreamHashKey(conf),
   };
 }
@@ -80,6 +86,29 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 
 /** A pooled socket the upstream closed under us (keep-alive race). */
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+
+/**
+ * The target's certificate did not verify: OpenSSL's verify results as Node
+ * names them (node's crypto_common.cc), and Node's own check of the name.
+ */
+const CERTIFICATE_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_CRL', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'CERT_SIGNATURE_FAILURE', 'CRL_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID', 'CRL_HAS_EXPIRED', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD', 'ERROR_IN_CRL_NEXT_UPDATE_FIELD', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_CHAIN_TOO_LONG', 'CERT_REVOKED', 'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The TLS handshake with the target failed: a certificate that did not
+ * verify, an alert (ERR_SSL_*: the target refused our client certificate or
+ * our versions), or a target that does not speak TLS (EPROTO). Not transient,
+ * so never the reset's extra try on the same target; but as nginx's
+ * proxy_next_upstream "error" counts SSL handshake errors, the next target is
+ * tried (the upstream never saw the request), within `retries`.
+ */
+const isTlsFailure = (code: string): boolean => CERTIFICATE_CODES.has(code) || code.startsWith('ERR_SSL_') || code === 'EPROTO';
 
 /** nginx proxy_next_upstream "error timeout": what moves a request on to the next target. */
 const RETRY_CODES: ReadonlySet<string> = new Set([...CONNECT_CODES, ...TIMEOUT_CODES, ...RESET_CODES]);
@@ -143,9 +172,12 @@ export interface ProxyRequest {
   readonly hashKey: HashKey;
 }
 
+/** undici reads `servername` from dispatch options (core/request.js) though its types leave it out. */
+type DispatchOptions = Dispatcher.DispatchOptions & { servername?: string };
+
 class ProxyCall implements Dispatcher.DispatchHandler {
   readonly p: ProxyRequest;
-  readonly opts: Dispatcher.DispatchOptions;
+  readonly opts: DispatchOptions;
   controller: Dispatcher.DispatchController | null = null;
   /** The target of the attempt in flight. */
   target: TargetState | null = null;
@@ -194,6 +226,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.attemptStart = zoneClock();
     x.upstreamAddr = t.address;
     if (!this.p.preserveHost) this.p.headers[UPSTREAM_HOST_INDEX] = upstream.hostHeaders[t.index]!;
+    this.opts.servername = upstream.serverNames[t.index]!;
     pool.dispatch(this.opts, this);
   }
 
@@ -284,7 +317,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       this.resetRetried = true;
       return { target: failed, pool: upstream.fresh[failed.index]! };
     }
-    if (this.retried >= upstream.conf.retries || !RETRY_CODES.has(code)) return null;
+    if (this.retried >= upstream.conf.retries || !(RETRY_CODES.has(code) || isTlsFailure(code))) return null;
     this.retried++;
     const t = upstream.balancer.pick(this.tried, this.p.hashKey, zoneClock());
     return t === null ? null : { target: t, pool: upstream.pools[t.index]! };

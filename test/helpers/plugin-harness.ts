@@ -152,7 +152,7 @@ function worker(defs: readonly PluginDef[], plugins: Record<string, unknown>, op
 function upstreamConf(name: string): UpstreamConf {
   return {
     name, algorithm: 'round-robin', hash_on: 'ip', keepalive: 1, connect_timeout: 1000, send_timeout: 1000, read_timeout: 1000,
-    retries: 0, host_header: null, healthcheck: { active: null, passive: null },
+    retries: 0, host_header: null, tls: null, healthcheck: { active: null, passive: null },
     targets: [{ address: '127.0.0.1:9', host: '127.0.0.1', port: 9, weight: 1, backup: false }],
   };
 }

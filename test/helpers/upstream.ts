@@ -1,17 +1,20 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** A real upstream on 127.0.0.1 with a port chosen by the kernel. */
 export interface TestUpstream {
-  readonly server: Server;
+  readonly server: Server | HttpsServer;
   readonly port: number;
   readonly address: string;
   close(): Promise<void>;
 }
 
-export async function startUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestUpstream> {
-  const server = createServer(handler);
+/** HTTP, or HTTPS with `tls` (its cert and key; requestCert and ca for mTLS). */
+export async function startUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void, tls?: HttpsOptions): Promise<TestUpstream> {
+  const server = tls === undefined ? createServer(handler) : createHttpsServer(tls, handler);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

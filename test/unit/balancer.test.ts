@@ -23,6 +23,7 @@ function upstream(
     read_timeout: 60000,
     retries: 1,
     host_header: null,
+    tls: null,
     healthcheck: { active: null, passive },
   };
 }

@@ -98,7 +98,7 @@ describe('compileHashKey', () => {
 describe('upstreamHashKey', () => {
   const upstream = (algorithm: Algorithm, hashOn: string): UpstreamConf => ({
     name: 'u', algorithm, hash_on: hashOn, targets: [], keepalive: 64, connect_timeout: 1, send_timeout: 1,
-    read_timeout: 1, retries: 1, host_header: null, healthcheck: { active: null, passive: null },
+    read_timeout: 1, retries: 1, host_header: null, tls: null, healthcheck: { active: null, passive: null },
   });
 
   test('only consistent-hash upstreams read hash_on (every upstream has one: it defaults to ip)', () => {

@@ -58,6 +58,7 @@ describe('loadConf on a valid conf', () => {
           read_timeout: 60_000,
           retries: 1,
           host_header: null,
+          tls: null,
           healthcheck: { active: { path: '/healthz', interval: 2_000, timeout: 1_000, healthy: 2, unhealthy: 3 }, passive: null },
         },
         billing: {
@@ -71,6 +72,7 @@ describe('loadConf on a valid conf', () => {
           read_timeout: 3_600_000,
           retries: 0,
           host_header: 'billing.internal',
+          tls: null,
           healthcheck: { active: null, passive: { max_fails: 5, fail_timeout: 30_000 } },
         },
       },

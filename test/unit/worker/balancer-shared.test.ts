@@ -21,6 +21,7 @@ function upstream(targets: readonly (readonly [weight: number, backup?: 'backup'
     read_timeout: 60000,
     retries: 1,
     host_header: null,
+    tls: null,
     healthcheck: { active: null, passive },
   };
 }
