@@ -15,6 +15,8 @@ import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from '../contracts/stats-lay
 import { TLS_SESSION_DICT } from '../contracts/tls.ts';
 import { SharedDict } from '../shdict/index.ts';
 import { createTlsSetup } from './tls-context.ts';
+import { createHttp2Listener } from './http2-server.ts';
+import type { Http2Listener } from './http2-server.ts';
 
 /**
  * A worker thread: one reactor serving every `listen` address with
@@ -82,7 +84,15 @@ const tls = conf.server.listen.some((l) => l.tls)
   ? createTlsSetup(conf.server.tls, data.ticketKeys, data.zones[TLS_SESSION_DICT] === undefined ? null : SharedDict.attach(data.zones[TLS_SESSION_DICT], { owner: data.id }))
   : null;
 
-const servers: Server[] = conf.server.listen.map((l) => {
+/** A listener's server: Node's HTTP/1.1 (plain or https), or HTTP/2 with HTTP/1.1 by ALPN. */
+type Listener = Server | Http2Listener;
+
+const servers: Listener[] = conf.server.listen.map((l) => {
+  if (l.http2) {
+    const h2 = createHttp2Listener({ http1: httpOptions, tls: tls!, keepaliveMs: conf.server.keepalive_timeout, gateway, requests, log });
+    h2.on('connection', onConnection);
+    return h2;
+  }
   let server: Server;
   if (l.tls) {
     const https = createHttpsServer({ ...httpOptions, ...tls!.options }, requests.onRequest);
@@ -95,7 +105,7 @@ const servers: Server[] = conf.server.listen.map((l) => {
   return server;
 });
 
-function listen(server: Server, host: string, portNumber: number): Promise<void> {
+function listen(server: Listener, host: string, portNumber: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port: portNumber, reusePort: true, backlog: 511 }, () => {
@@ -129,7 +139,7 @@ async function exit(code: number, disposeMs = conf.worker_shutdown_timeout): Pro
 const DRAIN_IDLE_GRACE_MS = 100;
 
 /** Closes the listening socket only; Node's close() would also cut idle connections at once. */
-function stopAccepting(server: Server, onClosed: () => void): void {
+function stopAccepting(server: Listener, onClosed: () => void): void {
   const closeIdle = server.closeIdleConnections;
   server.closeIdleConnections = () => {};
   server.close(onClosed);

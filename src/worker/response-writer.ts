@@ -177,7 +177,7 @@ function onResponseClose(this: Tracked & Exchange['out']): void {
   // nginx's 499: the client went away before any response head was sent.
   const status = this.headersSent ? this.statusCode : 499;
   const site = x.site;
-  site.accessLog?.write(x, status, x.socket.bytesWritten - x.bytesBefore, end);
+  site.accessLog?.write(x, status, x.sentBytes(), end);
   recordRequest(site.stats, x.routeIndex < 0 ? site.routes : x.routeIndex, status, end - x.start, x.upstreamTime);
   if (x.chain.log !== null) runLog(x, status, end);
 }
