@@ -62,7 +62,30 @@ export function http1Head(raw: readonly string[], chunked: boolean): string[] {
   return out;
 }
 
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
+
+const kRequest = Symbol('sluice.h2Request');
+type Carrier = ServerHttp2Stream & { [kRequest]?: H2Request };
+
+function onStreamEnd(this: Carrier): void {
+  const req = this[kRequest];
+  if (req !== undefined) req.bodyEnded = true;
+}
+
+/**
+ * Ahead of Node's own listener, which ends the request body as if it were
+ * whole. After a reset Node emits no 'end' of its own on the stream, so
+ * `bodyEnded` then says exactly whether the client finished its body.
+ */
+function onStreamClose(this: Carrier): void {
+  const req = this[kRequest];
+  if (req !== undefined && this.rstCode !== NGHTTP2_NO_ERROR && !req.bodyEnded) req.abortBody();
+}
+
 export class H2Request extends Http2ServerRequest {
+  /** The client ended the stream (END_STREAM): the body is whole. */
+  bodyEnded: boolean;
+
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: ReadableOptions, rawHeaders: readonly string[]) {
     const chunked = !stream.endAfterHeaders && headers['content-length'] === undefined;
     super(stream, headers, options, http1Head(rawHeaders, chunked));
@@ -70,10 +93,26 @@ export class H2Request extends Http2ServerRequest {
     const authority = headers[':authority'];
     if (authority !== undefined) headers.host = authority;
     if (chunked) headers['transfer-encoding'] = 'chunked';
+    this.bodyEnded = stream.endAfterHeaders;
+    if (!this.bodyEnded) {
+      (stream as Carrier)[kRequest] = this;
+      stream.once('end', onStreamEnd);
+      stream.prependOnceListener('close', onStreamClose);
+    }
+  }
+
+  /**
+   * A body that will never be whole (the stream was reset, or the gateway
+   * gave up on it) fails as HTTP/1.1's does when its connection goes: Node's
+   * compat layer would end it as if complete, and a chunked body would reach
+   * the upstream cut short yet whole-looking. As Node's IncomingMessage does,
+   * the error is raised only to a reader listening for it.
+   */
+  abortBody(): void {
+    if (this.destroyed) return;
+    this.destroy(this.listenerCount('error') > 0 ? Object.assign(new Error('aborted'), { code: 'ECONNRESET' }) : undefined);
   }
 }
-
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
 export class H2Response extends Http2ServerResponse<H2Request> {
   /** Body bytes written: the access log's `bytes` (the frames and compressed headers are the connection's, shared by its streams). */
@@ -103,6 +142,14 @@ export class H2Response extends Http2ServerResponse<H2Request> {
         return this.stream.destroyed;
       },
     });
+    // Node's is the stream's, which a reset finishes too (it ends the stream's writable side): the proxy
+    // would take a client's RST_STREAM for a response delivered, and never abort its upstream request.
+    Object.defineProperty(H2Response.prototype, 'writableFinished', {
+      get(this: H2Response) {
+        const stream = this.stream;
+        return stream.writableFinished && (stream.rstCode === undefined || stream.rstCode === NGHTTP2_NO_ERROR);
+      },
+    });
   }
 }
 
@@ -126,6 +173,8 @@ export function http2Fields(list: readonly string[]): readonly string[] {
  */
 export function closeAfterResponse(req: Incoming): void {
   if (req instanceof H2Request) {
+    // First: closing a stream with NO_ERROR, Node ends its body as if whole, and a proxied one would go upstream cut short.
+    req.abortBody();
     const stream = req.stream;
     stream.close(stream.writableEnded ? NGHTTP2_NO_ERROR : NGHTTP2_INTERNAL_ERROR);
   } else req.socket.destroySoon();
