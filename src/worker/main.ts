@@ -149,9 +149,10 @@ function stopAccepting(server: Listener, onClosed: () => void): void {
 /**
  * Graceful drain (nginx's old workers on reload): stop accepting (with
  * tcp_migrate_req=1 the kernel moves queued connections to a live listener),
- * answer in-flight and further requests with Connection: close, close idle
- * keep-alive connections, and exit when the last connection is gone or at
- * worker_shutdown_timeout, when what remains is cut.
+ * answer in-flight and further requests with Connection: close (HTTP/2
+ * sessions get a GOAWAY from the server's close(), their open streams
+ * finishing), close idle keep-alive connections, and exit when the last
+ * connection is gone or at worker_shutdown_timeout, when what remains is cut.
  */
 function drain(): void {
   if (lifecycle.draining) return;
