@@ -21,10 +21,8 @@ function checkListen(listen: unknown[], r: Reporter): void {
   listen.forEach((v, i) => {
     const address = typeof v === 'string' ? v : isObj(v) && typeof v['address'] === 'string' ? v['address'] : null;
     const at: Seg[] = typeof v === 'string' ? ['server', 'listen', i] : ['server', 'listen', i, 'address'];
-    if (isObj(v) && v['http2'] === true) {
-      r.report(['server', 'listen', i, 'http2'], v['tls'] === true
-        ? 'HTTP/2 is not served yet: this build terminates TLS with HTTP/1.1 only (issue 16)'
-        : 'http2 needs tls: HTTP/2 is offered by ALPN on a TLS listener (no cleartext h2c)');
+    if (isObj(v) && v['http2'] === true && v['tls'] !== true) {
+      r.report(['server', 'listen', i, 'http2'], 'http2 needs tls: HTTP/2 is offered by ALPN on a TLS listener (no cleartext h2c)');
     }
     const hp = address === null ? null : parseHostPort(address, 0);
     if (hp === null || typeof hp === 'string') return;

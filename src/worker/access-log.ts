@@ -15,7 +15,7 @@ import { LineBatch } from './line-batch.ts';
  * Lines are assembled by hand rather than through a logger: the fields are
  * fixed, and this runs on every request.
  *
- *   {"time":"…","remote_addr":"…","method":"GET","path":"/x","status":200,"bytes":512,
+ *   {"time":"…","remote_addr":"…","method":"GET","path":"/x","protocol":"HTTP/2.0","status":200,"bytes":512,
  *    "request_time":0.004,"upstream_addr":"127.0.0.1:9001","upstream_time":0.003,
  *    "route":"echo","request_id":"…","worker":1}
  */
@@ -44,7 +44,7 @@ export function createAccessLog(conf: AccessLogConf, worker: number): AccessLog 
         stamp = new Date(second * 1000).toISOString();
       }
       batch.push(
-        `{"time":"${stamp}","remote_addr":"${x.client}","method":"${x.method}","path":${JSON.stringify(x.path)},` +
+        `{"time":"${stamp}","remote_addr":"${x.client}","method":"${x.method}","path":${JSON.stringify(x.path)},"protocol":"HTTP/${x.incoming.httpVersion}",` +
         `"status":${status},"bytes":${bytes},"request_time":${seconds(now - x.start)},` +
         `"upstream_addr":${x.upstreamAddr === null ? 'null' : `"${x.upstreamAddr}"`},` +
         `"upstream_time":${x.upstreamTime < 0 ? 'null' : seconds(x.upstreamTime)},` +

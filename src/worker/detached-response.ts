@@ -12,7 +12,8 @@ export class DetachedResponse extends Writable {
   statusCode = 0;
   shouldKeepAlive = false;
 
-  writeHead(status: number): this {
+  /** The head goes nowhere: only its status is kept, for the hooks that read it. */
+  writeHead(status: number, _headers?: readonly string[]): this {
     this.statusCode = status;
     this.headersSent = true;
     return this;

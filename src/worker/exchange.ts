@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -9,6 +9,8 @@ import type {
 import type { AccessLog } from './access-log.ts';
 import type { DetachedResponse } from './detached-response.ts';
 import type { HashSource } from './hash-key.ts';
+import { H2Response } from './http2-exchange.ts';
+import type { Incoming } from './http2-exchange.ts';
 import type { Chain } from './pipeline/chain.ts';
 import type { BodyLimits } from './pipeline/body.ts';
 import type { Upstream } from './proxy.ts';
@@ -67,8 +69,11 @@ export interface Background {
   readonly done: () => void;
 }
 
+/** A client's response, over HTTP/1.1 or HTTP/2. */
+export type ClientResponse = ServerResponse | H2Response;
+
 /** Where the response goes: a client, or nowhere (a background request). */
-export type ResponseOut = ServerResponse | DetachedResponse;
+export type ResponseOut = ClientResponse | DetachedResponse;
 
 const NO_HEADERS: readonly string[] = [];
 /** Placeholders until the response exists, so the fields keep one type and the class one shape. */
@@ -91,15 +96,15 @@ const PENDING_TIMING: Timing = Object.freeze({ start: 0, total: 0, upstream: nul
 export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
   readonly site: Site;
   /** Node's request and response: only the gateway, the proxy and the response writer use them. */
-  readonly incoming: IncomingMessage;
+  readonly incoming: Incoming;
   readonly out: ResponseOut;
-  /** Kept because Node detaches `req.socket` before the response's 'close' event. */
+  /** Kept because Node detaches `req.socket` before the response's 'close' event (HTTP/2: Node's stand-in for the session's socket). */
   readonly socket: Socket;
   /** performance.now() at arrival, for request_time. */
   readonly start: number;
   readonly method: string;
   readonly peer: string;
-  /** Socket bytes written before this response, to count this response's bytes. */
+  /** Socket bytes written before this response, to count this response's bytes (HTTP/1.1). */
   readonly bytesBefore: number;
   /** The resolved client address (server.real_ip). */
   client: string;
@@ -126,7 +131,7 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
   background: Background | null;
 
   /** `from`: a background request's, the request as its plugins left it and the vars it starts with. */
-  constructor(site: Site, incoming: IncomingMessage, out: ResponseOut, chain: Chain, start: number, from?: { readonly req: RequestView; readonly vars: CtxVars }) {
+  constructor(site: Site, incoming: Incoming, out: ResponseOut, chain: Chain, start: number, from?: { readonly req: RequestView; readonly vars: CtxVars }) {
     const socket = incoming.socket;
     this.site = site;
     this.incoming = incoming;
@@ -135,7 +140,7 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
     this.start = start;
     this.method = incoming.method!;
     this.peer = socket.remoteAddress ?? '';
-    this.bytesBefore = socket.bytesWritten;
+    this.bytesBefore = out instanceof H2Response ? 0 : socket.bytesWritten;
     this.client = this.peer;
     this.path = incoming.url!;
     this.chain = chain;
@@ -152,6 +157,12 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
     this.exited = null;
     this.upstreamAnswer = null;
     this.background = null;
+  }
+
+  /** Bytes the response put on the wire; over HTTP/2 its body's (the session's frames are shared by its streams). */
+  sentBytes(): number {
+    const out = this.out;
+    return out instanceof H2Response ? out.bodyBytes : this.socket.bytesWritten - this.bytesBefore;
   }
 
   /** A request header as Node joins repeats (`hash_on: header:NAME | cookie:NAME`); `name` in lower case. */

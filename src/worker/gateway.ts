@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { REQUESTS } from '../contracts/stats-layout.ts';
@@ -10,7 +9,9 @@ import { createClientAddressResolver } from './client-address.ts';
 import type { ClientAddressResolver } from './client-address.ts';
 import { DetachedResponse } from './detached-response.ts';
 import { Exchange } from './exchange.ts';
-import type { Background, Lifecycle, Site } from './exchange.ts';
+import type { Background, ClientResponse, Lifecycle, Site } from './exchange.ts';
+import { closeAfterResponse } from './http2-exchange.ts';
+import type { Incoming } from './http2-exchange.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
 import { normalizePath } from './normalize-path.ts';
 import type { BodyLimits } from './pipeline/body.ts';
@@ -63,9 +64,10 @@ export interface GatewayEnv {
 }
 
 export interface Gateway {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Serves a request, over HTTP/1.1 (connection.ts) or HTTP/2 (http2-server.ts). */
+  handle(req: Incoming, res: ClientResponse): void;
   /** Answers `code` in place of serving the request (connection.ts: a client error in its place) and closes the connection. */
-  reject(req: IncomingMessage, res: ServerResponse, code: GatewayErrorCode): void;
+  reject(req: Incoming, res: ClientResponse, code: GatewayErrorCode): void;
   /** Upstream pools, then the plugins' dispose (bounded by `boundMs`), then the offload pool. */
   close(boundMs: number): Promise<void>;
 }
@@ -142,7 +144,7 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
 }
 
 /** The exchange of a request, accounted from here on. */
-function open(g: Compiled, req: IncomingMessage, res: ServerResponse): Exchange {
+function open(g: Compiled, req: Incoming, res: ClientResponse): Exchange {
   g.stats[REQUESTS]!++;
   const x = new Exchange(g, req, res, g.chains.unrouted, performance.now());
   track(x);
@@ -151,7 +153,7 @@ function open(g: Compiled, req: IncomingMessage, res: ServerResponse): Exchange 
   return x;
 }
 
-function handle(g: Compiled, req: IncomingMessage, res: ServerResponse): void {
+function handle(g: Compiled, req: Incoming, res: ClientResponse): void {
   const x = open(g, req, res);
   const bad = guardRequest(req);
   if (bad !== null) {
@@ -252,7 +254,7 @@ function fetchInBackground(g: Compiled, x: Exchange, { vars, done }: Background)
   forward(g, bg, upstream, action.preserveHost);
 }
 
-const clientSentBody = (incoming: IncomingMessage): boolean => {
+const clientSentBody = (incoming: Incoming): boolean => {
   const declared = incoming.headers['content-length'];
   return incoming.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== '0');
 };
@@ -333,23 +335,25 @@ function setContentLength(headers: string[], length: number, clientSentBody: boo
  * the body streams, and is switched off once the body has arrived.
  */
 const kExchange = Symbol('sluice.bodyWatch');
-type Watched = IncomingMessage & { [kExchange]?: Exchange | undefined };
+type Watched = Incoming & { [kExchange]?: Exchange | undefined };
 
 function onBodyTimeout(this: Watched): void {
   if (this.complete) return;
   const x = this[kExchange];
   if (x !== undefined && !x.out.headersSent) sendError(x, 'GW_ERR_CLIENT_TIMEOUT', true);
-  this.socket.destroySoon();
+  closeAfterResponse(this);
 }
 
 function onBodyEnd(this: Watched): void {
   this[kExchange] = undefined;
-  this.socket.setTimeout(0);
+  this.setTimeout(0);
 }
 
+/** The request's own timer and 'timeout' event: over HTTP/2 the stream's, never the session's. */
 function watchBodyIdle(x: Exchange, ms: number): void {
   const req = x.incoming as Watched;
   req[kExchange] = x;
-  req.setTimeout(ms, onBodyTimeout);
+  req.on('timeout', onBodyTimeout);
+  req.setTimeout(ms);
   req.once('end', onBodyEnd);
 }

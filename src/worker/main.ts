@@ -16,6 +16,8 @@ import { CONN_ACCEPTED, CONN_ACTIVE, CONN_HANDLED } from '../contracts/stats-lay
 import { TLS_SESSION_DICT } from '../contracts/tls.ts';
 import { SharedDict } from '../shdict/index.ts';
 import { createTlsSetup } from './tls-context.ts';
+import { createHttp2Listener } from './http2-server.ts';
+import type { Http2Listener } from './http2-server.ts';
 
 /**
  * A worker thread: one reactor serving every `listen` address with
@@ -83,7 +85,15 @@ const tls = conf.server.listen.some((l) => l.tls)
   ? createTlsSetup(conf.server.tls, data.ticketKeys, data.zones[TLS_SESSION_DICT] === undefined ? null : SharedDict.attach(data.zones[TLS_SESSION_DICT], { owner: data.id }))
   : null;
 
-const servers: Server[] = conf.server.listen.map((l) => {
+/** A listener's server: Node's HTTP/1.1 (plain or https), or HTTP/2 with HTTP/1.1 by ALPN. */
+type Listener = Server | Http2Listener;
+
+const servers: Listener[] = conf.server.listen.map((l) => {
+  if (l.http2) {
+    const h2 = createHttp2Listener({ http1: httpOptions, tls: tls!, keepaliveMs: conf.server.keepalive_timeout, gateway, requests, log });
+    h2.on('connection', onConnection);
+    return h2;
+  }
   let server: Server;
   if (l.tls) {
     const https = createHttpsServer({ ...httpOptions, ...tls!.options }, requests.onRequest);
@@ -96,7 +106,7 @@ const servers: Server[] = conf.server.listen.map((l) => {
   return server;
 });
 
-function listen(server: Server, host: string, portNumber: number): Promise<void> {
+function listen(server: Listener, host: string, portNumber: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port: portNumber, reusePort: true, backlog: 511 }, () => {
@@ -130,7 +140,7 @@ async function exit(code: number, disposeMs = conf.worker_shutdown_timeout): Pro
 const DRAIN_IDLE_GRACE_MS = 100;
 
 /** Closes the listening socket only; Node's close() would also cut idle connections at once. */
-function stopAccepting(server: Server, onClosed: () => void): void {
+function stopAccepting(server: Listener, onClosed: () => void): void {
   const closeIdle = server.closeIdleConnections;
   server.closeIdleConnections = () => {};
   server.close(onClosed);
@@ -140,9 +150,10 @@ function stopAccepting(server: Server, onClosed: () => void): void {
 /**
  * Graceful drain (nginx's old workers on reload): stop accepting (with
  * tcp_migrate_req=1 the kernel moves queued connections to a live listener),
- * answer in-flight and further requests with Connection: close, close idle
- * keep-alive connections, and exit when the last connection is gone or at
- * worker_shutdown_timeout, when what remains is cut.
+ * answer in-flight and further requests with Connection: close (HTTP/2
+ * sessions get a GOAWAY from the server's close(), their open streams
+ * finishing), close idle keep-alive connections, and exit when the last
+ * connection is gone or at worker_shutdown_timeout, when what remains is cut.
  */
 function drain(): void {
   if (lifecycle.draining) return;

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -8,8 +7,9 @@ import { zoneClock } from '../contracts/upstream-zone.ts';
 import type { UpstreamShared } from '../contracts/messages.ts';
 import { createBalancer, triedBit } from './balancer.ts';
 import type { Balancer, HashKey, TargetState } from './balancer.ts';
-import type { Exchange } from './exchange.ts';
+import type { Exchange, ResponseOut } from './exchange.ts';
 import { upstreamHashKey } from './hash-key.ts';
+import type { Incoming } from './http2-exchange.ts';
 import type { HashKeyFn } from './hash-key.ts';
 import { errorStatus } from '../plugins/pdk/errors.ts';
 import type { ErrorCode, GatewayErrorCode } from '../plugins/pdk/errors.ts';
@@ -124,12 +124,12 @@ class GatewayAbort extends Error {
   }
 }
 
-function onClientClose(this: ServerResponse & WithCall): void {
+function onClientClose(this: ResponseOut & WithCall): void {
   const call = this[kCall];
   if (call !== undefined && !this.writableFinished) call.abort(new GatewayAbort('GW_ERR_CLIENT_GONE'));
 }
 
-function onClientDrain(this: ServerResponse & WithCall): void {
+function onClientDrain(this: ResponseOut & WithCall): void {
   this[kCall]?.controller?.resume();
 }
 
@@ -139,7 +139,7 @@ function onClientDrain(this: ServerResponse & WithCall): void {
  * holds the client to it). Counting inside the body's own iteration, rather
  * than with a second 'data' listener, keeps a single consumer on the stream.
  */
-async function* limitedBody(call: ProxyCall, body: IncomingMessage, max: number): AsyncGenerator<Buffer> {
+async function* limitedBody(call: ProxyCall, body: Incoming, max: number): AsyncGenerator<Buffer> {
   let received = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
     received += chunk.length;

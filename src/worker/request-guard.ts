@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
 import { isValidHost } from './host.ts';
+import type { Incoming } from './http2-exchange.ts';
 
 /**
  * Request heads Node's parser lets through but a gateway must refuse
@@ -11,9 +11,13 @@ import { isValidHost } from './host.ts';
  * forwards any of these invites request smuggling, auth confusion or a forged
  * X-Forwarded-Host. An HTTP/1.1 request without Host is refused here too
  * (RFC 9112 §3.2; the server runs with Node's own check off so that this 400
- * is answered and logged like the others).
+ * is answered and logged like the others), and so is an HTTP/2 one with
+ * neither `:authority` nor Host, as nginx refuses it. HTTP/2 requests arrive
+ * with the head HTTP/1.1 would have carried (http2-exchange.ts), so a Host
+ * that disagrees with `:authority` is a second Host here; their framing
+ * (Content-Length against DATA, connection-specific headers) is nghttp2's.
  */
-export function guardRequest(req: IncomingMessage): GatewayErrorCode | null {
+export function guardRequest(req: Incoming): GatewayErrorCode | null {
   const raw = req.rawHeaders;
   let host = 0;
   let authorization = 0;
@@ -42,7 +46,7 @@ export function guardRequest(req: IncomingMessage): GatewayErrorCode | null {
         break;
     }
   }
-  if (host === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return 'GW_ERR_BAD_REQUEST';
+  if (host === 0 && (req.httpVersionMajor > 1 || req.httpVersionMinor >= 1)) return 'GW_ERR_BAD_REQUEST';
   return host > 1 || authorization > 1 || contentLength > 1 ? 'GW_ERR_BAD_REQUEST' : null;
 }
 

@@ -1,8 +1,8 @@
-import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../plugins/pdk/errors.ts';
 import { HeaderList } from '../plugins/pdk/headers.ts';
 import { QueryArgs } from '../plugins/pdk/query.ts';
 import type { MutableRequestHead } from '../plugins/pdk/types.ts';
+import type { Incoming } from './http2-exchange.ts';
 import { BodyReadError, readBody } from './pipeline/body.ts';
 import { clientHeaders } from './upstream-headers.ts';
 import type { BodyLimits } from './pipeline/body.ts';
@@ -25,7 +25,7 @@ export class RequestView implements MutableRequestHead {
   query: QueryArgs;
   bodyLimit: number;
   private upstreamPath: string;
-  private readonly source: IncomingMessage;
+  private readonly source: Incoming;
   private readonly limits: BodyLimits;
   /** The read in progress or done; null while no plugin asked for the body, which then streams. */
   reading: Promise<Buffer> | null;
@@ -34,7 +34,7 @@ export class RequestView implements MutableRequestHead {
   /** Set when the read failed: the gateway answers with its code. */
   bodyFailure: BodyReadError | null;
 
-  constructor(source: IncomingMessage, limits: BodyLimits) {
+  constructor(source: Incoming, limits: BodyLimits) {
     this.method = source.method!;
     // Before any plugin runs: the client's Connection tokens can then remove only the client's own headers.
     this.headers = new HeaderList(clientHeaders(source.rawHeaders));

@@ -109,7 +109,8 @@ export type ErrorCause = Readonly<Record<string, unknown>>;
 /**
  * The gateway's own JSON error (`{ code, message }`); `close` also ends the
  * connection (bad framing, timeouts, a body left unread). Once a head went
- * out, all that can be said is to cut the connection.
+ * out, all that can be said is to cut the connection, unless the response is
+ * whole already.
  *
  * Every 5xx of the gateway's own passes here, so here is its error-log line,
  * one per answer, with the request and the `cause` the caller passes instead
@@ -121,7 +122,8 @@ export function sendError(x: Exchange, code: GatewayErrorCode, close = false, ca
   if (status >= 500) logGatewayError(x, code, cause);
   const out = x.out;
   if (out.headersSent) {
-    out.destroy();
+    // A response already whole (a 408 the body's failure follows) is left to finish.
+    if (!out.writableEnded) out.destroy();
     return;
   }
   if (out.destroyed) return;
@@ -177,7 +179,7 @@ function onResponseClose(this: Tracked & Exchange['out']): void {
   // nginx's 499: the client went away before any response head was sent.
   const status = this.headersSent ? this.statusCode : 499;
   const site = x.site;
-  site.accessLog?.write(x, status, x.socket.bytesWritten - x.bytesBefore, end);
+  site.accessLog?.write(x, status, x.sentBytes(), end);
   recordRequest(site.stats, x.routeIndex < 0 ? site.routes : x.routeIndex, status, end - x.start, x.upstreamTime);
   if (x.chain.log !== null) runLog(x, status, end);
 }

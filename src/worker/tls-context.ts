@@ -1,8 +1,7 @@
 import { createSecureContext } from 'node:tls';
-import type { SecureContext, SecureContextOptions, TLSSocket } from 'node:tls';
+import type { SecureContext, SecureContextOptions, Server, TLSSocket } from 'node:tls';
 import type { ServerOptions } from 'node:https';
 import { constants } from 'node:crypto';
-import type { Server } from 'node:https';
 import type { TlsConf } from '../config/resolve.ts';
 import type { SharedDict } from '../shdict/index.ts';
 

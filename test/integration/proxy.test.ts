@@ -306,7 +306,7 @@ describe('workers and status', () => {
       if (line === undefined) await new Promise((r) => setImmediate(r));
     }
     expect(line).toMatchObject({
-      remote_addr: '127.0.0.1', method: 'GET', path: '/api/logged', status: 200, route: 'api', upstream_addr: echo.address,
+      remote_addr: '127.0.0.1', method: 'GET', path: '/api/logged', protocol: 'HTTP/1.1', status: 200, route: 'api', upstream_addr: echo.address,
     });
     expect(line).toHaveProperty('time');
     expect(line).toHaveProperty('bytes');

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { guardRequest, originForm } from '../../src/worker/request-guard.ts';
 
 /** Just what guardRequest reads from an IncomingMessage. */
-function req(rawHeaders: string[], version: '1.1' | '1.0' = '1.1'): IncomingMessage {
+function req(rawHeaders: string[], version: '2.0' | '1.1' | '1.0' = '1.1'): IncomingMessage {
   const [major, minor] = version.split('.').map(Number);
   return { rawHeaders, httpVersionMajor: major, httpVersionMinor: minor } as unknown as IncomingMessage;
 }
@@ -17,6 +17,13 @@ describe('guardRequest', () => {
   test('HTTP/1.1 without Host is 400 (RFC 9112 §3.2); HTTP/1.0 may omit it', () => {
     expect(guardRequest(req(['Accept', '*/*']))).toBe('GW_ERR_BAD_REQUEST');
     expect(guardRequest(req(['Accept', '*/*'], '1.0'))).toBeNull();
+  });
+
+  test('HTTP/2 with neither :authority nor Host is 400, as nginx answers it (its head arrives as http1Head made it)', () => {
+    expect(guardRequest(req(['accept', '*/*'], '2.0'))).toBe('GW_ERR_BAD_REQUEST');
+    expect(guardRequest(req(['host', 'a', 'accept', '*/*'], '2.0'))).toBeNull();
+    // :authority and a Host naming another authority: two Hosts.
+    expect(guardRequest(req(['host', 'a', 'host', 'b'], '2.0'))).toBe('GW_ERR_BAD_REQUEST');
   });
 
   test.each(['example.com/\\:552', 'a/b', '..example.com', '', 'a:99999'])('Host %j is 400', (host) => {

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { Incoming } from '../http2-exchange.ts';
 
 /** Why a plugin's `ctx.req.body()` failed: the gateway answers with this code, not the plugin. */
 export type BodyFailureCode = 'GW_ERR_BODY_TOO_LARGE' | 'GW_ERR_CLIENT_TIMEOUT' | 'GW_ERR_CLIENT_GONE';
@@ -28,7 +28,7 @@ export const EMPTY_BODY: Buffer = Buffer.alloc(0);
  * On a failure the stream is paused and left: the gateway answers with
  * `Connection: close`, so the rest of the body is never read.
  */
-export function readBody(req: IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
+export function readBody(req: Incoming, limit: number, idleMs: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (limit > 0 && declared !== undefined && Number(declared) > limit) return Promise.reject(new BodyReadError('GW_ERR_BODY_TOO_LARGE'));
   if (req.complete && req.readableEnded) return Promise.resolve(EMPTY_BODY);
@@ -40,7 +40,8 @@ export function readBody(req: IncomingMessage, limit: number, idleMs: number): P
       req.off('end', onEnd);
       req.off('close', onClose);
       req.off('timeout', onIdle);
-      req.socket?.setTimeout(0);
+      // The request's own (HTTP/2: its stream's; its socket's would be the whole session's idle timer).
+      req.setTimeout(0);
     };
     const fail = (code: BodyFailureCode): void => {
       stop();
@@ -65,6 +66,8 @@ export function readBody(req: IncomingMessage, limit: number, idleMs: number): P
     req.on('data', onData);
     req.once('end', onEnd);
     req.once('close', onClose);
-    req.setTimeout(idleMs, onIdle);
+    // The listener on the request itself: HTTP/2's setTimeout(ms, cb) would put it on the stream, where off() above misses it.
+    req.on('timeout', onIdle);
+    req.setTimeout(idleMs);
   });
 }
