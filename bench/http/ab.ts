@@ -23,7 +23,7 @@ import { envCpu, envInt } from './env.ts';
 import { load } from './load.ts';
 import type { ClientSettings } from './load.ts';
 import { cpuSeconds } from './processes.ts';
-import { SCENARIOS } from './scenarios.ts';
+import { loadRequest, SCENARIOS } from './scenarios.ts';
 import type { Scenario } from './scenarios.ts';
 import { ROOT, startSluice, startUpstream } from './targets.ts';
 import type { Running } from './targets.ts';
@@ -56,9 +56,8 @@ const client = (duration: number): ClientSettings =>
 
 /** CPU µs the gateway spent per response over one load window. */
 async function measureWindow(s: SluiceScenario, g: Running, seconds: number): Promise<number> {
-  const url = `http://127.0.0.1:${g.port}${s.path}`;
   const before = cpuSeconds([g.child.pid])?.of[0] ?? null;
-  const r = await load(url, s.headers ?? {}, client(seconds));
+  const r = await load(loadRequest(s, g.port), client(seconds));
   const after = cpuSeconds([g.child.pid])?.of[0] ?? null;
   if (before === null || after === null) throw new Error('bench:ab needs /proc to read the gateways\' CPU time');
   if (r.errors + r.timeouts + r.non2xx > 0) throw new Error(`${s.name}: ${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx`);
