@@ -23,6 +23,7 @@ import { envCpu, envInt } from './env.ts';
 import { load } from './load.ts';
 import type { ClientSettings } from './load.ts';
 import { cpuSeconds } from './processes.ts';
+import { probe } from './request.ts';
 import { loadRequest, SCENARIOS } from './scenarios.ts';
 import type { Scenario } from './scenarios.ts';
 import { ROOT, startSluice, startUpstream } from './targets.ts';
@@ -86,7 +87,11 @@ for (let p = 0; p < settings.pairs; p++) {
   const order: Side[] = [];
   for (const s of aFirst ? [a, b] : [b, a]) order.push({ s, g: await startSluice(sluice, s.conf), w: [] });
   const [sa, sb] = aFirst ? [order[0]!, order[1]!] : [order[1]!, order[0]!];
-  for (const side of order) await measureWindow(side.s, side.g, 2);
+  for (const side of order) {
+    await measureWindow(side.s, side.g, 2);
+    const wrong = side.s.expect === undefined ? null : await probe(loadRequest(side.s, side.g.port), side.s.expect);
+    if (wrong !== null) throw new Error(`${side.s.name}: ${wrong}`);
+  }
   for (let w = 0; w < settings.windows; w++) {
     // First second, then second first: neither always follows the other's load.
     for (const side of w % 2 === 0 ? order : [...order].reverse()) side.w.push(await measureWindow(side.s, side.g, settings.window));

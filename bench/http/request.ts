@@ -19,3 +19,17 @@ export interface LoadRequest {
 export function withNewQuery(url: string, id: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}n=${id}`;
 }
+
+/**
+ * One request as the load sends it (with a new query of its own when the
+ * scenario varies it), checked for the headers the scenario expects; the
+ * mismatch, or null.
+ */
+export async function probe(req: LoadRequest, expect: Readonly<Record<string, string>>): Promise<string | null> {
+  const url = req.newQueryEachRequest ? withNewQuery(req.url, `probe-${Date.now()}`) : req.url;
+  const r = await fetch(url, { headers: req.headers });
+  await r.arrayBuffer();
+  const wrong = Object.entries(expect).filter(([k, v]) => r.headers.get(k) !== v);
+  return wrong.length === 0 ? null : `GET ${new URL(url).pathname}${new URL(url).search} answered ${r.status} with ` +
+    wrong.map(([k, v]) => `${k}: ${r.headers.get(k) ?? '(none)'} (expected ${v})`).join(', ');
+}

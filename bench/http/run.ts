@@ -22,7 +22,7 @@ import { load } from './load.ts';
 import type { ClientSettings, LoadResult } from './load.ts';
 import { commandOutput, cpuSeconds } from './processes.ts';
 import type { Scenario } from './scenarios.ts';
-import { withNewQuery } from './request.ts';
+import { probe } from './request.ts';
 import type { LoadRequest } from './request.ts';
 import { loadRequest, SCENARIOS } from './scenarios.ts';
 import { nginxVersion, ROOT, startNginx, startSluice, startUpstream } from './targets.ts';
@@ -154,20 +154,6 @@ interface Row {
   readonly rounds: readonly number[];
   readonly skipped?: string;
   readonly failed?: string;
-}
-
-/**
- * One request as the load sends it (with a new query of its own when the
- * scenario varies it), checked for the headers the scenario expects; the
- * mismatch, or null.
- */
-async function probe(req: LoadRequest, expect: Readonly<Record<string, string>>): Promise<string | null> {
-  const url = req.newQueryEachRequest ? withNewQuery(req.url, `probe-${Date.now()}`) : req.url;
-  const r = await fetch(url, { headers: req.headers });
-  await r.arrayBuffer();
-  const wrong = Object.entries(expect).filter(([k, v]) => r.headers.get(k) !== v);
-  return wrong.length === 0 ? null : `GET ${new URL(url).pathname}${new URL(url).search} answered ${r.status} with ` +
-    wrong.map(([k, v]) => `${k}: ${r.headers.get(k) ?? '(none)'} (expected ${v})`).join(', ');
 }
 
 /** Why a scenario has no run: it cannot run here (`skipped`), or it did not measure what it names (`failed`). */
