@@ -23,7 +23,8 @@ import { envCpu, envInt } from './env.ts';
 import { load } from './load.ts';
 import type { ClientSettings } from './load.ts';
 import { cpuSeconds } from './processes.ts';
-import { SCENARIOS } from './scenarios.ts';
+import { probe } from './request.ts';
+import { loadRequest, SCENARIOS } from './scenarios.ts';
 import type { Scenario } from './scenarios.ts';
 import { ROOT, startSluice, startUpstream } from './targets.ts';
 import type { Running } from './targets.ts';
@@ -56,9 +57,8 @@ const client = (duration: number): ClientSettings =>
 
 /** CPU µs the gateway spent per response over one load window. */
 async function measureWindow(s: SluiceScenario, g: Running, seconds: number): Promise<number> {
-  const url = `http://127.0.0.1:${g.port}${s.path}`;
   const before = cpuSeconds([g.child.pid])?.of[0] ?? null;
-  const r = await load(url, s.headers ?? {}, client(seconds));
+  const r = await load(loadRequest(s, g.port), client(seconds));
   const after = cpuSeconds([g.child.pid])?.of[0] ?? null;
   if (before === null || after === null) throw new Error('bench:ab needs /proc to read the gateways\' CPU time');
   if (r.errors + r.timeouts + r.non2xx > 0) throw new Error(`${s.name}: ${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx`);
@@ -87,7 +87,11 @@ for (let p = 0; p < settings.pairs; p++) {
   const order: Side[] = [];
   for (const s of aFirst ? [a, b] : [b, a]) order.push({ s, g: await startSluice(sluice, s.conf), w: [] });
   const [sa, sb] = aFirst ? [order[0]!, order[1]!] : [order[1]!, order[0]!];
-  for (const side of order) await measureWindow(side.s, side.g, 2);
+  for (const side of order) {
+    await measureWindow(side.s, side.g, 2);
+    const wrong = side.s.expect === undefined ? null : await probe(loadRequest(side.s, side.g.port), side.s.expect);
+    if (wrong !== null) throw new Error(`${side.s.name}: ${wrong}`);
+  }
   for (let w = 0; w < settings.windows; w++) {
     // First second, then second first: neither always follows the other's load.
     for (const side of w % 2 === 0 ? order : [...order].reverse()) side.w.push(await measureWindow(side.s, side.g, settings.window));

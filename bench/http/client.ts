@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
 import { LIMIT_US } from './histogram.ts';
+import { withNewQuery } from './request.ts';
+import type { LoadRequest } from './request.ts';
 
 /**
  * One load-generator process: autocannon's programmatic API on its own event
@@ -8,11 +10,9 @@ import { LIMIT_US } from './histogram.ts';
  * it with hrtime) also goes into a 1 µs bucket array that the bench merges over
  * all client processes. Prints one JSON line. Usage: node client.ts '<json settings>'
  */
-interface Settings {
-  url: string;
+interface Settings extends LoadRequest {
   connections: number;
   duration: number;
-  headers: Record<string, string>;
 }
 interface AutocannonResult {
   duration: number;
@@ -33,7 +33,9 @@ const s = JSON.parse(process.argv[2]!) as Settings;
 const buckets = new Uint32Array(LIMIT_US + 1);
 let responses = 0;
 let max = 0;
-const inst = autocannon({ url: s.url, connections: s.connections, duration: s.duration, headers: s.headers }, (err, r) => {
+// autocannon's idReplacement puts a fresh id (hyperid: a random prefix and a counter) wherever the request says [<id>].
+const url = s.newQueryEachRequest ? withNewQuery(s.url, '[<id>]') : s.url;
+const inst = autocannon({ url, connections: s.connections, duration: s.duration, headers: s.headers, idReplacement: s.newQueryEachRequest }, (err, r) => {
   if (err !== null) throw err;
   const hist: [number, number][] = [];
   for (let us = 0; us <= LIMIT_US; us++) if (buckets[us]! > 0) hist.push([us, buckets[us]!]);

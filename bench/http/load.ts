@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { merge, percentiles } from './histogram.ts';
 import type { Sparse } from './histogram.ts';
 import { pinned, start } from './processes.ts';
+import type { LoadRequest } from './request.ts';
 import { ROOT } from './targets.ts';
 
 /**
@@ -45,8 +46,8 @@ interface ClientOutput {
 
 const CLIENT = join(ROOT, 'bench/http/client.ts');
 
-async function one(url: string, headers: Readonly<Record<string, string>>, connections: number, c: ClientSettings): Promise<ClientOutput> {
-  const [cmd, args] = pinned(process.execPath, [CLIENT, JSON.stringify({ url, connections, duration: c.duration, headers })], c.cpu);
+async function one(req: LoadRequest, connections: number, c: ClientSettings): Promise<ClientOutput> {
+  const [cmd, args] = pinned(process.execPath, [CLIENT, JSON.stringify({ ...req, connections, duration: c.duration })], c.cpu);
   const child = start(cmd, args);
   const code = await new Promise<number | null>((resolve) => child.proc.once('exit', resolve));
   const out = child.output();
@@ -55,10 +56,10 @@ async function one(url: string, headers: Readonly<Record<string, string>>, conne
   return JSON.parse(line) as ClientOutput;
 }
 
-export async function load(url: string, headers: Readonly<Record<string, string>>, c: ClientSettings): Promise<LoadResult> {
+export async function load(req: LoadRequest, c: ClientSettings): Promise<LoadResult> {
   const n = Math.max(1, Math.min(c.processes, c.connections));
   const parts = await Promise.all(Array.from({ length: n }, (_, i) =>
-    one(url, headers, Math.floor(c.connections / n) + (i < c.connections % n ? 1 : 0), c)));
+    one(req, Math.floor(c.connections / n) + (i < c.connections % n ? 1 : 0), c)));
   const [p50, p90, p99] = percentiles(merge(parts.map((p) => p.hist)), [50, 90, 99]) as [number, number, number];
   const sum = (f: (p: ClientOutput) => number): number => parts.reduce((a, p) => a + f(p), 0);
   const requests = sum((p) => p.responses);

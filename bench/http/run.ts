@@ -1,4 +1,4 @@
-// HTTP benchmark: the upstream alone, nginx proxy_pass (when nginx is on PATH)
+// HTTP benchmark: the upstream alone, nginx proxy_pass and proxy_cache (when nginx is on PATH)
 // and Sluice scenarios, each under the same autocannon load, on this one box.
 // Prints a table and writes bench/results/http.json. Run: npm run bench
 //
@@ -22,7 +22,9 @@ import { load } from './load.ts';
 import type { ClientSettings, LoadResult } from './load.ts';
 import { commandOutput, cpuSeconds } from './processes.ts';
 import type { Scenario } from './scenarios.ts';
-import { SCENARIOS } from './scenarios.ts';
+import { probe } from './request.ts';
+import type { LoadRequest } from './request.ts';
+import { loadRequest, SCENARIOS } from './scenarios.ts';
 import { nginxVersion, ROOT, startNginx, startSluice, startUpstream } from './targets.ts';
 import type { Running } from './targets.ts';
 
@@ -72,7 +74,7 @@ interface Cpu {
  * Runs the measured load and samples CPU over a window inside it (from 1 s in
  * to the planned end), so client start-up and teardown are not counted.
  */
-async function measure(url: string, s: Scenario, sut: number | null, upstream: number): Promise<Run> {
+async function measure(req: LoadRequest, sut: number | null, upstream: number): Promise<Run> {
   const sample = () => {
     const c = cpuSeconds([process.pid, sut ?? -1, upstream]);
     return { at: performance.now(), tree: c?.of[0] ?? null, sut: sut === null ? 0 : c?.of[1] ?? null, up: c?.of[2] ?? null, others: c?.others ?? null };
@@ -82,7 +84,7 @@ async function measure(url: string, s: Scenario, sut: number | null, upstream: n
   let last: Sample | null = null;
   const t1 = setTimeout(() => { first = sample(); }, 1000);
   const t2 = setTimeout(() => { last = sample(); }, Math.max(1500, settings.duration * 1000));
-  const result = await load(url, s.headers ?? {}, client(settings.duration));
+  const result = await load(req, client(settings.duration));
   clearTimeout(t1);
   clearTimeout(t2);
   const a = first as Sample | null;
@@ -151,26 +153,34 @@ interface Row {
   /** req/s of every round, in round order. */
   readonly rounds: readonly number[];
   readonly skipped?: string;
+  readonly failed?: string;
 }
 
-/** One measured run of `s` on a fresh system under test; null with the reason when it cannot run here. */
-async function runScenario(s: Scenario, upstream: Running): Promise<Run | string> {
+/** Why a scenario has no run: it cannot run here (`skipped`), or it did not measure what it names (`failed`). */
+interface NoRun {
+  readonly reason: string;
+  readonly failed: boolean;
+}
+
+/** One measured run of `s` on a fresh system under test, or why there is none. */
+async function runScenario(s: Scenario, upstream: Running): Promise<Run | NoRun> {
   let target: Running | null = null;
   if (s.kind === 'nginx') {
-    if (nginx === null) return 'nginx not on PATH';
+    if (nginx === null) return { reason: 'nginx not on PATH', failed: false };
     try {
-      target = await startNginx(settings.workers, upstream.port, settings.sutCpu);
+      target = await startNginx({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, proxyCache: s.proxyCache ?? false });
     } catch (err) {
-      return `nginx did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`;
+      return { reason: `nginx did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`, failed: false };
     }
   } else if (s.kind === 'sluice') {
     target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu }, s.conf);
   }
-  const url = `http://127.0.0.1:${target?.port ?? upstream.port}${s.path}`;
-  console.error(`bench: ${s.name}: ${url}`);
+  const req = loadRequest(s, target?.port ?? upstream.port);
+  console.error(`bench: ${s.name}: ${req.url}${req.newQueryEachRequest ? ' (a new query each request)' : ''}`);
   if (settings.quietWait > 0) await quiet(s.name);
-  if (settings.warmup > 0) await load(url, s.headers ?? {}, client(settings.warmup));
-  const run = await measure(url, s, target?.child.pid ?? null, upstream.child.pid);
+  if (settings.warmup > 0) await load(req, client(settings.warmup));
+  const wrong = s.expect === undefined ? null : await probe(req, s.expect);
+  const run = wrong === null ? await measure(req, target?.child.pid ?? null, upstream.child.pid) : { reason: wrong, failed: true };
   await target?.child.stop();
   return run;
 }
@@ -183,14 +193,14 @@ console.error(`bench: upstream on 127.0.0.1:${upstream.port}, ${settings.connect
 
 const selected = SCENARIOS.filter((s) => only === null || only.test(s.name));
 const runs = new Map<Scenario, Run[]>(selected.map((s) => [s, []]));
-const skipped = new Map<Scenario, string>();
+const skipped = new Map<Scenario, NoRun>();
 for (let round = 1; round <= settings.rounds; round++) {
   if (settings.rounds > 1) console.error(`bench: round ${round} of ${settings.rounds}`);
   for (const s of selected) {
     if (skipped.has(s)) continue;
     const run = await runScenario(s, upstream);
-    if (typeof run === 'string') {
-      console.error(`bench: ${s.name}: skipped, ${run}`);
+    if ('reason' in run) {
+      console.error(`bench: ${s.name}: ${run.failed ? 'FAILED' : 'skipped'}, ${run.reason}`);
       skipped.set(s, run);
     } else runs.get(s)!.push(run);
   }
@@ -211,20 +221,22 @@ const rows: Row[] = selected.map((s) => {
   return {
     scenario: s.name, kind: s.kind, path: s.path, result: median?.result ?? null, cpu: median?.cpu ?? null,
     sutUs: medianOf(done.flatMap((r) => (r.sutUs === null ? [] : [r.sutUs]))),
-    rounds: done.map((r) => Math.round(r.result.rps)), ...(skipped.has(s) ? { skipped: skipped.get(s)! } : {}),
+    rounds: done.map((r) => Math.round(r.result.rps)),
+    ...(skipped.has(s) ? { [skipped.get(s)!.failed ? 'failed' : 'skipped']: skipped.get(s)!.reason } : {}),
   };
 });
 
-const rpsOf = (kind: Scenario['kind']): number | null => rows.find((r) => r.kind === kind && r.result !== null)?.result?.rps ?? null;
-const nginxRps = rpsOf('nginx');
-const directRps = rpsOf('direct');
+// The columns' baselines: the upstream alone, and nginx as a proxy (not as a cache).
+const rpsOf = (is: (s: Scenario) => boolean): number | null => rows.find((r, i) => is(selected[i]!) && r.result !== null)?.result?.rps ?? null;
+const nginxRps = rpsOf((s) => s.kind === 'nginx' && s.proxyCache !== true);
+const directRps = rpsOf((s) => s.kind === 'direct');
 const ratio = (rps: number, base: number | null): number | null => (base === null ? null : Math.round((rps / base) * 100) / 100);
 
 const cpuModel = cpus()[0]?.model ?? 'unknown cpu';
 const machine = `node ${process.version}, ${nginx === null ? 'no nginx' : `nginx ${nginx}`}, ${cpuModel} x${cpus().length}, Linux ${release()}`;
 const header = ['scenario', 'req/s', ...(settings.rounds > 1 ? ['min-max'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'non-2xx', 'x nginx', 'x direct', 'sut µs/req', 'cpu% sut/upstream/client/foreign'];
 const table: string[][] = rows.map((r) => {
-  if (r.result === null) return [r.scenario, `skipped: ${r.skipped ?? ''}`, ...header.slice(2).map(() => '')];
+  if (r.result === null) return [r.scenario, r.failed !== undefined ? `FAILED: ${r.failed}` : `skipped: ${r.skipped ?? ''}`, ...header.slice(2).map(() => '')];
   const x = r.result;
   const c = r.cpu;
   return [
@@ -266,18 +278,24 @@ function pairedChange(a: readonly Run[], b: readonly Run[], of: (x: Run, y: Run)
   return m === null ? null : Math.round(m * 10) / 10;
 }
 const byName = new Map(selected.map((s) => [s.name, runs.get(s)!]));
-const costs = selected.flatMap((s) => (s.versus ?? []).flatMap((base) => {
+const costs = selected.flatMap((s) => (s.versus ?? []).flatMap((v) => {
+  const { scenario: base, atLeast } = typeof v === 'string' ? { scenario: v, atLeast: null } : v;
   const a = byName.get(s.name) ?? [];
   const b = byName.get(base) ?? [];
   const rps = pairedChange(a, b, (x, y) => change(x.result.rps, y.result.rps));
   if (rps === null) return [];
   const cpuBound = pairedChange(a, b, (x, y) => (x.sutUs === null || y.sutUs === null ? null : change(y.sutUs, x.sutUs)));
-  return [{ scenario: s.name, versus: base, change: rps, cpu_bound: cpuBound }];
+  // A target is judged on same-box req/s, the figure the issues state theirs in.
+  const times = Math.round(100 + rps) / 100;
+  return [{ scenario: s.name, versus: base, change: rps, cpu_bound: cpuBound, ratio: times, target: atLeast, met: atLeast === null ? null : times >= atLeast }];
 }));
 const signed = (v: number): string => `${v > 0 ? '+' : ''}${v}%`;
 if (costs.length > 0) {
-  console.log(`\nagainst another scenario${settings.rounds > 1 ? ` (median of the ${settings.rounds} rounds' changes)` : ''}: same-box req/s, and req/s predicted from sut µs/req`);
-  for (const c of costs) console.log(`  ${c.scenario} vs ${c.versus}: ${signed(c.change)}, ${c.cpu_bound === null ? '-' : signed(c.cpu_bound)}`);
+  console.log(`\nagainst another scenario${settings.rounds > 1 ? ` (median of the ${settings.rounds} rounds' changes)` : ''}: same-box req/s (as a ratio), and req/s predicted from sut µs/req`);
+  for (const c of costs) {
+    const target = c.target === null ? '' : `; target ≥ ${c.target.toFixed(2)}×: ${c.met === true ? 'met' : 'MISSED'}`;
+    console.log(`  ${c.scenario} vs ${c.versus}: ${signed(c.change)} (${c.ratio.toFixed(2)}×${target}), ${c.cpu_bound === null ? '-' : signed(c.cpu_bound)}`);
+  }
 }
 
 const commit = commandOutput('git', ['-C', ROOT, 'rev-parse', 'HEAD']) || null;
@@ -303,3 +321,8 @@ writeFileSync(join(results, 'http.json'), `${JSON.stringify({
 const noisy = rows.filter((r) => (r.cpu?.foreign ?? 0) > 10).map((r) => r.scenario);
 if (noisy.length > 0) console.log(`\nWARNING: other processes used over 10% of a core during: ${noisy.join(', ')}; those numbers are unreliable`);
 console.log(`\nwrote ${join(results, 'http.json')}`);
+const failed = rows.filter((r) => r.failed !== undefined);
+if (failed.length > 0) {
+  console.log(`\nFAILED: ${failed.map((r) => `${r.scenario} (${r.failed ?? ''})`).join('; ')}`);
+  process.exitCode = 1;
+}

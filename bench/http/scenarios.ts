@@ -1,4 +1,5 @@
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
+import type { LoadRequest } from './request.ts';
 
 /**
  * What the HTTP bench measures. A scenario is a name, the system under test,
@@ -17,20 +18,46 @@ interface Common {
   readonly name: string;
   readonly path: string;
   readonly headers?: Readonly<Record<string, string>>;
-  /** Scenarios this one's req/s is reported against (its cost over them), when they ran too. */
-  readonly versus?: readonly string[];
+  /** Every request a new `n` query argument (see LoadRequest): a new cache key each time. */
+  readonly newQueryEachRequest?: true;
+  /**
+   * Response headers a probe request must carry after the warm-up (with its
+   * own new query when the scenario varies it), or the scenario fails: a
+   * cache scenario that silently measured misses would be worse than none.
+   */
+  readonly expect?: Readonly<Record<string, string>>;
+  /**
+   * Scenarios this one's req/s is reported against (its cost over them), when
+   * they ran too; with `atLeast`, the lowest ratio of req/s that meets the target.
+   */
+  readonly versus?: readonly (string | { readonly scenario: string; readonly atLeast: number })[];
 }
 
 export type Scenario =
-  | Common & { readonly kind: 'direct' | 'nginx' }
+  | Common & { readonly kind: 'direct' }
+  /** `proxyCache`: nginx's proxy_cache in front of proxy_pass (see startNginx). */
+  | Common & { readonly kind: 'nginx'; readonly proxyCache?: true }
   | Common & {
     readonly kind: 'sluice';
     /** Top-level conf keys for this scenario's gateway; `routes` is required. */
     readonly conf: { readonly routes: readonly Readonly<Record<string, unknown>>[]; readonly [key: string]: unknown };
   };
 
+/** What the load generator sends for `s` to a system under test on 127.0.0.1:`port`. */
+export function loadRequest(s: Scenario, port: number): LoadRequest {
+  return { url: `http://127.0.0.1:${port}${s.path}`, headers: s.headers ?? {}, newQueryEachRequest: s.newQueryEachRequest ?? false };
+}
+
 /** The proxy route plugin scenarios decorate: no strip_path, so the upstream sees what nginx's proxy_pass sends. */
 export const BARE_ROUTE = { name: 'bare', paths: ['/'], upstream: 'origin' } as const;
+
+/**
+ * The response cache on the bare route, its defaults (ttl 5m: the bench
+ * upstream sends no Cache-Control) in a zone of the issue's example size. The
+ * MISS scenario fills it within seconds, so it measures a full zone evicting
+ * its least recently used entries as well as the store.
+ */
+const CACHED = { shared_dicts: { sluice_cache: '64m' }, routes: [{ ...BARE_ROUTE, plugins: { 'proxy-cache': {} } }] };
 
 /**
  * Bench tokens, signed here with node:crypto so the table needs no async setup:
@@ -88,6 +115,29 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'sluice return route',
     path: '/ping',
     conf: { routes: [{ name: 'ping', paths: ['= /ping'], return: { status: 200, body: 'hello world\n', headers: { 'content-type': 'text/plain' } } }] },
+  },
+  // Issue 14's targets: a HIT at least 1.3x nginx proxy_pass and 0.9x the return route; beside nginx's own cache HIT.
+  {
+    kind: 'sluice',
+    name: 'sluice cache HIT',
+    path: '/bare',
+    expect: { 'x-cache-status': 'HIT' },
+    versus: [{ scenario: 'nginx proxy_pass', atLeast: 1.3 }, { scenario: 'sluice return route', atLeast: 0.9 }, 'nginx proxy_cache HIT'],
+    conf: CACHED,
+  },
+  { kind: 'nginx', name: 'nginx proxy_cache HIT', path: '/bare', proxyCache: true, expect: { 'x-cache-status': 'HIT' } },
+  // The bare proxy asked what the MISS row asks: the client builds every request anew for both, so the
+  // difference between the two is the cache's (lookup, lock, store, eviction), not the load generator's.
+  { kind: 'sluice', name: 'sluice bare proxy, new query each request', path: '/bare', newQueryEachRequest: true, versus: ['sluice bare proxy'], conf: { routes: [BARE_ROUTE] } },
+  // Issue 14's target: a MISS (every request a new key, stored) costs at most 10% of the bare proxy's req/s.
+  {
+    kind: 'sluice',
+    name: 'sluice cache MISS',
+    path: '/bare',
+    newQueryEachRequest: true,
+    expect: { 'x-cache-status': 'MISS' },
+    versus: [{ scenario: 'sluice bare proxy, new query each request', atLeast: 0.9 }, 'sluice bare proxy'],
+    conf: CACHED,
   },
   // The headline runs with access_log off (as nginx's); this row prices the JSON access log line.
   {

@@ -63,6 +63,15 @@ export function nginxVersion(): string | null {
   return commandOutput('nginx', ['-v']).replace(/^nginx version:\s*/, '') || null;
 }
 
+export interface NginxSettings {
+  readonly workers: number;
+  readonly upstreamPort: number;
+  /** CPUs for the master and its workers (a taskset -c list), or null for any. */
+  readonly cpu: string | null;
+  /** Answer from a proxy_cache zone (see nginxConf). */
+  readonly proxyCache: boolean;
+}
+
 /**
  * nginx as the reference reverse proxy: the same worker count, SO_REUSEPORT
  * like Sluice's workers, keep-alive to the upstream (HTTP/1.1 with the
@@ -70,11 +79,26 @@ export function nginxVersion(): string | null {
  * access log. Everything it writes stays in the temp prefix; it runs as the
  * bench's own user (`user root` only when that is who we are, since nginx
  * would otherwise drop its workers to nobody).
+ *
+ * With `proxyCache`, the same proxy answers from a proxy_cache zone, set up as
+ * Sluice's proxy-cache is: a lock so concurrent misses make one upstream
+ * request, 200s kept 5 minutes (the upstream sends no Cache-Control), and the
+ * cache status in X-Cache-Status, which Sluice sends too and the bench's probe
+ * checks. The keys zone holds about 8,000 keys per MB; 8m and a 64m max_size
+ * on disk (the page cache, in practice) match Sluice's 64m zone.
  */
-export async function startNginx(workers: number, upstreamPort: number, cpu: string | null): Promise<Running> {
-  const dir = tempDir(mkdtempSync(join(tmpdir(), 'sluice-bench-nginx-')));
-  const port = await freePort();
-  const conf = `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes ${workers};
+function nginxConf(s: NginxSettings, dir: string, port: number): string {
+  const cache = s.proxyCache
+    ? {
+      zone: `\n  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=bench:8m max_size=64m inactive=10m use_temp_path=off;`,
+      location: `
+      proxy_cache bench;
+      proxy_cache_lock on;
+      proxy_cache_valid 200 5m;
+      add_header X-Cache-Status $upstream_cache_status;`,
+    }
+    : { zone: '', location: '' };
+  return `${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes ${s.workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -84,9 +108,9 @@ http {
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
+  scgi_temp_path ${dir}/scgi;${cache.zone}
   upstream origin {
-    server 127.0.0.1:${upstreamPort};
+    server 127.0.0.1:${s.upstreamPort};
     keepalive 64;
   }
   server {
@@ -94,13 +118,18 @@ http {
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";${cache.location}
     }
   }
 }
 `;
-  writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child = start(...pinned('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], cpu));
+}
+
+export async function startNginx(s: NginxSettings): Promise<Running> {
+  const dir = tempDir(mkdtempSync(join(tmpdir(), 'sluice-bench-nginx-')));
+  const port = await freePort();
+  writeFileSync(join(dir, 'nginx.conf'), nginxConf(s, dir, port));
+  const child = start(...pinned('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], s.cpu));
   await until(child, 'nginx', async () => {
     const r = await fetch(`http://127.0.0.1:${port}/`);
     await r.arrayBuffer();
