@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { GATEWAY_ERRORS, errorBody, errorStatus } from '../plugins/pdk/errors.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
-import { HeaderList } from '../plugins/pdk/headers.ts';
+import { prepareExit } from '../plugins/pdk/prepared-exit.ts';
+import type { PreparedExit } from '../plugins/pdk/prepared-exit.ts';
 import type { Exit, ResponseSource } from '../plugins/pdk/types.ts';
 import type { Exchange } from './exchange.ts';
 import { PLUGIN_FAILED, runBodyFilter, runHeaderFilter, runLog } from './pipeline/run.ts';
@@ -137,34 +138,22 @@ export function logGatewayError(x: Exchange, code: GatewayErrorCode, cause?: Err
     GATEWAY_ERRORS[code].message);
 }
 
-const JSON_TYPE = 'application/json';
-const TEXT_TYPE = 'text/plain; charset=utf-8';
-
-function exitBody(body: Exit['body']): { bytes: Uint8Array; type: string } {
-  if (body === undefined) return { bytes: EMPTY, type: '' };
-  if (typeof body === 'string') return { bytes: Buffer.from(body), type: TEXT_TYPE };
-  if (body instanceof Uint8Array) return { bytes: body, type: 'application/octet-stream' };
-  return { bytes: Buffer.from(`${JSON.stringify(body)}\n`), type: JSON_TYPE };
-}
-
 /**
  * A plugin's Exit. Its headers are checked like any plugin-set header; a bad
- * one turns the answer into the plugin-failure 500.
+ * one turns the answer into the plugin-failure 500. A PreparedExit was
+ * checked when it was made and goes as it is.
  */
 export function sendExit(x: Exchange, exit: Exit): void {
   if (x.out.headersSent || x.out.destroyed) return;
-  const { bytes, type } = exitBody(exit.body);
-  const headers = new HeaderList([]);
+  let ready: PreparedExit;
   try {
-    if (exit.headers !== undefined) for (const name in exit.headers) headers.set(name, exit.headers[name]!);
+    ready = prepareExit(exit);
   } catch (err) {
     x.site.log.error({ err, route: x.route.name }, 'plugin exit has an invalid header');
     if (exit !== PLUGIN_FAILED) sendExit(x, PLUGIN_FAILED);
     return;
   }
-  if (type !== '' && !headers.has('content-type')) headers.set('content-type', type);
-  headers.set('content-length', bytes.length);
-  sendWhole(x, exit.status, headers.list, bytes, 'exit');
+  sendWhole(x, ready.status, ready.list, ready.body, 'exit');
 }
 
 const kExchange = Symbol('sluice.exchange');

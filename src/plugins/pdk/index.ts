@@ -15,6 +15,7 @@ export type { MutableQuery, ReadonlyQuery } from './query.ts';
 export { errorBody, errorExit, errorStatus, GATEWAY_ERRORS, GatewayError, PluginError } from './errors.ts';
 export type { ErrorCode, ErrorExitOptions, GatewayErrorCode } from './errors.ts';
 export { Lru } from './lru.ts';
+export { prepareExit, PreparedExit } from './prepared-exit.ts';
 export { addressSet } from './address-set.ts';
 export type { AddressSet } from './address-set.ts';
 export { cookieValue } from './cookie.ts';

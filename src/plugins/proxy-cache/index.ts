@@ -1,4 +1,5 @@
 import { definePlugin, toBytes, toMs } from '../pdk/index.ts';
+import { prepareExit } from '../pdk/index.ts';
 import type { Exit, LogCtx, MaybePromise, ReadonlyHeaders, RequestCtx, ResponseCtx, UpstreamAnswerCtx, UpstreamAnswerHook } from '../pdk/index.ts';
 import { hitExit } from './answer.ts';
 import { CACHE_STATUSES, counterKey } from './counters.ts';
@@ -6,7 +7,10 @@ import type { CacheStatus } from './counters.ts';
 import { Flights } from './flight.ts';
 import type { Claim, WaitEnd } from './flight.ts';
 import { headerView } from './header-view.ts';
-import { digestOf, entryKey, keyDigest, variantKey, varyNames } from './key.ts';
+import { digestOf, entryKey, keyDigest, keyMaterial, variantKey, varyNames } from './key.ts';
+import { LocalEntries } from './local.ts';
+import type { LocalEntry } from './local.ts';
+import { generationKey } from './purge.ts';
 import type { KeySpec } from './key.ts';
 import { askIfChanged, hasValidator, refreshedHeaders, takePreconditions } from './revalidate.ts';
 import { hasBody, initialAge, notModified, requestBypasses, verdict } from './rules.ts';
@@ -24,7 +28,8 @@ interface Found {
 /** One request's way through the cache, from access to log. */
 interface CacheState {
   status: CacheStatus;
-  /** The key's digest (X-Cache-Key) and the entry key; '' on BYPASS. */
+  /** The key's material (key.ts), digest (X-Cache-Key) and the entry key; '' on BYPASS. */
+  readonly material: string;
   readonly digest: string;
   readonly key: string;
   /** Whether a response to this request may become an entry at all (not HEAD, not a BYPASS). */
@@ -49,7 +54,7 @@ declare module '../pdk/index.ts' {
   interface CtxVars { proxyCache?: CacheState }
 }
 
-const VERSION = '1.1.0';
+const VERSION = '1.2.0';
 
 /** Headers the entry never keeps: recomputed on every answer (Age, Content-Length) or the cache's own. */
 const NOT_STORED: ReadonlySet<string> = new Set(['age', 'content-length', 'x-cache-status', 'x-cache-key']);
@@ -126,17 +131,39 @@ export const proxyCache = definePlugin({
     })).keys[status];
     const entryId = (): string => `${env.workerId.toString(36)}.${(++seq).toString(36)}`;
 
-    const state = (status: CacheStatus, digest: string, key: string, storable: boolean, authorization: boolean): CacheState => ({
-      status, digest, key, storable, headers: null, freshMs: 0, chunks: null, size: 0, authorization, lock: null, stale: null, staleBody: null, preconditions: null,
+    const state = (status: CacheStatus, material: string, digest: string, key: string, storable: boolean, authorization: boolean): CacheState => ({
+      status, material, digest, key, storable, headers: null, freshMs: 0, chunks: null, size: 0, authorization, lock: null, stale: null, staleBody: null, preconditions: null,
     });
 
-    function lookup(key: string, headers: ReadonlyHeaders): Found | null {
+    /** The entry of `key` (its variant for these headers), if it was stored for this very key material. */
+    function lookup(key: string, material: string, headers: ReadonlyHeaders): Found | null {
       const found = readAt(dict, key);
       if (found === null) return null;
-      if (!isMarker(found)) return { key, head: found };
+      if (!isMarker(found)) return found.k === material ? { key, head: found } : null;
       const vkey = variantKey(key, found.vary, headers);
       const head = readAt(dict, vkey);
-      return head === null || isMarker(head) ? null : { key: vkey, head };
+      return head === null || isMarker(head) || head.k !== material ? null : { key: vkey, head };
+    }
+
+    // The purge generation key of the last route seen, as for the counters.
+    let generationOf: { readonly route: string; readonly key: string } | null = null;
+    const generation = (route: string): number => {
+      if (generationOf?.route !== route) generationOf = { route, key: generationKey(route) };
+      const v = dict.get(generationOf.key);
+      return typeof v === 'number' ? v : 0;
+    };
+    const locals = new LocalEntries();
+
+    /** A local copy's answer: prepared once per second of Age; a conditional request takes the general way. */
+    function localAnswer(local: LocalEntry, st: CacheState, headers: ReadonlyHeaders): Exit {
+      const head = local.head;
+      if (headers.has('if-none-match') || headers.has('if-modified-since')) return answer({ key: st.key, head }, local.body, 'HIT', headers, st.digest);
+      const age = head.a + Math.max(0, Math.floor((env.now() - head.t) / 1000));
+      if (local.exit === null || local.age !== age) {
+        local.exit = prepareExit(hitExit(head, local.body, age, hide ? null : { status: 'HIT', digest: st.digest }));
+        local.age = age;
+      }
+      return local.exit;
     }
 
     /** The answer from an entry, as `status` says it: a 304 when the client's preconditions hold. */
@@ -147,11 +174,11 @@ export const proxyCache = definePlugin({
     }
 
     /** The answer from a fresh, whole entry at `key`, or null (what a waiter polls for). */
-    function fresh(key: string, digest: string, headers: ReadonlyHeaders): Exit | null {
-      const found = lookup(key, headers);
+    function fresh(st: CacheState, headers: ReadonlyHeaders): Exit | null {
+      const found = lookup(st.key, st.material, headers);
       if (found === null || found.head.e <= env.now()) return null;
       const body = readBody(dict, found.key, found.head);
-      return body === null ? null : answer(found, body, 'HIT', headers, digest);
+      return body === null ? null : answer(found, body, 'HIT', headers, st.digest);
     }
 
     /**
@@ -180,7 +207,7 @@ export const proxyCache = definePlugin({
 
     /** Answers a miss from what the lock's holder stores, or sends it on as the lock says. */
     async function waitFor(ctx: RequestCtx, st: CacheState): Promise<Exit | undefined> {
-      const end: WaitEnd<Exit> = await flights!.wait(st.key, st.storable, () => fresh(st.key, st.digest, ctx.req.headers));
+      const end: WaitEnd<Exit> = await flights!.wait(st.key, st.storable, () => fresh(st, ctx.req.headers));
       if (end.kind !== 'hit') return proceed(ctx, end, st);
       answered(ctx, st, 'HIT');
       return end.value;
@@ -208,7 +235,7 @@ export const proxyCache = definePlugin({
       const status: CacheStatus = claim.kind === 'lock' ? 'STALE' : 'UPDATING';
       const exit = answer(stale, body, status, ctx.req.headers, st.digest);
       if (claim.kind === 'lock') {
-        const refresh = state('EXPIRED', st.digest, st.key, true, st.authorization);
+        const refresh = state('EXPIRED', st.material, st.digest, st.key, true, st.authorization);
         refresh.lock = claim.token;
         refresh.stale = stale;
         askUpstream(ctx, refresh);
@@ -238,7 +265,7 @@ export const proxyCache = definePlugin({
     function revalidated(ctx: UpstreamAnswerCtx, st: CacheState, stale: Found, body: Uint8Array, notModified: ReadonlyHeaders): Exit {
       const list = refreshedHeaders(stale.head.h, notModified, NOT_STORED);
       const v = verdict(rules, facts(ctx, st), stale.head.s, headerView(list), env.now());
-      const head = v.store ? save(ctx.req.headers, st.key, stale.head.s, list, v.freshMs, body) : { ...stale.head, h: list };
+      const head = v.store ? save(ctx.req.headers, st, stale.head.s, list, v.freshMs, body) : { ...stale.head, h: list };
       unlock(st);
       answered(ctx, st, 'REVALIDATED');
       return answer({ key: stale.key, head }, body, 'REVALIDATED', st.preconditions ?? ctx.req.headers, st.digest);
@@ -288,11 +315,12 @@ export const proxyCache = definePlugin({
      * zone keeps it past its freshness for the stale windows, and for
      * revalidation when it has a validator.
      */
-    function save(req: ReadonlyHeaders, key: string, status: number, list: string[], freshMs: number, body: Uint8Array): Head {
+    function save(req: ReadonlyHeaders, st: CacheState, status: number, list: string[], freshMs: number, body: Uint8Array): Head {
+      const key = st.key;
       const headers = headerView(list);
       const vary = varyNames(headers);
       const now = env.now();
-      const head: Head = { s: status, h: list, t: now, a: initialAge(headers), e: now + freshMs, n: body.length, p: partsFor(body.length), id: entryId() };
+      const head: Head = { s: status, h: list, t: now, a: initialAge(headers), e: now + freshMs, n: body.length, p: partsFor(body.length), id: entryId(), k: st.material };
       const headKey = vary.length === 0 ? key : variantKey(key, vary, req);
       const keepMs = Math.max(staleMs, hasValidator(headers) ? REVALIDATE_KEEP_MS : 0);
       if (!writeEntry(dict, key, vary.length === 0 ? null : { vary }, headKey, head, body, freshMs + keepMs)) {
@@ -306,24 +334,35 @@ export const proxyCache = definePlugin({
         const req = ctx.req;
         const authorization = req.headers.has('authorization');
         if (!methods.has(req.method) || hasBody(req.headers) || (rules.cacheControl && requestBypasses(req.headers))) {
-          ctx.vars.proxyCache = state('BYPASS', '', '', false, authorization);
+          ctx.vars.proxyCache = state('BYPASS', '', '', '', false, authorization);
           return undefined;
         }
-        const digest = keyDigest(spec(ctx.route.name), {
+        const route = ctx.route.name;
+        const material = keyMaterial(spec(route), {
           method: req.method, path: req.path, query: req.query.toString(), headers: req.headers, identity: ctx.identity, upstream: ctx.upstream ?? '',
         });
-        const key = entryKey(ctx.route.name, req.path, digest);
+        const digest = keyDigest(material);
+        const key = entryKey(route, req.path, digest);
         // A HEAD response has no body to make a GET entry from: it reads entries, never writes them.
         const storable = req.method !== 'HEAD';
-        const st = state('MISS', digest, key, storable, authorization);
-        const found = lookup(key, req.headers);
+        const st = state('MISS', material, digest, key, storable, authorization);
+        const now = env.now();
+        // Read before the entry, as purge.ts bumps it after its deletes.
+        const gen = generation(route);
+        const local = locals.get(key, material, gen, now);
+        if (local !== null) {
+          answered(ctx, st, 'HIT');
+          return localAnswer(local, st, req.headers);
+        }
+        const found = lookup(key, material, req.headers);
         if (found !== null) {
-          const now = env.now();
           if (found.head.e > now) {
             const body = readBody(dict, found.key, found.head);
             if (body !== null) {
               answered(ctx, st, 'HIT');
-              return answer(found, body, 'HIT', req.headers, digest);
+              if (found.key !== key) return answer(found, body, 'HIT', req.headers, digest);
+              const copy = locals.keep(key, found.head, body, gen, now);
+              return copy === null ? answer(found, body, 'HIT', req.headers, digest) : localAnswer(copy, st, req.headers);
             }
           } else {
             st.status = 'EXPIRED';
@@ -340,7 +379,7 @@ export const proxyCache = definePlugin({
         if (claim.kind === 'wait') return waitFor(ctx, st);
         if (claim.kind === 'lock') {
           // The holder may have stored and released between our read and our add.
-          const late = fresh(key, digest, req.headers);
+          const late = fresh(st, req.headers);
           if (late !== null) {
             flights.release(key, claim.token);
             answered(ctx, st, 'HIT');
@@ -383,7 +422,7 @@ export const proxyCache = definePlugin({
         }
         // The whole body went through (a cut-off response never gets here). Stored before the
         // response ends, so the client's next request finds the entry, whichever worker it reaches.
-        save(ctx.req.headers, st.key, ctx.res.status, st.headers!, st.freshMs, Buffer.concat(st.chunks, st.size));
+        save(ctx.req.headers, st, ctx.res.status, st.headers!, st.freshMs, Buffer.concat(st.chunks, st.size));
         st.chunks = null;
         unlock(st);
         return chunk;

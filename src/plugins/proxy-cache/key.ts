@@ -3,7 +3,8 @@ import type { Identity, ReadonlyHeaders } from '../pdk/index.ts';
 
 /**
  * Cache keys. An entry lives under `pc|<route>|<path digest>|<digest>`, the
- * digest taken over everything that selects a response: the route's cache
+ * digest taken over the key material, everything that selects a response (and
+ * kept in the entry, which a read compares): the route's cache
  * conf (so a changed conf never serves entries stored under the old rules),
  * the method class, Host, the normalised path, the query as configured, the
  * consumer and the conf's vary headers. The route (URI-encoded, so a `|` in a
@@ -64,9 +65,13 @@ const headerValues = (headers: ReadonlyHeaders, names: readonly string[]): strin
 const consumerPart = (id: Identity | null): string =>
   id === null ? '' : `${id.consumer ?? ''}${SEP}${id.user_id ?? ''}${SEP}${id.anonymous ? 'anonymous' : ''}`;
 
-/** The digest shown in X-Cache-Key. */
-export function keyDigest(spec: KeySpec, req: KeyRequest): string {
-  return digestOf([
+/**
+ * Everything that selects a response, joined: stored in the entry's head and
+ * compared on every read, so the digest need not be collision-resistant (a
+ * collision is a miss, never another request's answer).
+ */
+export function keyMaterial(spec: KeySpec, req: KeyRequest): string {
+  return [
     spec.confDigest,
     req.upstream,
     methodClass(req.method),
@@ -75,8 +80,11 @@ export function keyDigest(spec: KeySpec, req: KeyRequest): string {
     normalisedQuery(req.query, spec.varyQuery),
     spec.isolation ? consumerPart(req.identity) : '',
     ...headerValues(req.headers, spec.varyHeaders),
-  ]);
+  ].join(SEP);
 }
+
+/** The digest of a key's material: its dict key, and X-Cache-Key. */
+export const keyDigest = (material: string): string => hash64(material);
 
 /** Every key of a route's entries starts with this. */
 export const routePrefix = (route: string): string => `pc|${encodeURIComponent(route)}|`;
@@ -84,17 +92,17 @@ export const routePrefix = (route: string): string => `pc|${encodeURIComponent(r
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
- * 64 bits of FNV-1a over the path, in two 32-bit lanes, as 12 base64url
- * characters: ~0.1 µs where a sha256 costs ~1.5 µs on every lookup (and
- * Number#toString ~0.12 µs a lane). A collision is harmless: the entry digest
- * still tells the paths apart, and a purge would only also take the other
- * path's entries.
+ * 64 bits of FNV-1a in two 32-bit lanes, as 12 base64url characters: ~0.1 µs
+ * where a sha256 costs ~1.5 µs on every lookup (and Number#toString ~0.12 µs
+ * a lane). Not collision-resistant, and never trusted alone: a path digest
+ * that collides only widens a purge, and an entry's digest is checked against
+ * the key material its head holds.
  */
-function pathHash(path: string): string {
+function hash64(text: string): string {
   let a = 0x811c9dc5;
   let b = 0x9e3779b9;
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995);
   }
@@ -104,7 +112,7 @@ function pathHash(path: string): string {
 }
 
 /** Every key of one path's entries (any method, consumer, query or vary value) starts with this. */
-export const pathPrefix = (route: string, path: string): string => `${routePrefix(route)}${pathHash(path)}|`;
+export const pathPrefix = (route: string, path: string): string => `${routePrefix(route)}${hash64(path)}|`;
 
 export const entryKey = (route: string, path: string, digest: string): string => `${pathPrefix(route, path)}${digest}`;
 

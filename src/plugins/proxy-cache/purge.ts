@@ -14,7 +14,14 @@ import { isHead } from './store.ts';
  * A walk of the whole zone (getKeys takes the stripes one after another, never
  * all at once), which is the price of an operator action, not of a request.
  */
-export type PurgeDict = Pick<SharedDict, 'getKeys' | 'get' | 'delete'>;
+export type PurgeDict = Pick<SharedDict, 'getKeys' | 'get' | 'delete' | 'incr'>;
+
+/**
+ * A route's purge generation: bumped by every purge of the route, read by
+ * each hit, so a worker's local copies (local.ts) of purged entries stop
+ * answering at once. Not under the entries' prefix: a purge never removes it.
+ */
+export const generationKey = (route: string): string => `pcg|${encodeURIComponent(route)}`;
 
 const LOCK_SUFFIX = '|lock';
 
@@ -27,5 +34,8 @@ export function purge(dict: PurgeDict, route: string, path: string | null): numb
     if (!key.includes('#') && isHead(dict.get(key))) purged++; // a part (`…#id#n`) is bytes, never a head
     dict.delete(key);
   }
+  // After the deletes: a hit reads the generation before the entry, so a copy made from a
+  // removed entry carries the old generation, and one made after this reads no entry at all.
+  dict.incr(generationKey(route), 1, 0);
   return purged;
 }

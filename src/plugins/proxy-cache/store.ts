@@ -37,6 +37,8 @@ export interface Head {
   readonly p: number;
   /** Entry id: names its parts. */
   readonly id: string;
+  /** The key material (key.ts): a read whose material differs is a miss, whatever the digest. */
+  readonly k: string;
 }
 
 export interface VaryMarker {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { proxyCache } from '../../../src/plugins/proxy-cache/index.ts';
 import { Flights, lockKey } from '../../../src/plugins/proxy-cache/flight.ts';
 import { entryKey } from '../../../src/plugins/proxy-cache/key.ts';
-import { partsFor, readAt, writeEntry } from '../../../src/plugins/proxy-cache/store.ts';
+import { isHead, partsFor, readAt, writeEntry } from '../../../src/plugins/proxy-cache/store.ts';
 import { SharedDict } from '../../../src/shdict/index.ts';
 import { harness } from '../../helpers/plugin-harness.ts';
 import type { Harness, RunResult } from '../../helpers/plugin-harness.ts';
@@ -20,6 +20,7 @@ interface Setup {
   readonly hh: Harness;
   /** The entry key of GET /w on route `test`. */
   readonly key: string;
+  readonly material: string;
   /** Another worker: its lock outlives any wait in these tests. */
   readonly other: Flights;
 }
@@ -29,7 +30,13 @@ async function setup(conf: Record<string, unknown> = {}): Promise<Setup> {
   const hh = harness([proxyCache], { 'proxy-cache': conf }, { zones: { sluice_cache: dict.buffer }, now: () => NOW });
   // A HEAD reads the GET's key and never stores nor locks: it tells us the key.
   const probe = await hh.run({ method: 'HEAD', path: '/w' });
-  return { dict, hh, key: entryKey('test', '/w', probe.header('x-cache-key')!), other: new Flights(dict, 60_000, 'other') };
+  const key = entryKey('test', '/w', probe.header('x-cache-key')!);
+  // The key material another worker's entry would carry: read from one this worker stores, then removed.
+  await hh.run({ path: '/w', upstream: { headers: { 'content-type': 'text/plain' }, body: ['probe'] } });
+  const stored = readAt(dict, key);
+  if (stored === null || !isHead(stored)) throw new Error('probe entry not stored');
+  for (const k of dict.getKeys(0)) dict.delete(k);
+  return { dict, hh, key, material: stored.k, other: new Flights(dict, 60_000, 'other') };
 }
 
 function takeLock(s: Setup): string {
@@ -56,7 +63,7 @@ describe('proxy-cache single flight', () => {
     const waiters = [1, 2, 3].map(() => timed(s.hh.run({ path: '/w', upstream: upstream('not me') })));
     await new Promise((r) => setTimeout(r, 20)); // they are polling: nothing has answered them
     const body = Buffer.from('from the other worker');
-    writeEntry(s.dict, s.key, null, s.key, { s: 200, h: ['content-type', 'text/plain'], t: NOW, a: 0, e: NOW + 60_000, n: body.length, p: partsFor(body.length), id: 'o.1' }, body, 60_000);
+    writeEntry(s.dict, s.key, null, s.key, { s: 200, h: ['content-type', 'text/plain'], t: NOW, a: 0, e: NOW + 60_000, n: body.length, p: partsFor(body.length), id: 'o.1', k: s.material }, body, 60_000);
     s.other.release(s.key, token);
     for (const { r } of await Promise.all(waiters)) {
       expect(r.header('x-cache-status')).toBe('HIT');
