@@ -38,6 +38,7 @@ beforeAll(async () => {
       { name: 'k', paths: ['/k/'], upstream: 'up', plugins: { 'key-auth': {}, 'proxy-cache': {} } },
       { name: 'v', paths: ['/v/'], upstream: 'up', plugins: { 'proxy-cache': {} } },
       { name: 'm', paths: ['/m/'], upstream: 'up', plugins: { 'proxy-cache': { dict: 'other_cache' } } },
+      { name: 'h', paths: ['/h/'], upstream: 'up', plugins: { 'proxy-cache': {} } },
       { name: 'plain', paths: ['/plain/'], upstream: 'up' },
     ],
   }));
@@ -88,6 +89,18 @@ describe('proxy-cache purge on the status listener', () => {
     // Another path of the route stays.
     expect((await get('/k/keep', alice)).cache).toBe('HIT');
     expect(count('/k/keep')).toBe(1);
+  });
+
+  it('every worker stops answering from its own copy of a purged entry at once', async () => {
+    const first = await get('/h/hot');
+    // Enough HITs, on new connections, that both workers have read the entry and keep a copy of it (local.ts).
+    for (let i = 0; i < 12; i++) expect(await get('/h/hot')).toMatchObject({ cache: 'HIT', body: first.body });
+    expect(await purge('?route=h&path=/h/hot')).toEqual({ status: 200, body: { purged: 1 } });
+    const after = await get('/h/hot');
+    expect(after.cache).toBe('MISS');
+    expect(after.body).not.toBe(first.body);
+    for (let i = 0; i < 12; i++) expect((await get('/h/hot')).body).toBe(after.body);
+    expect(count('/h/hot')).toBe(2);
   });
 
   it('purge by route removes that route\'s entries only', async () => {
