@@ -31,6 +31,7 @@ import { runRequestPhases } from '../../src/worker/pipeline/run.ts';
 import { createUpstream } from '../../src/worker/proxy.ts';
 import { sendHead } from '../../src/worker/response-writer.ts';
 import { ORIGIN_CANARY, TENANT_RULES } from '../http/scenarios.ts';
+import { Tunnels } from '../../src/worker/websocket.ts';
 
 const consumers: ConsumerConf[] = [
   { username: 'bench', attributes: { user_id: '1001', company_id: '42' }, credentials: { 'key-auth': [{ key: 'bench-key' }] } },
@@ -79,9 +80,10 @@ const origin = createUpstream({
   retries: 0, host_header: null, tls: null, healthcheck: { active: null, passive: null },
   targets: [{ address: '127.0.0.1:9', host: '127.0.0.1', port: 9, weight: 1, backup: false }],
 });
+const stats = new Float64Array(64);
 const site: Site = {
-  log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1, bodyLimits: { maxBody: 0, idleMs: 60_000 },
-  upstreams: new Map([['origin', origin]]),
+  log, accessLog: null, stats, lifecycle: { draining: false }, routes: 1, bodyLimits: { maxBody: 0, idleMs: 60_000 },
+  upstreams: new Map([['origin', origin]]), tunnels: new Tunnels(stats),
 };
 
 const BUILTINS = new Map((await loadAllBuiltins()).map((d) => [d.name, d]));

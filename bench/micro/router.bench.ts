@@ -18,6 +18,7 @@ const route = (name: string, paths: string[], extra: Partial<RouteConf> = {}): R
   methods: [],
   strip_path: false,
   preserve_host: false,
+  websocket: false,
   upstream: 'echo',
   return: null,
   root: null,

@@ -40,6 +40,9 @@ function checkRoutes(routes: unknown[], upstreams: Obj, r: Reporter): void {
     const targets = (['upstream', 'return', 'root'] as const).filter((k) => raw[k] !== undefined);
     if (targets.length === 0) r.report(base, 'a route needs one of upstream, return or root');
     if (targets.length > 1) r.report(base, `a route takes only one of upstream, return or root, not ${targets.join(' and ')}`);
+    if (raw['websocket'] === true && raw['upstream'] === undefined && targets.length > 0) {
+      r.report([...base, 'websocket'], `websocket needs an upstream route: a ${targets[0]!} route has nothing to tunnel to`);
+    }
     const upstream = raw['upstream'];
     if (typeof upstream === 'string' && !Object.hasOwn(upstreams, upstream)) r.report([...base, 'upstream'], `upstream "${upstream}" is not defined`);
   });

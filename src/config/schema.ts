@@ -269,6 +269,7 @@ const Route = Type.Object(
     ),
     strip_path: Type.Boolean({ default: false, description: 'Remove the matched prefix before proxying' }),
     preserve_host: Type.Boolean({ default: false, description: "Send the client's Host upstream" }),
+    websocket: Type.Boolean({ default: false, description: 'Proxy WebSocket upgrades (the handshake passes the plugins); false = Upgrade is stripped and the request served as a plain one' }),
     upstream: Type.Optional(Type.String({ description: 'Name of the upstream to proxy to' })),
     return: Type.Optional(Return),
     root: Type.Optional(Type.String({ minLength: 1, description: 'Directory of static files' })),

@@ -6,10 +6,10 @@
  * update stale.
  *
  *   Float64Array (8 bytes per slot)
- *   ┌──────────┬──────────────┬────────────┬─────────────┬──────────────────┬─────┬──────────────────┐
- *   │ REQUESTS │ CONN_ACCEPTED│ CONN_ACTIVE│ CONN_HANDLED│ route 0 block    │ ... │ "no route" block │
- *   └──────────┴──────────────┴────────────┴─────────────┴──────────────────┴─────┴──────────────────┘
- *      0            1              2             3         HEADER_SLOTS + i * ROUTE_SLOTS
+ *   ┌──────────┬──────────────┬────────────┬─────────────┬───────────┬──────────┬──────────────┬────────────────┬─────┬──────────────────┐
+ *   │ REQUESTS │ CONN_ACCEPTED│ CONN_ACTIVE│ CONN_HANDLED│ WS_ACTIVE │ WS_TOTAL │ WS_AT_DRAIN  │ route 0 block  │ ... │ "no route" block │
+ *   └──────────┴──────────────┴────────────┴─────────────┴───────────┴──────────┴──────────────┴────────────────┴─────┴──────────────────┘
+ *      0            1              2             3            4           5           6        HEADER_SLOTS + i * ROUTE_SLOTS
  *
  *   route block (ROUTE_SLOTS = 36)
  *   ┌─────────────────┬─────────────────────────┬───────────┬─────────────────────────┬────────────┬──────────────┐
@@ -19,7 +19,9 @@
  *
  * Bucket slots hold per-bucket counts (not cumulative): one increment per
  * request; the master accumulates them when it renders Prometheus text.
- * Every slot is a counter except CONN_ACTIVE, a gauge: when a worker exits,
+ * WS_*: WebSockets open now (a gauge), opened, and closed with 1001 at a
+ * drain's worker_shutdown_timeout.
+ * Every slot is a counter except CONN_ACTIVE and WS_ACTIVE, gauges: when a worker exits,
  * the master keeps its counters (metrics.ts Totals) so that totals never go
  * backwards across reloads, and drops its gauge.
  * Float64 rather than Int32: counts pass 2^31 on a busy gateway within days,
@@ -29,7 +31,10 @@ export const REQUESTS = 0;
 export const CONN_ACCEPTED = 1;
 export const CONN_ACTIVE = 2;
 export const CONN_HANDLED = 3;
-export const HEADER_SLOTS = 4;
+export const WS_ACTIVE = 4;
+export const WS_TOTAL = 5;
+export const WS_AT_DRAIN = 6;
+export const HEADER_SLOTS = 7;
 
 /** Latency bucket upper bounds in ms (Prometheus `le`, converted to seconds when rendered). */
 export const LATENCY_BOUNDS: readonly number[] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];

@@ -8,7 +8,7 @@ import { loadConfWithPlugins } from '../plugins/load-conf.ts';
 import { createErrorLog } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
-import { CONN_ACTIVE, REQUESTS } from '../contracts/stats-layout.ts';
+import { CONN_ACTIVE, REQUESTS, WS_ACTIVE } from '../contracts/stats-layout.ts';
 import { TICKET_KEY_BYTES } from '../contracts/tls.ts';
 import { CacheCounters, hitRatio, purgeCache } from './cache.ts';
 import { lockPidFile, removePidFile, writePidFile } from './pid-file.ts';
@@ -215,10 +215,10 @@ export class Master {
     return t;
   }
 
-  /** A gauge, not a total: live workers only. */
-  private activeConnections(): number {
+  /** A gauge (CONN_ACTIVE, WS_ACTIVE), not a total: live workers only. */
+  private gauge(slot: number): number {
     let active = 0;
-    for (const w of this.supervisor.workers) active += w.stats[CONN_ACTIVE]!;
+    for (const w of this.supervisor.workers) active += w.stats[slot]!;
     return active;
   }
 
@@ -226,8 +226,11 @@ export class Master {
     const totals = this.totals();
     const health = this.health.snapshot();
     const families: MetricFamily[] = [
-      { name: 'sluice_connections_active', help: 'Client connections open now.', type: 'gauge', samples: [{ labels: {}, value: this.activeConnections() }] },
+      { name: 'sluice_connections_active', help: 'Client connections open now.', type: 'gauge', samples: [{ labels: {}, value: this.gauge(CONN_ACTIVE) }] },
       { name: 'sluice_connections_accepted_total', help: 'Client connections accepted since start, over every generation of workers.', type: 'counter', samples: [{ labels: {}, value: totals.accepted }] },
+      { name: 'sluice_websockets_active', help: 'WebSockets open now.', type: 'gauge', samples: [{ labels: {}, value: this.gauge(WS_ACTIVE) }] },
+      { name: 'sluice_websockets_total', help: 'WebSockets opened (101 relayed), over every generation of workers.', type: 'counter', samples: [{ labels: {}, value: totals.websockets }] },
+      { name: 'sluice_websockets_closed_at_drain_total', help: 'WebSockets a draining worker closed with 1001 at worker_shutdown_timeout.', type: 'counter', samples: [{ labels: {}, value: totals.websocketsAtDrain }] },
       { name: 'sluice_workers', help: 'Worker threads, by state.', type: 'gauge', samples: (['starting', 'running', 'draining'] as const).map((state) => ({
         labels: { state }, value: [...this.supervisor.workers].filter((w) => w.state === state).length,
       })) },
@@ -280,8 +283,9 @@ export class Master {
       uptime_s: Math.floor((Date.now() - this.started) / 1000),
       generation: this.supervisor.generation,
       workers,
-      connections: { active: this.activeConnections(), accepted: totals.accepted, handled: totals.handled },
+      connections: { active: this.gauge(CONN_ACTIVE), accepted: totals.accepted, handled: totals.handled },
       requests_total: totals.requests,
+      websockets: { active: this.gauge(WS_ACTIVE), total: totals.websockets, closed_at_drain: totals.websocketsAtDrain },
       reloads: this.reloads,
       shared_dicts,
       cache: Object.fromEntries([...this.cacheCounters.read(this.conf, this.zones)].map(([route, counts]) => [route, { requests: counts, hit_ratio: hitRatio(counts) }])),

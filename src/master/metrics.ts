@@ -1,12 +1,13 @@
 import {
-  CONN_ACCEPTED, CONN_HANDLED, LATENCY_BOUNDS, REQUESTS, ROUTE_SLOTS, STATUS_CLASSES, TOTAL_BUCKETS, TOTAL_SUM, UPSTREAM_BUCKETS,
+  CONN_ACCEPTED, CONN_HANDLED, LATENCY_BOUNDS, WS_AT_DRAIN, WS_TOTAL, REQUESTS, ROUTE_SLOTS, STATUS_CLASSES, TOTAL_BUCKETS, TOTAL_SUM, UPSTREAM_BUCKETS,
   UPSTREAM_COUNT, UPSTREAM_SUM, routeBase,
 } from '../contracts/stats-layout.ts';
 
 /**
  * The counters of /status and /metrics summed over every worker, live and
  * retired, so that no count goes backwards when a reload retires a
- * generation: requests, accepted and handled connections, and the per-route
+ * generation: requests, accepted and handled connections, WebSockets opened
+ * and closed at a drain's deadline, and the per-route
  * blocks keyed by route name (a route's index changes between confs; its
  * name is what an operator graphs), rendered as Prometheus text for GET /metrics.
  * Gauges (connections active) are not totals: they are read from live workers only.
@@ -17,6 +18,8 @@ export class Totals {
   requests = 0;
   accepted = 0;
   handled = 0;
+  websockets = 0;
+  websocketsAtDrain = 0;
   private readonly routes = new Map<string, Float64Array>();
 
   /** Adds one worker's counters; `routes` are its conf's route names in index order. */
@@ -24,6 +27,8 @@ export class Totals {
     this.requests += stats[REQUESTS]!;
     this.accepted += stats[CONN_ACCEPTED]!;
     this.handled += stats[CONN_HANDLED]!;
+    this.websockets += stats[WS_TOTAL]!;
+    this.websocketsAtDrain += stats[WS_AT_DRAIN]!;
     for (let i = 0; i <= routes.length; i++) {
       const name = i === routes.length ? NO_ROUTE : routes[i]!;
       let acc = this.routes.get(name);
@@ -39,6 +44,8 @@ export class Totals {
     c.requests = this.requests;
     c.accepted = this.accepted;
     c.handled = this.handled;
+    c.websockets = this.websockets;
+    c.websocketsAtDrain = this.websocketsAtDrain;
     for (const [name, acc] of this.routes) c.routes.set(name, acc.slice());
     return c;
   }

@@ -25,6 +25,7 @@ import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
  * writer, the access log and the stats), and the connection is closed.
  *
  *   'request'      ─► serve now, or when the response before it is done
+ *   'upgrade'      ─► a WebSocket handshake (gateway.upgrades): served in its turn, on a response of our own
  *   'clientError'  ─► in the body of a request still waiting: that request is answered with it in its turn
  *                  ─► in the body of a request being or already answered: the connection is cut
  *                  ─► otherwise: once every response owed is done, answer it and close
@@ -35,6 +36,8 @@ export interface RequestHandlers {
   serve(req: IncomingMessage, res: ServerResponse): void;
   /** Answers `code` to a request that must not be served, and closes the connection (gateway.reject). */
   reject(req: IncomingMessage, res: ServerResponse, code: GatewayErrorCode): void;
+  /** Serves a WebSocket handshake, `head` the bytes behind it (gateway.upgrade). */
+  upgrade(req: IncomingMessage, res: ServerResponse, head: Buffer): void;
 }
 
 export interface ConnectionHandlers {
@@ -44,6 +47,8 @@ export interface ConnectionHandlers {
   onClientError(err: NodeJS.ErrnoException, socket: Socket): void;
   /** The server's 'connect' listener: CONNECT is never proxied (Traefik CVE-2026-71324), it is a 405. */
   onConnect(req: IncomingMessage, socket: Socket): void;
+  /** The server's 'upgrade' listener. */
+  onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
 }
 
 const kLatest = Symbol('sluice.latestResponse');
@@ -71,8 +76,24 @@ function answerFor(code: string | undefined): GatewayErrorCode | null {
 /** Nothing of the request could be read: the access log shows `-`, as nginx shows an empty $request_method. */
 const UNKNOWN = '-';
 
+/** After a 101 the connection is a WebSocket tunnel's (websocket.ts); after anything else it is done. */
 function onAnswered(this: ServerResponse): void {
-  this.socket?.destroySoon();
+  if (this.statusCode !== 101) this.socket?.destroySoon();
+}
+
+/** Node drops its own error listener from a socket it hands over (CONNECT, upgrade): a reset then must not be an uncaught error. */
+function onHandedOverError(this: Socket): void {
+  this.destroy();
+}
+
+/** A response of our own on a socket Node no longer parses: the connection's last. */
+function lastResponse(socket: Socket, req: IncomingMessage): ServerResponse {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  // Node's server closes after a last response only for the responses it made itself.
+  res.once('finish', onAnswered);
+  return res;
 }
 
 function unparsed(socket: Socket): IncomingMessage {
@@ -114,12 +135,7 @@ export function createConnectionHandlers(h: RequestHandlers, log: Logger): Conne
       return;
     }
     const req = received ?? unparsed(socket);
-    const res = new ServerResponse(req);
-    res.shouldKeepAlive = false;
-    res.assignSocket(socket);
-    // Node's server closes after a last response only for the responses it made itself.
-    res.once('finish', onAnswered);
-    h.reject(req, res, code);
+    h.reject(req, lastResponse(socket, req), code);
   };
 
   return {
@@ -155,8 +171,18 @@ export function createConnectionHandlers(h: RequestHandlers, log: Logger): Conne
 
     onConnect(req, socket) {
       // Node has stopped parsing this connection: the 405 is its last response.
+      socket.on('error', onHandedOverError);
       req.complete = true;
       afterLatest(socket, () => answer(socket, 'GW_ERR_METHOD_NOT_ALLOWED', req));
+    },
+
+    onUpgrade(req, socket, head) {
+      // Node has stopped parsing this connection too: the handshake's answer is its last response, or a 101 and the tunnel.
+      socket.on('error', onHandedOverError);
+      afterLatest(socket, () => {
+        if (!socket.writable) socket.destroy();
+        else h.upgrade(req, lastResponse(socket, req), head);
+      });
     },
   };
 }

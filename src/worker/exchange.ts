@@ -15,6 +15,7 @@ import type { Chain } from './pipeline/chain.ts';
 import type { BodyLimits } from './pipeline/body.ts';
 import type { Upstream } from './proxy.ts';
 import { RequestView } from './request-view.ts';
+import type { Tunnels } from './websocket.ts';
 
 /** Set when the worker drains: every response from then on carries `Connection: close`. */
 export interface Lifecycle {
@@ -32,6 +33,8 @@ export interface Site {
   readonly bodyLimits: BodyLimits;
   /** The conf's upstreams by name: what `useUpstream` may choose. */
   readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** The worker's open WebSockets. */
+  readonly tunnels: Tunnels;
 }
 
 class ResponseView implements MutableResponseHead {
@@ -129,6 +132,8 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
   exited: Exit | null;
   upstreamAnswer: UpstreamAnswerHook | null;
   background: Background | null;
+  /** A WebSocket handshake (websocket.ts): the bytes the client sent behind it; null for every other request. */
+  handshake: Buffer | null;
 
   /** `from`: a background request's, the request as its plugins left it and the vars it starts with. */
   constructor(site: Site, incoming: Incoming, out: ResponseOut, chain: Chain, start: number, from?: { readonly req: RequestView; readonly vars: CtxVars }) {
@@ -157,6 +162,7 @@ export class Exchange implements RequestCtx, ResponseCtx, LogCtx, HashSource {
     this.exited = null;
     this.upstreamAnswer = null;
     this.background = null;
+    this.handshake = null;
   }
 
   /** Bytes the response put on the wire; over HTTP/2 its body's (the session's frames are shared by its streams). */

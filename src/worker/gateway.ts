@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { REQUESTS } from '../contracts/stats-layout.ts';
@@ -14,6 +15,7 @@ import { closeAfterResponse } from './http2-exchange.ts';
 import type { Incoming } from './http2-exchange.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
 import { normalizePath } from './normalize-path.ts';
+import type { NormalizedTarget } from './normalize-path.ts';
 import type { BodyLimits } from './pipeline/body.ts';
 import { compileChains } from './pipeline/chain.ts';
 import type { Chains } from './pipeline/chain.ts';
@@ -27,11 +29,13 @@ import { smallestLimit } from './request-view.ts';
 import { guardRequest, originForm } from './request-guard.ts';
 import { sendError, sendExit, sendWhole, track } from './response-writer.ts';
 import { compileRouter } from './router.ts';
-import type { Router } from './router.ts';
+import type { RouteMatch, Router } from './router.ts';
 import { createStaticRoot, serveStatic } from './static-files.ts';
 import { isTls } from './tls-context.ts';
 import type { StaticRoot } from './static-files.ts';
 import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.ts';
+import { asksWebSocket, guardHandshake } from './websocket.ts';
+import type { Tunnels } from './websocket.ts';
 
 /**
  * The request path. `createGateway` compiles a conf once (router, upstream
@@ -43,6 +47,10 @@ import { appendIdentityHeaders, buildUpstreamHeaders } from './upstream-headers.
  *     └► refuse: global rewrite, then the error                 ├ return:  prebuilt response
  *                                                               ├ root:    static file
  *                                                               └ upstream: forward ─► proxy
+ *
+ * A WebSocket handshake for a `websocket: true` route (`upgrades`) takes the
+ * same path from `upgrade`, its response written on the socket Node handed
+ * over, and is tunnelled once the upstream answers 101 (websocket.ts).
  *
  * Every answer goes out through the response writer (response-writer.ts).
  */
@@ -61,11 +69,17 @@ export interface GatewayEnv {
   readonly upstreams: Readonly<Record<string, UpstreamShared>>;
   /** This worker's id: the shdict lock owner. */
   readonly workerId: number;
+  /** The worker's open WebSockets (closed by its drain). */
+  readonly tunnels: Tunnels;
 }
 
 export interface Gateway {
   /** Serves a request, over HTTP/1.1 (connection.ts) or HTTP/2 (http2-server.ts). */
   handle(req: Incoming, res: ClientResponse): void;
+  /** The server's shouldUpgradeCallback: a WebSocket handshake for a `websocket: true` route. Any other Upgrade is served as a plain request. */
+  upgrades(req: IncomingMessage): boolean;
+  /** A handshake `upgrades` accepted, with a response on its socket and the bytes the client sent behind it. */
+  upgrade(req: IncomingMessage, res: ServerResponse, head: Buffer): void;
   /** Answers `code` in place of serving the request (connection.ts: a client error in its place) and closes the connection. */
   reject(req: Incoming, res: ClientResponse, code: GatewayErrorCode): void;
   /** Upstream pools, then the plugins' dispose (bounded by `boundMs`), then the offload pool. */
@@ -86,6 +100,8 @@ interface Compiled extends Site {
   readonly chains: Chains;
   readonly clientAddress: ClientAddressResolver;
   readonly realIpHeader: string | null;
+  /** Some route has `websocket: true`: else no Upgrade request is even routed for it. */
+  readonly webSockets: boolean;
 }
 
 function compileReturn(route: RouteConf): RouteAction {
@@ -131,9 +147,17 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
     chains,
     clientAddress: createClientAddressResolver(conf.server.real_ip),
     realIpHeader: conf.server.real_ip?.header.toLowerCase() ?? null,
+    tunnels: env.tunnels,
+    webSockets: conf.routes.some((r) => r.websocket),
   };
   return {
-    handle: (req, res) => handle(g, req, res),
+    handle: (req, res) => route(g, open(g, req, res), guardRequest(req)),
+    upgrades: (req) => g.webSockets && asksWebSocket(req) && isWebSocketRoute(g, req),
+    upgrade(req, res, head) {
+      const x = open(g, req, res);
+      x.handshake = head;
+      route(g, x, guardRequest(req) ?? guardHandshake(req, res));
+    },
     reject: (req, res, code) => refuse(open(g, req, res), code, true),
     async close(boundMs) {
       await Promise.all([...upstreams.values()].map(closeUpstream));
@@ -153,31 +177,42 @@ function open(g: Compiled, req: Incoming, res: ClientResponse): Exchange {
   return x;
 }
 
-function handle(g: Compiled, req: Incoming, res: ClientResponse): void {
-  const x = open(g, req, res);
-  const bad = guardRequest(req);
-  if (bad !== null) {
-    refuse(x, bad, true);
-    return;
-  }
+/** Where a request goes: its normalised target and route (null: none matched). */
+interface Located {
+  readonly target: NormalizedTarget;
+  readonly match: RouteMatch | null;
+}
+
+/** The request's target normalised and routed, or why it cannot be (answered with the connection closed). */
+function locate(g: Compiled, req: Incoming): Located | GatewayErrorCode {
   const host = req.headers.host;
   let target = req.url!;
   if (target.charCodeAt(0) !== 47 /* '/' */) {
     const path = originForm(target, host);
-    if (path === null) {
-      refuse(x, 'GW_ERR_BAD_REQUEST', true);
-      return;
-    }
+    if (path === null) return 'GW_ERR_BAD_REQUEST';
     target = path;
   }
   const n = normalizePath(target);
-  if ('error' in n) {
-    // nginx closes the connection after its own 400s; nothing pipelined behind this one is served.
-    refuse(x, 'GW_ERR_BAD_PATH', true);
+  // nginx closes the connection after its own 400s; nothing pipelined behind this one is served.
+  if ('error' in n) return 'GW_ERR_BAD_PATH';
+  return { target: n, match: g.router.match(req.method!, host, n.path, req.headers) };
+}
+
+/** Routed where `route` will route it: Node asks before it makes the request or the upgrade of it. */
+function isWebSocketRoute(g: Compiled, req: IncomingMessage): boolean {
+  const at = locate(g, req);
+  return typeof at !== 'string' && at.match !== null && at.match.route.websocket;
+}
+
+/** `bad`: the request guard's verdict. */
+function route(g: Compiled, x: Exchange, bad: GatewayErrorCode | null): void {
+  const at = bad ?? locate(g, x.incoming);
+  if (typeof at === 'string') {
+    refuse(x, at, true);
     return;
   }
+  const { target: n, match: m } = at;
   x.path = n.path;
-  const m = g.router.match(x.method, host, n.path, req.headers);
   if (m === null) {
     x.req.routeTo(n.path, n.query);
     refuse(x, 'GW_ERR_NO_ROUTE');
@@ -238,7 +273,7 @@ function answerExit(g: Compiled, x: Exchange, exit: Exit): void {
 function fetchInBackground(g: Compiled, x: Exchange, { vars, done }: Background): void {
   const action = g.actions[x.routeIndex]!;
   const upstream = x.proxyTo;
-  if (action.kind !== 'proxy' || upstream === null || x.req.buffered !== null || clientSentBody(x.incoming)) {
+  if (action.kind !== 'proxy' || upstream === null || x.handshake !== null || x.req.buffered !== null || clientSentBody(x.incoming)) {
     done();
     return;
   }

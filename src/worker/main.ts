@@ -18,6 +18,7 @@ import { SharedDict } from '../shdict/index.ts';
 import { createTlsSetup } from './tls-context.ts';
 import { createHttp2Listener } from './http2-server.ts';
 import type { Http2Listener } from './http2-server.ts';
+import { Tunnels } from './websocket.ts';
 
 /**
  * A worker thread: one reactor serving every `listen` address with
@@ -34,6 +35,7 @@ const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, 
 const accessLog = createAccessLog(conf.access_log, data.id);
 const stats = new Float64Array(data.stats);
 const lifecycle: Lifecycle = { draining: false };
+const tunnels = new Tunnels(stats);
 
 /**
  * Plugins (built-in and from plugin_paths) and the pipeline are built before
@@ -42,7 +44,7 @@ const lifecycle: Lifecycle = { draining: false };
  */
 async function build(): Promise<Gateway> {
   const registry = await loadPluginRegistry(conf.plugin_paths, pluginNamesIn(conf as unknown as Obj));
-  return await createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, upstreams: data.upstreams, workerId: data.id });
+  return await createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, upstreams: data.upstreams, workerId: data.id, tunnels });
 }
 
 /** Reported like a port that cannot be bound: the master keeps the old generation. */
@@ -56,7 +58,7 @@ function startFailed(err: unknown): never {
 }
 
 const gateway = await build().catch(startFailed);
-const requests = createConnectionHandlers({ serve: gateway.handle, reject: gateway.reject }, log);
+const requests = createConnectionHandlers({ serve: gateway.handle, reject: gateway.reject, upgrade: gateway.upgrade }, log);
 
 function onSocketClose(): void {
   stats[CONN_ACTIVE]!--;
@@ -78,6 +80,8 @@ const httpOptions: ServerOptions = {
   connectionsCheckingInterval: Math.min(1000, conf.server.client_header_timeout),
   // A missing Host is refused by the request guard, so that its 400 is written and logged like every other.
   requireHostHeader: false,
+  // Only a WebSocket handshake for a websocket route is an upgrade; any other Upgrade is a plain request (the header is dropped).
+  shouldUpgradeCallback: gateway.upgrades,
 };
 
 /** Built once for every tls listener of the worker (tls-context.ts); -t made sure there are certificates. */
@@ -103,6 +107,7 @@ const servers: Listener[] = conf.server.listen.map((l) => {
   server.on('clientError', requests.onClientError);
   server.on('connection', onConnection);
   server.on('connect', requests.onConnect);
+  server.on('upgrade', requests.onUpgrade);
   return server;
 });
 
@@ -160,7 +165,9 @@ function drain(): void {
   lifecycle.draining = true;
   let open = servers.length;
   const deadline = setTimeout(() => {
-    log.warn('worker_shutdown_timeout reached: closing remaining connections');
+    // Open WebSockets are what usually remains (closeAllConnections does not see them: Node handed their sockets over).
+    const websockets = tunnels.goAway();
+    log.warn({ websockets }, 'worker_shutdown_timeout reached: closing remaining connections, WebSockets with 1001');
     for (const s of servers) s.closeAllConnections();
     void exit(0);
   }, conf.worker_shutdown_timeout);

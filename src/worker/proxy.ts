@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { UpstreamConf } from '../config/types.ts';
@@ -17,6 +18,7 @@ import { HeaderList } from '../plugins/pdk/headers.ts';
 import { logGatewayError, sendChunk, sendEnd, sendError, sendExit, sendHead } from './response-writer.ts';
 import type { ErrorCause } from './response-writer.ts';
 import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.ts';
+import { openTunnel } from './websocket.ts';
 
 /**
  * The streaming proxy on undici's dispatch API (the fastest client Node has:
@@ -201,6 +203,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       method: p.x.method as Dispatcher.HttpMethod,
       headers: p.headers,
       body: p.body !== null ? p.body : !p.hasBody ? null : p.maxChunkedBody > 0 ? Readable.from(limitedBody(this, incoming, p.maxChunkedBody), { objectMode: false }) : incoming,
+      // undici writes Connection/Upgrade itself (the client's were dropped as hop-by-hop) and hands over the socket on a 101.
+      upgrade: p.x.handshake === null ? null : 'websocket',
     };
   }
 
@@ -259,6 +263,13 @@ class ProxyCall implements Dispatcher.DispatchHandler {
       this.replaced = true;
       sendExit(x, instead);
     }
+  }
+
+  /** A 101 to the WebSocket handshake: the try is done (upstream_time is the handshake's), the sockets are joined. */
+  onRequestUpgrade(_c: Dispatcher.DispatchController, _status: number, headers: Record<string, string | string[] | undefined>, socket: Duplex): void {
+    this.settle(true);
+    this.finish();
+    openTunnel(this.p.x, buildDownstreamHeaders(headers), socket, this.p.upstream.conf.read_timeout);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -21,6 +21,7 @@ import { recordRequest } from './stats.ts';
  *
  *   sendHead ─► [sendChunk …] ─► sendEnd        streamed bodies (proxy, files)
  *   sendWhole = sendHead + the body in one end() (return:, exits, errors)
+ *   sendUpgrade: a WebSocket's 101, then the socket is the tunnel's
  *   track: on the response's 'close' ─► access log, stats, log phase
  */
 
@@ -30,15 +31,32 @@ const EMPTY = new Uint8Array(0);
 export function sendHead(x: Exchange, status: number, list: readonly string[], source: ResponseSource): void {
   const out = x.out;
   if (x.site.lifecycle.draining) out.shouldKeepAlive = false;
+  out.writeHead(status, filtered(x, status, list, source) as string[]);
+}
+
+/** The head as the header filters leave it. */
+function filtered(x: Exchange, status: number, list: readonly string[], source: ResponseSource): readonly string[] {
   const chain = x.chain;
-  if (chain.headerFilter === null && chain.log === null) {
-    out.writeHead(status, list as string[]);
-    return;
-  }
+  if (chain.headerFilter === null && chain.log === null) return list;
   // The list is borrowed (Node's, undici's or a prebuilt one) and copied only if a filter changes it.
   const headers = x.startResponse(status, list, source);
   runHeaderFilter(x);
-  out.writeHead(status, headers.list as string[]);
+  return headers.list;
+}
+
+const UPGRADE_HEADERS: readonly string[] = ['connection', 'upgrade', 'upgrade', 'websocket'];
+
+/**
+ * The upstream's 101 to a WebSocket handshake (websocket.ts): its head passes
+ * the header filters like any other (correlation id, CORS), then gets back the
+ * hop-by-hop Connection and Upgrade no filter may drop, and the HTTP response
+ * is over. What follows on the socket is the tunnel's; the response's 'close'
+ * is the socket's, so the access log, stats and log phase (limit-conn's
+ * release) run when the WebSocket ends.
+ */
+export function sendUpgrade(x: Exchange, list: readonly string[]): void {
+  x.out.writeHead(101, [...filtered(x, 101, list, 'upstream'), ...UPGRADE_HEADERS]);
+  x.out.end();
 }
 
 /** One chunk of a streamed body; false when the client's socket wants the producer to pause. */

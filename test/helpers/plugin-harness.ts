@@ -15,6 +15,7 @@ import { validate } from '../../src/config/validate.ts';
 import { compileConsumers } from '../../src/worker/pipeline/consumers.ts';
 import { closeUpstream, createUpstream } from '../../src/worker/proxy.ts';
 import type { Upstream } from '../../src/worker/proxy.ts';
+import { Tunnels } from '../../src/worker/websocket.ts';
 
 /**
  * Runs plugins' phases in-process on a fake request, through the real
@@ -178,9 +179,10 @@ export async function startHarness(defs: readonly PluginDef[], plugins: Record<s
 function build({ lines, log, envs, conf, plugins, named, upstreams }: Worker): Harness {
   const chains = compileChains({ conf, plugins, envFor: envs.envFor, log });
 
+  const stats = new Float64Array(64);
   const site: Site = {
-    log, accessLog: null, stats: new Float64Array(64), lifecycle: { draining: false }, routes: 1,
-    bodyLimits: { maxBody: 0, idleMs: 1000 }, upstreams,
+    log, accessLog: null, stats, lifecycle: { draining: false }, routes: 1,
+    bodyLimits: { maxBody: 0, idleMs: 1000 }, upstreams, tunnels: new Tunnels(stats),
   };
   const routeUpstream = upstreams.values().next().value ?? null;
 

@@ -11,6 +11,7 @@ const route = (fields: RouteFields): RouteConf => ({
   strip_path: false,
   headers: {},
   preserve_host: false,
+  websocket: false,
   upstream: 'echo',
   return: null,
   root: null,

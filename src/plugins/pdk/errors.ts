@@ -32,6 +32,8 @@ export const GATEWAY_ERRORS = {
   GW_ERR_CLIENT_TIMEOUT: { status: 408, message: 'client timed out' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request header fields too large' },
+  GW_ERR_BAD_HANDSHAKE: { status: 400, message: 'bad WebSocket handshake' },
+  GW_ERR_WEBSOCKET_VERSION: { status: 426, message: 'unsupported WebSocket version' },
   GW_ERR_INTERNAL: { status: 500, message: 'internal error' },
   GW_ERR_UPSTREAM: { status: 502, message: 'upstream failed' },
   GW_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'no healthy upstream' },

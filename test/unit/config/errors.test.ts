@@ -62,8 +62,9 @@ describe('loadConf reports every fault in one pass', () => {
       `${f}:37:5: routes[2]: a route takes only one of upstream, return or root, not upstream and root`,
       `${f}:41:5: routes[3]: missing required key "name"`,
       `${f}:42:23: routes[3].return.status: must be <= 599`,
-      `${f}:43:36: access_log.buffer: access log buffer is too large: at most 1m`,
-      `${f}:43:47: access_log.flush: invalid duration "soon": expected a number and a unit (ms, s, m, h, d) at "soon"`,
+      `${f}:43:16: routes[3].websocket: websocket needs an upstream route: a return route has nothing to tunnel to`,
+      `${f}:44:36: access_log.buffer: access log buffer is too large: at most 1m`,
+      `${f}:44:47: access_log.flush: invalid duration "soon": expected a number and a unit (ms, s, m, h, d) at "soon"`,
     ]);
   });
 

@@ -38,7 +38,7 @@ describe('error catalogue', () => {
   });
 
   it('keeps the statuses and messages of the gateway\'s own answers', () => {
-    expect(Object.fromEntries(entries.slice(0, 13))).toEqual({
+    expect(Object.fromEntries(entries.slice(0, 15))).toEqual({
       GW_ERR_BAD_REQUEST: { status: 400, message: 'bad request' },
       GW_ERR_BAD_PATH: { status: 400, message: 'bad request path' },
       GW_ERR_NO_ROUTE: { status: 404, message: 'no route matched' },
@@ -48,6 +48,8 @@ describe('error catalogue', () => {
       GW_ERR_CLIENT_TIMEOUT: { status: 408, message: 'client timed out' },
       GW_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
       GW_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request header fields too large' },
+      GW_ERR_BAD_HANDSHAKE: { status: 400, message: 'bad WebSocket handshake' },
+      GW_ERR_WEBSOCKET_VERSION: { status: 426, message: 'unsupported WebSocket version' },
       GW_ERR_INTERNAL: { status: 500, message: 'internal error' },
       GW_ERR_UPSTREAM: { status: 502, message: 'upstream failed' },
       GW_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: 'no healthy upstream' },
