@@ -133,7 +133,7 @@ describe('WebSocket proxying', () => {
     const gone = new Promise((resolve) => socket.once('close', resolve));
     socket.destroy();
     await gone;
-    await expect.poll(() => readFileSync(join(gw.dir, 'logs/access.log'), 'utf8')).toMatch(/"path":"\/open\/raw","status":101,"bytes":[1-9][0-9]*,.*"route":"open","request_id":"ws-trace-1"/);
+    await expect.poll(() => readFileSync(join(gw.dir, 'logs/access.log'), 'utf8')).toMatch(/"path":"\/open\/raw","protocol":"HTTP\/1.1","status":101,"bytes":[1-9][0-9]*,.*"route":"open","request_id":"ws-trace-1"/);
   });
 
   test('a route without websocket: true does not upgrade: the upstream gets a plain GET without Upgrade', async () => {
