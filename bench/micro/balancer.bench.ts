@@ -6,26 +6,15 @@
  * request, best of five runs of BENCH_N (default 2,000,000) requests.
  * Run: node_modules/.bin/node bench/micro/balancer.bench.ts
  */
+import { upstreamConf } from '../../test/helpers/upstream-conf.ts';
 import type { Algorithm, UpstreamConf } from '../../src/config/types.ts';
 import { zoneClock } from '../../src/contracts/upstream-zone.ts';
 import { createBalancer } from '../../src/worker/balancer.ts';
 
 const N = Number(process.env['BENCH_N'] ?? 2_000_000);
 
-const upstream = (algorithm: Algorithm): UpstreamConf => ({
-  name: 'bench',
-  algorithm,
-  hash_on: 'ip',
-  targets: [5, 1, 1].map((weight, i) => ({ address: `10.0.0.${i + 1}:80`, host: `10.0.0.${i + 1}`, port: 80, weight, backup: false })),
-  keepalive: 64,
-  connect_timeout: 5000,
-  send_timeout: 60000,
-  read_timeout: 60000,
-  retries: 1,
-  host_header: null,
-  tls: null,
-  healthcheck: { active: null, passive: { max_fails: 3, fail_timeout: 10_000 } },
-});
+const upstream = (algorithm: Algorithm): UpstreamConf =>
+  upstreamConf([['10.0.0.1:80', 5], ['10.0.0.2:80', 1], ['10.0.0.3:80', 1]], algorithm, { max_fails: 3, fail_timeout: 10_000 });
 
 function run(algorithm: Algorithm): number {
   const b = createBalancer(upstream(algorithm));

@@ -1,32 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { createBalancer, triedBit } from '../../src/worker/balancer.ts';
 import type { Balancer, TargetState } from '../../src/worker/balancer.ts';
-import type { Algorithm, PassiveHealthcheckConf, UpstreamConf } from '../../src/config/types.ts';
+import type { Algorithm, PassiveHealthcheckConf } from '../../src/config/types.ts';
+import { upstreamConf } from '../helpers/upstream-conf.ts';
 
-/** A resolved upstream conf as the loader would produce it; targets are named by their address. */
-function upstream(
-  targets: readonly (readonly [address: string, weight: number, backup?: 'backup'])[],
-  algorithm: Algorithm = 'round-robin',
-  passive: PassiveHealthcheckConf | null = null,
-): UpstreamConf {
-  return {
-    name: 'u',
-    algorithm,
-    hash_on: 'ip',
-    targets: targets.map(([address, weight, backup]) => {
-      const colon = address.lastIndexOf(':');
-      return { address, host: address.slice(0, colon), port: Number(address.slice(colon + 1)), weight, backup: backup === 'backup' };
-    }),
-    keepalive: 64,
-    connect_timeout: 5000,
-    send_timeout: 60000,
-    read_timeout: 60000,
-    retries: 1,
-    host_header: null,
-    tls: null,
-    healthcheck: { active: null, passive },
-  };
-}
+const upstream = upstreamConf;
 
 const A = '10.0.0.1:80';
 const B = '10.0.0.2:80';

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import type { Algorithm, PassiveHealthcheckConf, UpstreamConf } from '../../../src/config/types.ts';
 import { createUpstreamZone } from '../../../src/contracts/upstream-zone.ts';
 import { createBalancer } from '../../../src/worker/balancer.ts';
+import { upstreamConf } from '../../helpers/upstream-conf.ts';
 import type { Balancer, TargetState } from '../../../src/worker/balancer.ts';
 
 /**
@@ -9,22 +10,9 @@ import type { Balancer, TargetState } from '../../../src/worker/balancer.ts';
  * in-flight share, as the supervisor hands them out): what one does, the other
  * sees.
  */
-function upstream(targets: readonly (readonly [weight: number, backup?: 'backup'])[], algorithm: Algorithm, passive: PassiveHealthcheckConf | null = null): UpstreamConf {
-  return {
-    name: 'u',
-    algorithm,
-    hash_on: 'ip',
-    targets: targets.map(([weight, backup], i) => ({ address: `10.0.0.${i + 1}:80`, host: `10.0.0.${i + 1}`, port: 80, weight, backup: backup === 'backup' })),
-    keepalive: 64,
-    connect_timeout: 5000,
-    send_timeout: 60000,
-    read_timeout: 60000,
-    retries: 1,
-    host_header: null,
-    tls: null,
-    healthcheck: { active: null, passive },
-  };
-}
+/** Targets named 10.0.0.1:80, 10.0.0.2:80, … by position. */
+const upstream = (targets: readonly (readonly [weight: number, backup?: 'backup'])[], algorithm: Algorithm, passive: PassiveHealthcheckConf | null = null): UpstreamConf =>
+  upstreamConf(targets.map(([weight, backup], i) => [`10.0.0.${i + 1}:80`, weight, backup] as const), algorithm, passive);
 
 /** Two workers' balancers on one zone. */
 function twoWorkers(conf: UpstreamConf): [Balancer, Balancer] {
