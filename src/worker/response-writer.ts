@@ -1,3 +1,4 @@
+import { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -7,6 +8,7 @@ import { prepareExit } from '../plugins/pdk/prepared-exit.ts';
 import type { PreparedExit } from '../plugins/pdk/prepared-exit.ts';
 import type { Exit, ResponseSource } from '../plugins/pdk/types.ts';
 import type { Exchange } from './exchange.ts';
+import { lingerOnClose } from './lingering-close.ts';
 import { PLUGIN_FAILED, runBodyFilter, runHeaderFilter, runLog } from './pipeline/run.ts';
 import { recordRequest } from './stats.ts';
 
@@ -146,7 +148,11 @@ export function sendError(x: Exchange, code: GatewayErrorCode, close = false, ca
     return;
   }
   if (out.destroyed) return;
-  if (close) out.shouldKeepAlive = false;
+  if (close) {
+    out.shouldKeepAlive = false;
+    // A body still coming (HTTP/1.1): read it away after the answer, so that the client gets to read the answer.
+    if (x.incoming instanceof IncomingMessage && !x.incoming.complete) lingerOnClose(x.socket);
+  }
   sendWhole(x, status, errorHead(code, close), errorBody(code), 'error');
 }
 
