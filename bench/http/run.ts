@@ -25,6 +25,8 @@ import type { Scenario } from './scenarios.ts';
 import { probe } from './request.ts';
 import type { LoadRequest } from './request.ts';
 import { loadRequest, SCENARIOS } from './scenarios.ts';
+import { benchCertificate } from './certificate.ts';
+import type { BenchCertificate } from './certificate.ts';
 import { nginxVersion, ROOT, startNginx, startSluice, startUpstream } from './targets.ts';
 import type { Running } from './targets.ts';
 
@@ -162,18 +164,20 @@ interface NoRun {
   readonly failed: boolean;
 }
 
+const certificateFor = (s: Scenario): BenchCertificate | null => (s.tls ? benchCertificate() : null);
+
 /** One measured run of `s` on a fresh system under test, or why there is none. */
 async function runScenario(s: Scenario, upstream: Running): Promise<Run | NoRun> {
   let target: Running | null = null;
   if (s.kind === 'nginx') {
     if (nginx === null) return { reason: 'nginx not on PATH', failed: false };
     try {
-      target = await startNginx({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, proxyCache: s.proxyCache ?? false });
+      target = await startNginx({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, proxyCache: s.proxyCache ?? false, tls: certificateFor(s) });
     } catch (err) {
       return { reason: `nginx did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`, failed: false };
     }
   } else if (s.kind === 'sluice') {
-    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu }, s.conf);
+    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, tls: certificateFor(s) }, s.conf);
   }
   const req = loadRequest(s, target?.port ?? upstream.port);
   console.error(`bench: ${s.name}: ${req.url}${req.newQueryEachRequest ? ' (a new query each request)' : ''}`);

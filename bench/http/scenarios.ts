@@ -31,6 +31,8 @@ interface Common {
    * they ran too; with `atLeast`, the lowest ratio of req/s that meets the target.
    */
   readonly versus?: readonly (string | { readonly scenario: string; readonly atLeast: number })[];
+  /** Served over TLS 1.3 with the bench's certificate (certificate.ts), by Sluice or nginx alike. */
+  readonly tls?: true;
 }
 
 export type Scenario =
@@ -45,7 +47,7 @@ export type Scenario =
 
 /** What the load generator sends for `s` to a system under test on 127.0.0.1:`port`. */
 export function loadRequest(s: Scenario, port: number): LoadRequest {
-  return { url: `http://127.0.0.1:${port}${s.path}`, headers: s.headers ?? {}, newQueryEachRequest: s.newQueryEachRequest ?? false };
+  return { url: `${s.tls ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`, headers: s.headers ?? {}, newQueryEachRequest: s.newQueryEachRequest ?? false };
 }
 
 /** The proxy route plugin scenarios decorate: no strip_path, so the upstream sees what nginx's proxy_pass sends. */
@@ -126,6 +128,14 @@ export const SCENARIOS: readonly Scenario[] = [
     conf: CACHED,
   },
   { kind: 'nginx', name: 'nginx proxy_cache HIT', path: '/bare', proxyCache: true, expect: { 'x-cache-status': 'HIT' } },
+  // Issue 16: HTTPS beside nginx on the same ECDSA P-256 certificate, kept alive, and a new connection (a full handshake) for every request.
+  { kind: 'nginx', name: 'nginx https proxy_pass', path: '/bare', tls: true },
+  { kind: 'sluice', name: 'sluice https bare proxy', path: '/bare', tls: true, versus: ['nginx https proxy_pass', 'sluice bare proxy'], conf: { routes: [BARE_ROUTE] } },
+  { kind: 'nginx', name: 'nginx https, a handshake each request', path: '/bare', tls: true, headers: { connection: 'close' } },
+  {
+    kind: 'sluice', name: 'sluice https, a handshake each request', path: '/bare', tls: true, headers: { connection: 'close' },
+    versus: ['nginx https, a handshake each request'], conf: { routes: [BARE_ROUTE] },
+  },
   // The bare proxy asked what the MISS row asks: the client builds every request anew for both, so the
   // difference between the two is the cache's (lookup, lock, store, eviction), not the load generator's.
   { kind: 'sluice', name: 'sluice bare proxy, new query each request', path: '/bare', newQueryEachRequest: true, versus: ['sluice bare proxy'], conf: { routes: [BARE_ROUTE] } },

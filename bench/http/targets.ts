@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from 'node:net';
 import { stringify } from 'yaml';
+import type { BenchCertificate } from './certificate.ts';
 import { commandOutput, freePort, onPath, pinned, start, tempDir } from './processes.ts';
 import type { Child } from './processes.ts';
 
@@ -30,6 +32,8 @@ export interface SluiceSettings {
   readonly upstreamPort: number;
   /** CPUs for the master and its worker threads (a taskset -c list), or null for any. */
   readonly cpu: string | null;
+  /** Listen with TLS on this certificate (HTTPS scenarios), or null for cleartext. */
+  readonly tls: BenchCertificate | null;
 }
 
 /** The bench's base conf; a scenario's fragment is laid over its top-level keys. */
@@ -42,7 +46,9 @@ export async function startSluice(s: SluiceSettings, fragment: Readonly<Record<s
     pid: 'sluice.pid',
     error_log: { path: 'stderr', level: 'warn' },
     access_log: { path: 'off' },
-    server: { listen: [`127.0.0.1:${port}`] },
+    server: s.tls === null
+      ? { listen: [`127.0.0.1:${port}`] }
+      : { listen: [{ address: `127.0.0.1:${port}`, tls: true }], tls: { certificates: [{ cert: s.tls.cert, key: s.tls.key }] } },
     // Readiness comes from /status: at level warn the master does not log "sluice started".
     status: { listen: `127.0.0.1:${statusPort}` },
     upstreams: { origin: { targets: [`127.0.0.1:${s.upstreamPort}`], keepalive: 64 } },
@@ -70,6 +76,8 @@ export interface NginxSettings {
   readonly cpu: string | null;
   /** Answer from a proxy_cache zone (see nginxConf). */
   readonly proxyCache: boolean;
+  /** Listen with TLS on this certificate, or null for cleartext. */
+  readonly tls: BenchCertificate | null;
 }
 
 /**
@@ -114,7 +122,11 @@ http {
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${port} reuseport;
+    listen 127.0.0.1:${port} reuseport${s.tls === null ? ';' : ` ssl;
+    ssl_certificate ${s.tls.cert};
+    ssl_certificate_key ${s.tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;`}
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
@@ -130,11 +142,14 @@ export async function startNginx(s: NginxSettings): Promise<Running> {
   const port = await freePort();
   writeFileSync(join(dir, 'nginx.conf'), nginxConf(s, dir, port));
   const child = start(...pinned('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], s.cpu));
-  await until(child, 'nginx', async () => {
-    const r = await fetch(`http://127.0.0.1:${port}/`);
-    await r.arrayBuffer();
-    return r.ok;
-  });
+  // Ready once it accepts connections (an https answer would need the bench's certificate trusted).
+  await until(child, 'nginx', () => new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  }));
   return { child, port };
 }
 
