@@ -33,17 +33,18 @@ export function createTlsSetup(tls: TlsConf, ticketKeys: Uint8Array | null, sess
   };
   const exact = new Map<string, SecureContext>();
   const wildcard = new Map<string, SecureContext>();
+  const contexts = tls.certificates.map((c) => createSecureContext({ ...base, cert: c.certPem, key: c.keyPem }));
   // In conf order, so a name two certificates share goes to the first, as the default does.
-  for (const c of tls.certificates) {
-    const ctx = createSecureContext({ ...base, cert: c.certPem, key: c.keyPem });
+  tls.certificates.forEach((c, i) => {
+    const ctx = contexts[i]!;
     for (const name of c.names) {
       const map = name.startsWith('*.') ? wildcard : exact;
       const key = name.startsWith('*.') ? name.slice(2) : name;
       if (!map.has(key)) map.set(key, ctx);
     }
-  }
+  });
   const first = tls.certificates[0]!;
-  const fallback = createSecureContext({ ...base, cert: first.certPem, key: first.keyPem });
+  const fallback = contexts[0]!;
   const pick = (servername: string): SecureContext => {
     const name = servername.toLowerCase();
     const found = exact.get(name);

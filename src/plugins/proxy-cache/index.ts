@@ -73,6 +73,23 @@ const FAILURES: ReadonlySet<number> = new Set([502, 503, 504]);
 const REVALIDATE_KEEP_MS = 10 * 60_000;
 
 /**
+ * `build(route)`, kept for the last route seen: one instance serves one route
+ * (or every route when global), so the keys it derives from the route's name
+ * are made once, not per request.
+ */
+function forLastRoute<T>(build: (route: string) => T): (route: string) => T {
+  let last: string | null = null;
+  let value: T | undefined;
+  return (route) => {
+    if (route !== last) {
+      value = build(route);
+      last = route;
+    }
+    return value!;
+  };
+}
+
+/**
  * proxy-cache (issue 14): GET/HEAD responses stored in a shared dict, so
  * every worker answers from what any worker fetched. A hit is an Exit from
  * `access`, which the gateway sends through its response writer: the other
@@ -124,11 +141,7 @@ export const proxyCache = definePlugin({
     // lock_timeout 0: no single flight, every miss goes upstream (and no background refresh: nothing would say one is under way).
     const flights = lockMs > 0 ? new Flights(dict, lockMs, env.workerId.toString(36)) : null;
     let seq = 0;
-    // The counter keys of the last route seen (one instance serves one route, or every route when global).
-    let counted: { readonly route: string; readonly keys: Readonly<Record<CacheStatus, string>> } | null = null;
-    const countKey = (route: string, status: CacheStatus): string => (counted?.route === route ? counted : (counted = {
-      route, keys: Object.fromEntries(CACHE_STATUSES.map((s) => [s, counterKey(route, s)])) as Record<CacheStatus, string>,
-    })).keys[status];
+    const countKeys = forLastRoute((route) => Object.fromEntries(CACHE_STATUSES.map((s) => [s, counterKey(route, s)])) as Readonly<Record<CacheStatus, string>>);
     const entryId = (): string => `${env.workerId.toString(36)}.${(++seq).toString(36)}`;
 
     const state = (status: CacheStatus, material: string, digest: string, key: string, storable: boolean, authorization: boolean): CacheState => ({
@@ -145,20 +158,21 @@ export const proxyCache = definePlugin({
       return head === null || isMarker(head) || head.k !== material ? null : { key: vkey, head };
     }
 
-    // The purge generation key of the last route seen, as for the counters.
-    let generationOf: { readonly route: string; readonly key: string } | null = null;
+    const generationKeyOf = forLastRoute(generationKey);
     const generation = (route: string): number => {
-      if (generationOf?.route !== route) generationOf = { route, key: generationKey(route) };
-      const v = dict.get(generationOf.key);
+      const v = dict.get(generationKeyOf(route));
       return typeof v === 'number' ? v : 0;
     };
+
+    /** Seconds since the response was made: the Age it had when stored, plus its time in the cache. */
+    const ageOf = (head: Head): number => head.a + Math.max(0, Math.floor((env.now() - head.t) / 1000));
     const locals = new LocalEntries();
 
     /** A local copy's answer: prepared once per second of Age; a conditional request takes the general way. */
     function localAnswer(local: LocalEntry, st: CacheState, headers: ReadonlyHeaders): Exit {
       const head = local.head;
       if (headers.has('if-none-match') || headers.has('if-modified-since')) return answer({ key: st.key, head }, local.body, 'HIT', headers, st.digest);
-      const age = head.a + Math.max(0, Math.floor((env.now() - head.t) / 1000));
+      const age = ageOf(head);
       if (local.exit === null || local.age !== age) {
         local.exit = prepareExit(hitExit(head, local.body, age, hide ? null : { status: 'HIT', digest: st.digest }));
         local.age = age;
@@ -168,7 +182,7 @@ export const proxyCache = definePlugin({
 
     /** The answer from an entry, as `status` says it: a 304 when the client's preconditions hold. */
     function answer(found: Found, body: Uint8Array, status: CacheStatus, preconditions: ReadonlyHeaders, digest: string): Exit {
-      const age = found.head.a + Math.max(0, Math.floor((env.now() - found.head.t) / 1000));
+      const age = ageOf(found.head);
       const unchanged = notModified(preconditions, headerView(found.head.h));
       return hitExit(found.head, unchanged ? null : body, age, hide ? null : { status, digest });
     }
@@ -434,7 +448,7 @@ export const proxyCache = definePlugin({
         const st = ctx.vars.proxyCache;
         if (st === undefined) return;
         unlock(st);
-        dict.incr(countKey(ctx.route.name, st.status), 1, 0);
+        dict.incr(countKeys(ctx.route.name)[st.status], 1, 0);
       },
 
       dispose(): void {
