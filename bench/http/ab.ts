@@ -86,7 +86,7 @@ for (let p = 0; p < settings.pairs; p++) {
   // alternated, which is about this method's floor on a 2-core VM).
   const aFirst = p % 2 === 0;
   const order: Side[] = [];
-  for (const s of aFirst ? [a, b] : [b, a]) order.push({ s, g: await startSluice({ ...sluice, tls: s.tls ? benchCertificate() : null }, s.conf), w: [] });
+  for (const s of aFirst ? [a, b] : [b, a]) order.push({ s, g: await startSluice({ ...sluice, tls: s.tls ? benchCertificate() : null, http2: s.http2 ?? false }, s.conf), w: [] });
   const [sa, sb] = aFirst ? [order[0]!, order[1]!] : [order[1]!, order[0]!];
   for (const side of order) {
     await measureWindow(side.s, side.g, 2);

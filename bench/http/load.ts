@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { h2load } from './h2load.ts';
 import { merge, percentiles } from './histogram.ts';
 import type { Sparse } from './histogram.ts';
 import { pinned, start } from './processes.ts';
@@ -11,6 +12,7 @@ import { ROOT } from './targets.ts';
  * µs latency histograms merged. Several processes rather than autocannon's
  * `-w` threads because autocannon's workers do not forward per-response
  * timings, and a separate process keeps the generator off the bench's loop.
+ * HTTP/2 scenarios are loaded by one h2load process instead (h2load.ts).
  */
 export interface ClientSettings {
   readonly connections: number;
@@ -34,7 +36,8 @@ export interface LoadResult {
   readonly duration: number;
 }
 
-interface ClientOutput {
+/** What one load-generator process reports. */
+export interface ClientOutput {
   responses: number;
   duration: number;
   errors: number;
@@ -58,7 +61,7 @@ async function one(req: LoadRequest, connections: number, c: ClientSettings): Pr
 
 export async function load(req: LoadRequest, c: ClientSettings): Promise<LoadResult> {
   const n = Math.max(1, Math.min(c.processes, c.connections));
-  const parts = await Promise.all(Array.from({ length: n }, (_, i) =>
+  const parts = req.http2 ? [await h2load(req, c.connections, c.duration, c.cpu)] : await Promise.all(Array.from({ length: n }, (_, i) =>
     one(req, Math.floor(c.connections / n) + (i < c.connections % n ? 1 : 0), c)));
   const [p50, p90, p99] = percentiles(merge(parts.map((p) => p.hist)), [50, 90, 99]) as [number, number, number];
   const sum = (f: (p: ClientOutput) => number): number => parts.reduce((a, p) => a + f(p), 0);

@@ -13,6 +13,8 @@ export interface LoadRequest {
    * compare such a scenario only with one that varies its query too.
    */
   readonly newQueryEachRequest: boolean;
+  /** Over HTTP/2 (TLS with ALPN h2), loaded by h2load instead of autocannon. */
+  readonly http2: boolean;
 }
 
 /** `url` with its `n` query argument set to `id` (see LoadRequest). */

@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { envCpu, envInt } from './env.ts';
+import { h2loadMissing } from './h2load.ts';
 import { load } from './load.ts';
 import type { ClientSettings, LoadResult } from './load.ts';
 import { commandOutput, cpuSeconds } from './processes.ts';
@@ -169,15 +170,17 @@ const certificateFor = (s: Scenario): BenchCertificate | null => (s.tls ? benchC
 /** One measured run of `s` on a fresh system under test, or why there is none. */
 async function runScenario(s: Scenario, upstream: Running): Promise<Run | NoRun> {
   let target: Running | null = null;
+  const noH2load = s.http2 ? h2loadMissing() : null;
+  if (noH2load !== null) return { reason: noH2load, failed: false };
   if (s.kind === 'nginx') {
     if (nginx === null) return { reason: 'nginx not on PATH', failed: false };
     try {
-      target = await startNginx({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, proxyCache: s.proxyCache ?? false, tls: certificateFor(s) });
+      target = await startNginx({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, proxyCache: s.proxyCache ?? false, tls: certificateFor(s), http2: s.http2 ?? false });
     } catch (err) {
       return { reason: `nginx did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`, failed: false };
     }
   } else if (s.kind === 'sluice') {
-    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, tls: certificateFor(s) }, s.conf);
+    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, tls: certificateFor(s), http2: s.http2 ?? false }, s.conf);
   }
   const req = loadRequest(s, target?.port ?? upstream.port);
   console.error(`bench: ${s.name}: ${req.url}${req.newQueryEachRequest ? ' (a new query each request)' : ''}`);

@@ -33,6 +33,8 @@ interface Common {
   readonly versus?: readonly (string | { readonly scenario: string; readonly atLeast: number })[];
   /** Served over TLS 1.3 with the bench's certificate (certificate.ts), by Sluice or nginx alike. */
   readonly tls?: true;
+  /** With `tls`: HTTP/2 by ALPN (Sluice's `http2: true` listener, nginx's `listen … http2`), loaded by h2load. */
+  readonly http2?: true;
 }
 
 export type Scenario =
@@ -47,7 +49,7 @@ export type Scenario =
 
 /** What the load generator sends for `s` to a system under test on 127.0.0.1:`port`. */
 export function loadRequest(s: Scenario, port: number): LoadRequest {
-  return { url: `${s.tls ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`, headers: s.headers ?? {}, newQueryEachRequest: s.newQueryEachRequest ?? false };
+  return { url: `${s.tls ? 'https' : 'http'}://127.0.0.1:${port}${s.path}`, headers: s.headers ?? {}, newQueryEachRequest: s.newQueryEachRequest ?? false, http2: s.http2 ?? false };
 }
 
 /** The proxy route plugin scenarios decorate: no strip_path, so the upstream sees what nginx's proxy_pass sends. */
@@ -136,6 +138,9 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'sluice', name: 'sluice https, a handshake each request', path: '/bare', tls: true, headers: { connection: 'close' },
     versus: ['nginx https, a handshake each request'], conf: { routes: [BARE_ROUTE] },
   },
+  // HTTP/2 beside nginx: h2load, 50 streams in flight over 5 connections, on the same certificate.
+  { kind: 'nginx', name: 'nginx http2 proxy_pass', path: '/bare', tls: true, http2: true },
+  { kind: 'sluice', name: 'sluice http2 bare proxy', path: '/bare', tls: true, http2: true, versus: ['nginx http2 proxy_pass', 'sluice https bare proxy'], conf: { routes: [BARE_ROUTE] } },
   // The bare proxy asked what the MISS row asks: the client builds every request anew for both, so the
   // difference between the two is the cache's (lookup, lock, store, eviction), not the load generator's.
   { kind: 'sluice', name: 'sluice bare proxy, new query each request', path: '/bare', newQueryEachRequest: true, versus: ['sluice bare proxy'], conf: { routes: [BARE_ROUTE] } },

@@ -34,6 +34,8 @@ export interface SluiceSettings {
   readonly cpu: string | null;
   /** Listen with TLS on this certificate (HTTPS scenarios), or null for cleartext. */
   readonly tls: BenchCertificate | null;
+  /** With `tls`: offer HTTP/2 by ALPN. */
+  readonly http2: boolean;
 }
 
 /** The bench's base conf; a scenario's fragment is laid over its top-level keys. */
@@ -48,7 +50,7 @@ export async function startSluice(s: SluiceSettings, fragment: Readonly<Record<s
     access_log: { path: 'off' },
     server: s.tls === null
       ? { listen: [`127.0.0.1:${port}`] }
-      : { listen: [{ address: `127.0.0.1:${port}`, tls: true }], tls: { certificates: [{ cert: s.tls.cert, key: s.tls.key }] } },
+      : { listen: [{ address: `127.0.0.1:${port}`, tls: true, http2: s.http2 }], tls: { certificates: [{ cert: s.tls.cert, key: s.tls.key }] } },
     // Readiness comes from /status: at level warn the master does not log "sluice started".
     status: { listen: `127.0.0.1:${statusPort}` },
     upstreams: { origin: { targets: [`127.0.0.1:${s.upstreamPort}`], keepalive: 64 } },
@@ -78,6 +80,8 @@ export interface NginxSettings {
   readonly proxyCache: boolean;
   /** Listen with TLS on this certificate, or null for cleartext. */
   readonly tls: BenchCertificate | null;
+  /** With `tls`: offer HTTP/2 by ALPN. */
+  readonly http2: boolean;
 }
 
 /**
@@ -122,11 +126,13 @@ http {
     keepalive 64;
   }
   server {
-    listen 127.0.0.1:${port} reuseport${s.tls === null ? ';' : ` ssl;
+    listen 127.0.0.1:${port} reuseport${s.tls === null ? ';' : ` ssl${s.http2 ? ' http2' : ''};
     ssl_certificate ${s.tls.cert};
     ssl_certificate_key ${s.tls.key};
     ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:SSL:10m;`}
+    ssl_session_cache shared:SSL:10m;${s.http2 ? `
+    # nginx ends an HTTP/2 connection after 1,000 requests by default, and h2load does not reconnect.
+    keepalive_requests 10000000;` : ''}`}
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
