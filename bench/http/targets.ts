@@ -58,7 +58,7 @@ export async function startSluice(s: SluiceSettings, fragment: Readonly<Record<s
   };
   const file = join(dir, 'sluice.yaml');
   writeFileSync(file, stringify(conf));
-  const child = start(...pinned(NODE, [join(ROOT, 'src/master/entry.ts'), '-c', file, '-p', dir], s.cpu));
+  const child = start(...pinned(NODE, [join(ROOT, 'src/master/entry.js'), '-c', file, '-p', dir], s.cpu));
   await until(child, 'sluice', async () => {
     const doc = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json() as { workers: { state: string }[] };
     return doc.workers.length === s.workers && doc.workers.every((w) => w.state === 'running');

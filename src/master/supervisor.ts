@@ -19,7 +19,7 @@ import { createInFlightShare, zoneTargets } from '../contracts/upstream-zone.ts'
  * time, then with exponential backoff while it keeps dying, so a conf that
  * crashes workers never becomes a hot loop.
  */
-const WORKER_URL = new URL('../worker/entry.ts', import.meta.url);
+const WORKER_URL = new URL('../worker/entry.js', import.meta.url);
 const START_TIMEOUT_MS = 10_000;
 const CRASH_WINDOW_MS = 30_000;
 const MAX_BACKOFF_MS = 30_000;

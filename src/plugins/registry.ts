@@ -67,11 +67,16 @@ export async function buildRegistry(builtins: readonly PluginDef[], pluginPaths:
       plugins.set(def.name, def);
     }
   }
+  return { plugins, ...schemasOf(plugins.values()) };
+}
+
+/** What the master checks plugin confs and consumer credentials with (config/plugin-confs.ts), by plugin name. */
+export function schemasOf(defs: Iterable<PluginDef>): Pick<PluginRegistry, 'schemas' | 'credentialSchemas'> {
   const schemas = new Map<string, TSchema>();
   const credentialSchemas = new Map<string, TSchema>();
-  for (const [name, def] of plugins) {
-    schemas.set(name, def.schema);
-    if (def.credentialSchema !== undefined) credentialSchemas.set(name, def.credentialSchema);
+  for (const def of defs) {
+    schemas.set(def.name, def.schema);
+    if (def.credentialSchema !== undefined) credentialSchemas.set(def.name, def.credentialSchema);
   }
-  return { plugins, schemas, credentialSchemas };
+  return { schemas, credentialSchemas };
 }

@@ -1,3 +1,4 @@
+import { flushCompileCache } from 'node:module';
 import { createServer } from 'node:http';
 import type { Server, ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -205,6 +206,9 @@ port.on('message', (msg: ToWorker) => {
 try {
   await Promise.all(servers.map((s, i) => listen(s, conf.server.listen[i]!.host, conf.server.listen[i]!.port)));
   post({ type: 'listening' });
+  // Written now, not only when the thread exits (entry.js): a replacement for a worker that
+  // crashed, and the next generation, find every module already stripped and never load amaro.
+  flushCompileCache();
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   post({ type: 'failed', code: e.code ?? 'GW_ERR_LISTEN', message: e.message });

@@ -54,7 +54,12 @@ export interface StatusDoc {
 
 export type ConfBuilder = (ports: { port: number; statusPort: number; dir: string }) => Record<string, unknown>;
 
-export async function startGateway(build: ConfBuilder, files: Record<string, string> = {}): Promise<RunningGateway> {
+export interface StartOptions {
+  /** The master's environment; default: the test's. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export async function startGateway(build: ConfBuilder, files: Record<string, string> = {}, opts: StartOptions = {}): Promise<RunningGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
   const port = await freePort();
   const statusPort = await freePort();
@@ -70,7 +75,7 @@ export async function startGateway(build: ConfBuilder, files: Record<string, str
   writeFileSync(confFile, stringify(conf));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
 
-  const proc = spawn(SLUICE, ['-c', confFile, '-p', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(SLUICE, ['-c', confFile, '-p', dir], { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   const waiters: { text: string; from: number; resolve: () => void }[] = [];
   proc.stderr!.setEncoding('utf8');

@@ -10,7 +10,12 @@ import { createPluginEnvs } from '../../src/worker/pipeline/env.ts';
 import type { PluginEnvs } from '../../src/worker/pipeline/env.ts';
 import { disposePlugins, initPlugins, namedPlugins } from '../../src/worker/pipeline/lifecycle.ts';
 import { runBodyFilter, runHeaderFilter, runLog, runRequestPhases } from '../../src/worker/pipeline/run.ts';
-import type { ConsumerConf, RouteConf, SluiceConf, UpstreamConf } from '../../src/config/types.ts';
+import type { ConsumerConf, SluiceConf, UpstreamConf } from '../../src/config/types.ts';
+import type { Obj } from '../../src/config/loose.ts';
+import { checkPluginConfs } from '../../src/config/plugin-confs.ts';
+import { Reporter } from '../../src/config/reporter.ts';
+import { GatewayError } from '../../src/plugins/pdk/errors.ts';
+import { schemasOf } from '../../src/plugins/registry.ts';
 import { validate } from '../../src/config/validate.ts';
 import { compileConsumers } from '../../src/worker/pipeline/consumers.ts';
 import { closeUpstream, createUpstream } from '../../src/worker/proxy.ts';
@@ -133,18 +138,39 @@ interface Worker {
   readonly upstreams: ReadonlyMap<string, Upstream>;
 }
 
+/**
+ * The route's and global plugin confs and the consumers' credentials, checked
+ * as the master checks them before a worker sees the conf (defaults filled in,
+ * on copies); the first fault is thrown, as `sluice -t` would refuse the conf.
+ */
+function masterChecked(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions): SluiceConf {
+  const upstreams = opts.upstreams ?? [];
+  const route = { name: 'test', plugins: structuredClone(plugins), upstream: upstreams[0] };
+  const conf = {
+    plugins: structuredClone(opts.globals ?? {}), routes: [route], consumers: structuredClone(opts.consumers ?? []),
+    // What plugin confs may name: the harness's zones and upstreams.
+    shared_dicts: Object.fromEntries(Object.keys(opts.zones ?? {}).map((name) => [name, true])),
+    upstreams: Object.fromEntries(upstreams.map((name) => [name, true])),
+  };
+  const reporter = new Reporter('harness');
+  const { schemas, credentialSchemas } = schemasOf(defs);
+  checkPluginConfs(conf as unknown as Obj, { pluginSchemas: schemas, credentialSchemas }, reporter);
+  const fault = reporter.issues[0];
+  if (fault !== undefined) throw new GatewayError('GW_ERR_PLUGIN_CONF', `${fault.path}: ${fault.message}`);
+  return conf as unknown as SluiceConf;
+}
+
 function worker(defs: readonly PluginDef[], plugins: Record<string, unknown>, opts: HarnessOptions): Worker {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const conf = masterChecked(defs, plugins, opts);
   const envs = createPluginEnvs({
-    log, workerId: 1, zones: opts.zones ?? {}, consumers: compileConsumers(opts.consumers ?? []),
+    log, workerId: 1, zones: opts.zones ?? {}, consumers: compileConsumers(conf.consumers),
     ...(opts.now === undefined ? {} : { now: opts.now }),
     ...(opts.ids === undefined ? {} : { ids: opts.ids }),
     ...(opts.random === undefined ? {} : { random: opts.random }),
   });
   const upstreams = new Map((opts.upstreams ?? []).map((name) => [name, createUpstream(upstreamConf(name))]));
-  const route = { name: 'test', plugins } as unknown as RouteConf;
-  const conf = { plugins: opts.globals ?? {}, routes: [route] } as unknown as SluiceConf;
   const map = new Map(defs.map((d) => [d.name, d]));
   return { lines, log, envs, conf, plugins: map, named: namedPlugins(conf, map), upstreams };
 }

@@ -46,7 +46,7 @@ export const basicAuth = definePlugin({
   credentialSchema: Credential,
   create(conf, env) {
     const byUser = new Map<string, Entry>();
-    for (const { consumer, credential } of checkedCredentials<BasicCredential>('basic-auth', Credential, env.consumers)) {
+    for (const { consumer, credential } of checkedCredentials<BasicCredential>('basic-auth', env.consumers)) {
       const username = credential.username ?? consumer.username;
       const other = byUser.get(username);
       if (other !== undefined) throw duplicate('basic-auth', `username "${username}"`, other.consumer, consumer);

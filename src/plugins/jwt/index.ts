@@ -110,7 +110,7 @@ export const jwt = definePlugin({
   credentialSchema: Credential,
   create(conf, env) {
     const byKey = new Map<string, Entry>();
-    for (const { consumer, credential } of checkedCredentials<JwtCredential>('jwt', Credential, env.consumers)) {
+    for (const { consumer, credential } of checkedCredentials<JwtCredential>('jwt', env.consumers)) {
       const other = byKey.get(credential.key);
       if (other !== undefined) throw duplicate('jwt', `key "${credential.key}"`, other.consumer, consumer);
       byKey.set(credential.key, { consumer, key: keyFor(credential, conf.secret_is_base64, consumer.username), algorithms: [credential.algorithm] });

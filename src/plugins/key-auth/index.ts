@@ -29,7 +29,7 @@ export const keyAuth = definePlugin({
   credentialSchema: Credential,
   create(conf, env) {
     const byKey = new Map<string, Consumer>();
-    for (const { consumer, credential } of checkedCredentials<{ key: string }>('key-auth', Credential, env.consumers)) {
+    for (const { consumer, credential } of checkedCredentials<{ key: string }>('key-auth', env.consumers)) {
       const k = digestKey(credential.key);
       const other = byKey.get(k);
       if (other !== undefined) throw duplicate('key-auth', 'key', other, consumer);

@@ -1,12 +1,10 @@
 import { hash, timingSafeEqual } from 'node:crypto';
-import { checkedOrThrow } from '../../config/validate.ts';
 import { errorExit, GatewayError } from './errors.ts';
-import type { TSchema } from './schema.ts';
 import type { Consumer, Consumers, Exit, RequestCtx } from './types.ts';
 
 /**
  * What the auth plugins (key-auth, basic-auth, jwt, forward-auth) share:
- * credential checking at `create`, secret digests, constant-time comparison
+ * the checked credentials to index at `create`, secret digests, constant-time comparison
  * and the 401 they answer with. In the pdk so custom auth plugins get the same.
  */
 
@@ -28,15 +26,13 @@ export interface CheckedCredential<T> {
 }
 
 /**
- * The consumers' credentials for `plugin`, each checked against `schema`
- * (defaults filled in). A bad one fails the conf with a message naming the
- * consumer and the field, never the secret's value.
+ * The consumers' credentials for `plugin`, typed. The master checked each one
+ * against the plugin's `credentialSchema` (defaults filled in) before any
+ * worker started, and refused the conf on a fault with its file:line:col, so a
+ * worker takes them as they are and never loads the schema validator.
  */
-export function checkedCredentials<T>(plugin: string, schema: TSchema, consumers: Consumers): CheckedCredential<T>[] {
-  return consumers.credentials(plugin).map(({ consumer, credential }, i) => ({
-    consumer,
-    credential: checkedOrThrow(schema, credential, ['consumers', consumer.username, 'credentials', plugin, i]) as T,
-  }));
+export function checkedCredentials<T>(plugin: string, consumers: Consumers): readonly CheckedCredential<T>[] {
+  return consumers.credentials(plugin) as unknown as readonly CheckedCredential<T>[];
 }
 
 /** Fails the conf when two credentials claim the same lookup key (a key, a username, an `iss`). */

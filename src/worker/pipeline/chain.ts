@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { formatPath } from '../../config/reporter.ts';
 import type { RouteConf, SluiceConf } from '../../config/types.ts';
 import type { Seg } from '../../config/reporter.ts';
-import { checkedOrThrow } from '../../config/validate.ts';
 import { GatewayError } from '../../plugins/pdk/errors.ts';
 import type { Phase } from '../../plugins/pdk/errors.ts';
 import type { Exit, Handlers, LogCtx, MaybePromise, PluginDef, PluginEnv, RequestCtx, ResponseCtx, RouteInfo } from '../../plugins/pdk/types.ts';
@@ -46,11 +45,17 @@ export interface ChainOptions {
   readonly log: Logger;
 }
 
-/** `where`: the plugins map the conf came from (`plugins`, `routes[2].plugins`). */
+/**
+ * `where`: the plugins map the conf came from (`plugins`, `routes[2].plugins`).
+ * `conf` is the master's checked copy (config/plugin-confs.ts: defaults filled
+ * in, faults refused before any worker started), so a worker only builds: it
+ * never loads the schema validator (typebox/value), which costs a worker
+ * thread about 25 MB.
+ */
 function instantiate(name: string, conf: unknown, where: readonly Seg[], opts: ChainOptions): Instance {
   const def = opts.plugins.get(name);
   if (def === undefined) throw new GatewayError('GW_ERR_UNKNOWN_PLUGIN', `${formatPath(where)}: unknown plugin "${name}"`);
-  return { def, handlers: def.create(checkedOrThrow(def.schema, conf ?? {}, [...where, name]) as never, opts.envFor(def)) };
+  return { def, handlers: def.create(conf as never, opts.envFor(def)) };
 }
 
 /** Higher priority first; ties by name so the order never depends on YAML key order. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { SharedDict } from '../../shdict/index.ts';
 import { GatewayError } from '../../plugins/pdk/errors.ts';
@@ -29,11 +29,12 @@ const systemIds: Ids = { uuid: () => randomUUID() };
  * The per-worker services plugins reach through their env. Dicts are
  * attached once per zone with this worker's owner id (so the master can
  * release a lock a crashed worker held); the offload pool starts on first
- * use, so a conf without CPU-heavy plugins spawns no threads.
+ * use, so a conf without CPU-heavy plugins spawns no threads and does not
+ * even load piscina (about 2 MB a worker thread).
  */
 export function createPluginEnvs(opts: EnvOptions): PluginEnvs {
   const dicts = new Map<string, SharedDict>();
-  let pool: Piscina | null = null;
+  let pool: Promise<Piscina> | null = null;
 
   const dict = (name: string): SharedDict => {
     let d = dicts.get(name);
@@ -49,9 +50,9 @@ export function createPluginEnvs(opts: EnvOptions): PluginEnvs {
   const offload: Offload = {
     run<R>(module: URL | string, input: unknown, name = 'default'): Promise<R> {
       // One small pool per worker: the reactors already take a core each, so offloaded work gets a thread or two beside them.
-      pool ??= new Piscina({ minThreads: 0, maxThreads: 2, idleTimeout: 30_000 });
+      pool ??= import('piscina').then(({ Piscina }) => new Piscina({ minThreads: 0, maxThreads: 2, idleTimeout: 30_000 }));
       const filename = typeof module === 'string' ? module : module.href;
-      return pool.run(input, { filename, name }) as Promise<R>;
+      return pool.then((p) => p.run(input, { filename, name }) as Promise<R>);
     },
   };
 
@@ -75,7 +76,7 @@ export function createPluginEnvs(opts: EnvOptions): PluginEnvs {
       return env;
     },
     close: async () => {
-      if (pool !== null) await pool.destroy();
+      if (pool !== null) await (await pool).destroy();
     },
   };
 }

@@ -67,7 +67,7 @@ describe('schema', () => {
     expect(make({ key: 'i', algorithm: 'HS256', rsa_public_key: rsa.pem })).toThrow(/HS256 needs a secret/);
     expect(make({ key: 'i', algorithm: 'ES256', public_key: rsa.pem })).toThrow(/rsa key cannot verify ES256/);
     expect(make({ key: 'i', algorithm: 'RS256', public_key: 'not a pem' })).toThrow(/not a valid PEM/);
-    expect(make({ key: 'i', algorithm: 'none', secret: 'abc' })).toThrow(/consumers\.x\.credentials\.jwt\[0\]\.algorithm/);
+    expect(make({ key: 'i', algorithm: 'none', secret: 'abc' })).toThrow(/consumers\[0\]\.credentials\.jwt\[0\]\.algorithm/);
     expect(make({ key: 'i', algorithm: 'HS256', secret: 'sekrit-value' })).not.toThrow();
     try {
       make({ key: 'i', algorithm: 'RS256', secret: 'sekrit-value' })();

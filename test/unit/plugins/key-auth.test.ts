@@ -23,9 +23,9 @@ describe('schema', () => {
     expect(checkConf(keyAuth, { key_names: ['bad name'] }).ok).toBe(false);
     expect(checkConf(keyAuth, { key_in_body: true }).ok).toBe(false);
   });
-  test('a bad credential fails create, naming the consumer but not the key', () => {
+  test('a bad credential fails the conf at its path, never showing the key', () => {
     const bad: ConsumerConf[] = [{ username: 'bob', attributes: {}, credentials: { 'key-auth': [{ key: '' }] } }];
-    expect(() => harness([keyAuth], { 'key-auth': {} }, { consumers: bad })).toThrow(/^consumers\.bob\.credentials\.key-auth\[0\]\.key: must not be empty$/);
+    expect(() => harness([keyAuth], { 'key-auth': {} }, { consumers: bad })).toThrow(/^consumers\[0\]\.credentials\.key-auth\[0\]\.key: must not be empty$/);
     const dup: ConsumerConf[] = [
       { username: 'a', attributes: {}, credentials: { 'key-auth': [{ key: 'same-secret' }] } },
       { username: 'b', attributes: {}, credentials: { 'key-auth': [{ key: 'same-secret' }] } },

@@ -1,6 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { definePlugin, s } from '../../../src/plugins/pdk/index.ts';
 import type { Handlers } from '../../../src/plugins/pdk/index.ts';
+import pino from 'pino';
+import type { SluiceConf } from '../../../src/config/types.ts';
+import { compileChains } from '../../../src/worker/pipeline/chain.ts';
 import { harness } from '../../helpers/plugin-harness.ts';
 
 /** A plugin that records its phases into the request header `x-trace`. */
@@ -109,13 +112,15 @@ describe('failures', () => {
     expect((r.errors[0]!['err'] as { code: string }).code).toBe('GW_ERR_BAD_PATH');
   });
 
-  test('an invalid conf that skipped the master is refused when the worker builds the chain', () => {
+  test('the harness refuses an invalid plugin conf at its path, as the master does', () => {
     const p = definePlugin({ name: 'p', version: '1', priority: 1, schema: s.object({ n: s.headerName({ description: 'd' }) }), create: () => ({}) });
-    expect(() => harness([p], { p: { n: 'bad name' } })).toThrow(expect.objectContaining({ code: 'GW_ERR_PLUGIN_CONF' }));
+    expect(() => harness([p], { p: { n: 'bad name' } })).toThrow(/^routes\[0\]\.plugins\.p\.n: /);
   });
 
-  test('an unknown plugin is refused when the chain is built', () => {
-    expect(() => harness([], { nope: {} })).toThrow(expect.objectContaining({ code: 'GW_ERR_UNKNOWN_PLUGIN' }));
+  test('a plugin the worker cannot find (gone from plugin_paths since the master checked) is refused when the chain is built', () => {
+    const conf = { plugins: {}, routes: [{ name: 'r', plugins: { nope: {} } }] } as unknown as SluiceConf;
+    const build = () => compileChains({ conf, plugins: new Map(), envFor: () => { throw new Error('not reached'); }, log: pino({ level: 'silent' }) });
+    expect(build).toThrow(expect.objectContaining({ code: 'GW_ERR_UNKNOWN_PLUGIN', message: 'routes[0].plugins: unknown plugin "nope"' }));
   });
 });
 
