@@ -72,7 +72,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const CONTENT_LENGTH = /^[0-9]{1,15}$/;
 // RFC 9112 §7.1.1 without BWS: chunk-ext = *( ";" name [ "=" ( token / quoted-string ) ] ).
-const CHUNK_LINE = /^([0-9A-Fa-f]+)((?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*)$/;
+const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]+)(;.*)?$/;
+const CHUNK_EXTENSIONS = /^(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/;
 
 export class ResponseParser {
   private readonly events: ResponseEvents;
@@ -143,7 +144,9 @@ export class ResponseParser {
           const line = this.line(data, at, MAX_CHUNK_LINE);
           if (line === null) return NEED_MORE;
           at = this.offset;
-          const m = CHUNK_LINE.exec(line) ?? fail('bad chunk-size line');
+          const m = CHUNK_SIZE_LINE.exec(line) ?? fail('bad chunk-size line');
+          // Extensions are dropped (nobody forwards them), but one that breaks the grammar says the framing is broken.
+          if (m[2] !== undefined && !CHUNK_EXTENSIONS.test(m[2])) fail('bad chunk extension');
           const hex = m[1]!.replace(/^0+(?=.)/, '');
           if (hex.length > 13) fail('chunk size too large');
           const size = parseInt(hex, 16);
@@ -251,15 +254,16 @@ export class ResponseParser {
     if (end - from > MAX_HEAD) fail('response head too large');
     this.partial = null;
     this.parseHead(buf.toString('latin1', from, end));
-    return at + end + 4 - carried;
+    return carried > 0 ? at + end + 4 - carried : end + 4;
   }
 
   private parseHead(text: string): void {
     let eol = text.indexOf('\r\n');
     if (eol < 0) eol = text.length;
-    const m = STATUS_LINE.exec(text.slice(0, eol)) ?? fail('bad status line');
+    const line = text.slice(0, eol);
+    const m = STATUS_LINE.exec(line) ?? fail(badStatusLine(line));
     const status = Number(m[2]);
-    if (status < 100) fail('bad status code');
+    if (status < 100) fail('status code below 100');
     let keepAlive = m[1] === '1';
     let length = -1;
     let chunked = false;
@@ -311,15 +315,23 @@ export class ResponseParser {
   }
 }
 
+/** Why a status line failed, for the log (the error path only). */
+function badStatusLine(line: string): string {
+  if (/^HTTP\/[0-9]\.[0-9] /.test(line) && !/^HTTP\/1\.[01] /.test(line)) return 'HTTP version other than 1.0 and 1.1';
+  if (/^HTTP\/1\.[01] [0-9]{3} /.test(line)) return 'control character in the reason phrase';
+  return 'bad status line';
+}
+
 /** The value field() parsed last (a second return value without an allocation). */
 let lastValue = '';
 
 /** Parses the field line text[pos, eol): returns its lower-cased name, leaves its value in lastValue. */
 function field(text: string, pos: number, eol: number): string {
+  if (isOws(text.charCodeAt(pos))) fail('obs-fold (a field line starting with whitespace)');
   const colon = text.indexOf(':', pos);
   if (colon < 0 || colon >= eol) fail('header line without a colon');
   const name = text.slice(pos, colon);
-  // An empty name, whitespace before the colon and obs-fold (a line starting with SP/HTAB) all fail here.
+  // An empty name and whitespace before the colon fail here.
   if (!TOKEN.test(name)) fail('bad header name');
   let from = colon + 1;
   let to = eol;
