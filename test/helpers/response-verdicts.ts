@@ -71,7 +71,7 @@ export class LlhttpOracle {
         const end = got.indexOf('\r\n\r\n');
         if (end < 0) return;
         const n = Number(/^\S+ \/(\d+) /.exec(got)![1]);
-        s.end(oracle.cases[n]);
+        s.end(oracle.cases[n]!);
       });
       s.on('error', () => {});
     });
