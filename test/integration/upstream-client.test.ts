@@ -23,6 +23,8 @@ const ANSWERS: Readonly<Record<string, string>> = {
   '/to-close': 'HTTP/1.1 200 OK\r\n\r\nuntil the close',
   '/conn-close': 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
   '/idle-close': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  '/keep-5s': 'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok',
+  '/keep-2s': 'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 2\r\n\r\nok',
 };
 /** Answers after which the upstream closes the connection itself. */
 const CLOSES = new Set(['/to-close', '/conn-close', '/idle-close']);
@@ -111,6 +113,12 @@ describe('responses forwarded, and the connection reused', () => {
     })).toBe(0);
   });
 
+  test('Keep-Alive: timeout=5: kept (for 3 s, as undici did)', async () => {
+    expect(await connectionsAfter(async () => {
+      expect((await call('/keep-5s')).body).toBe('ok');
+    })).toBe(0);
+  });
+
   test('HEAD: a Content-Length and no body', async () => {
     expect(await connectionsAfter(async () => {
       const r = await call('/head', 'HEAD');
@@ -123,6 +131,12 @@ describe('responses forwarded, and the connection dropped', () => {
   test('a body delimited by the close', async () => {
     expect(await connectionsAfter(async () => {
       expect((await call('/to-close')).body).toBe('until the close');
+    })).toBe(1);
+  });
+
+  test('Keep-Alive: timeout=2: the upstream closes too soon for a reuse to be safe (2 s margin, as undici)', async () => {
+    expect(await connectionsAfter(async () => {
+      expect((await call('/keep-2s')).body).toBe('ok');
     })).toBe(1);
   });
 

@@ -16,8 +16,8 @@ import type { UpstreamRequest } from './request-head.ts';
  *                                                       ▼
  *     ┌─────► IDLE ──── dispatch(req) ──────────────► BUSY: head (+ body) written, response parsed
  *     │        │  upstream closes, sends a byte,       │   read_timeout from the request's end,
- *     │        │  or idles 4 s: closed, out of the     │   paused while the client is slow
- *     │        ▼  pool                                 │
+ *     │        │  or idles (IDLE_TIMEOUT): closed,     │   paused while the client is slow
+ *     │        ▼  out of the pool                      │
  *     │     CLOSED ◄── error, reset, timeout, abort, ──┤
  *     │              bad framing, not reusable         │
  *     └──── complete, framed, keep-alive, nothing ─────┤
@@ -64,11 +64,17 @@ export class UpstreamError extends Error {
 }
 
 /**
- * How long an idle connection is kept: undici's default, which this client
- * replaced. Upstreams close idle connections after 5 s (Node) to 60 s (nginx);
- * dropping ours first makes a reuse that races the upstream's close rare.
+ * How long an idle connection is kept, as undici (which this client replaced)
+ * keeps it: 2 s less than the upstream says in `Keep-Alive: timeout=N` (at
+ * most 10 minutes; not at all when that leaves nothing), else 4 s. Dropping
+ * it before the upstream does makes a reuse that races the upstream's close
+ * rare (a POST cannot be sent again).
  */
 const IDLE_TIMEOUT = 4000;
+const IDLE_MARGIN = 2000;
+const IDLE_MAX = 600_000;
+
+const idleTimeout = (hint: number): number => hint < 0 ? IDLE_TIMEOUT : Math.min(hint - IDLE_MARGIN, IDLE_MAX);
 
 const CONNECTING = 0;
 const IDLE = 1;
@@ -254,7 +260,7 @@ export class Connection implements ResponseEvents {
       return;
     }
     if (this.state !== BUSY) return; // aborted by the handler meanwhile
-    if (result === COMPLETE) this.complete(this.parser.keepAlive && this.parser.offset === data.length && this.sent);
+    if (result === COMPLETE) this.complete(this.parser.keepAlive && this.parser.offset === data.length && this.sent && idleTimeout(this.parser.keepAliveTimeout) > 0);
     else if (result === UPGRADE) this.upgrade(data.subarray(this.parser.offset));
   };
 
@@ -286,7 +292,7 @@ export class Connection implements ResponseEvents {
     this.detachBody();
     if (reusable && !this.once) {
       this.state = IDLE;
-      this.socket.setTimeout(IDLE_TIMEOUT);
+      this.socket.setTimeout(idleTimeout(this.parser.keepAliveTimeout));
       this.resume(); // a paused socket would not see the upstream's close while idle
       this.owner.release(this);
     } else this.destroy();

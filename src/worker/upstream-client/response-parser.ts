@@ -71,6 +71,7 @@ const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const CONTENT_LENGTH = /^[0-9]{1,15}$/;
+const KEEP_ALIVE_TIMEOUT = /(?:^|[\s,])timeout=([0-9]{1,9})(?:$|[\s,])/i;
 // RFC 9112 §7.1.1 without BWS: chunk-ext = *( ";" name [ "=" ( token / quoted-string ) ] ).
 const CHUNK_SIZE_LINE = /^([0-9A-Fa-f]+)(;.*)?$/;
 const CHUNK_EXTENSIONS = /^(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/;
@@ -90,6 +91,8 @@ export class ResponseParser {
   offset = 0;
   /** The response's status once its final head is parsed (0 before): what tells a headers timeout from a body timeout. */
   status = 0;
+  /** The `timeout=` of the response's Keep-Alive field, in ms: how long the upstream keeps the connection idle; -1 if it did not say. */
+  keepAliveTimeout = -1;
 
   constructor(events: ResponseEvents) {
     this.events = events;
@@ -104,6 +107,7 @@ export class ResponseParser {
     this.keepAlive = false;
     this.status = 0;
     this.offset = 0;
+    this.keepAliveTimeout = -1;
   }
 
   /** Nothing read yet for this response: a close now is a connection that died before answering. */
@@ -284,7 +288,12 @@ export class ResponseParser {
         if (transferEncoding || value.toLowerCase() !== 'chunked') fail('Transfer-Encoding other than one chunked');
         transferEncoding = true;
         chunked = true;
-      } else if (lower === 'connection' && hasToken(value, 'close')) keepAlive = false;
+      } else if (lower === 'connection') {
+        if (hasToken(value, 'close')) keepAlive = false;
+      } else if (lower === 'keep-alive') {
+        const t = KEEP_ALIVE_TIMEOUT.exec(value);
+        if (t !== null) this.keepAliveTimeout = Number(t[1]) * 1000;
+      }
       pos = eol + 2;
     }
     if (chunked && length !== -1) fail('Transfer-Encoding with Content-Length');

@@ -72,6 +72,14 @@ describe('framing', () => {
     }
   });
 
+  it('reads how long the upstream keeps the connection idle from Keep-Alive: timeout=N', () => {
+    for (const [field, ms] of [['Keep-Alive: timeout=5, max=100\r\n', 5000], ['Keep-Alive: max=9,TIMEOUT=12\r\n', 12000], ['Keep-Alive: xtimeout=5\r\n', -1], ['', -1]] as const) {
+      const { p } = parser();
+      p.execute(b(`HTTP/1.1 200 OK\r\n${field}Content-Length: 0\r\n\r\n`));
+      expect(p.keepAliveTimeout, field).toBe(ms);
+    }
+  });
+
   it('skips interim 1xx heads: only the final head is reported', () => {
     const { p, seen } = parser();
     expect(p.execute(b('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n'))).toBe(NEED_MORE);
