@@ -116,8 +116,8 @@ export interface ForwardedFor {
 
 /**
  * The headers sent upstream, from the request's list as the plugins left it.
- * Returns a flat `[name, value, name, value, …]` list, the form undici takes
- * without copying. The Host value sits at index {@link UPSTREAM_HOST_INDEX} so a
+ * Returns a flat `[name, value, name, value, …]` list, which the upstream
+ * client (upstream-client/request-head.ts) writes out as it is. The Host value sits at index {@link UPSTREAM_HOST_INDEX} so a
  * retry to another target can swap it without rebuilding the list.
  */
 export function buildUpstreamHeaders(list: readonly string[], fwd: ForwardedFor): string[] {

@@ -26,7 +26,7 @@
 /** Bytes of a head (status line and fields) or of a chunked body's trailers (Node's default --max-http-header-size). */
 export const MAX_HEAD = 16 * 1024;
 /** Fields in a head. */
-export const MAX_HEADERS = 256;
+const MAX_HEADERS = 256;
 /** A chunk-size line with its extensions. */
 const MAX_CHUNK_LINE = 4096;
 
@@ -46,7 +46,7 @@ export interface ResponseEvents {
 }
 
 /** Bad framing: the upstream's response cannot be trusted, nor the connection it came on. */
-export class ResponseParseError extends Error {
+class ResponseParseError extends Error {
   readonly code = 'GW_ERR_UPSTREAM_BAD_RESPONSE';
 }
 
@@ -355,7 +355,7 @@ function field(text: string, pos: number, eol: number): string {
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /** Does a comma-separated header value list `token` (case-insensitively)? */
-export function hasToken(value: string, token: string): boolean {
+function hasToken(value: string, token: string): boolean {
   for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
   return false;
 }
