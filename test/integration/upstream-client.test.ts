@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Client } from 'undici';
@@ -35,16 +35,37 @@ let connections = 0;
 let closed: Promise<unknown> = Promise.resolve();
 /** The request heads the upstream received, as sent. */
 const heads: string[] = [];
+/** Where the upstream's side of the backpressure tests stands. */
+const big = { written: 0, closed: false, socket: null as Socket | null };
+/** 128 MiB: far more than every buffer between the two ends (sockets, streams) holds. */
+const BIG = 128 * 1024 * 1024;
+const PIECE = Buffer.alloc(64 * 1024, 0x61);
+
+/** Writes BIG bytes of body, as fast as the socket takes them. */
+function sendBig(socket: Socket): void {
+  socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BIG}\r\n\r\n`);
+  const more = (): void => {
+    while (big.written < BIG && !socket.destroyed) {
+      big.written += PIECE.length;
+      if (!socket.write(PIECE)) {
+        socket.once('drain', more);
+        return;
+      }
+    }
+  };
+  more();
+}
 let gw: RunningGateway;
 let client: Client;
 
 beforeAll(async () => {
   upstream = createServer((socket: Socket) => {
     connections++;
-    closed = once(socket, 'close');
+    closed = new Promise((resolve) => socket.once('close', resolve));
     let got = '';
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
+      if (got === '\0upload') return;
       got += chunk;
       let end: number;
       while ((end = got.indexOf('\r\n\r\n')) >= 0) {
@@ -52,6 +73,19 @@ beforeAll(async () => {
         got = got.slice(end + 4);
         heads.push(head);
         const path = head.split(' ')[1]!.replace(/^\/u/, '');
+        if (path === '/big') {
+          socket.once('close', () => (big.closed = true));
+          sendBig(socket);
+          return;
+        }
+        if (path === '/upload') {
+          // Reads nothing more: the body the client sends must stop somewhere before it.
+          got = '\0upload';
+          socket.pause();
+          big.socket = socket;
+          socket.once('close', () => (big.closed = true));
+          return;
+        }
         socket.write(ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
         if (CLOSES.has(path)) socket.end();
       }
@@ -62,6 +96,7 @@ beforeAll(async () => {
   const address = `127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   gw = await startGateway(() => ({
     worker_processes: 1,
+    server: { client_max_body_size: 0 },
     upstreams: { raw: { targets: [{ address }], retries: 0 } },
     routes: [{ name: 'raw', paths: ['/u/'], upstream: 'raw' }],
   }));
@@ -175,4 +210,56 @@ describe('bad framing: 502, logged with its cause, and the connection dropped', 
       expect(gw.stderr().slice(from)).toContain(what);
     });
   }
+});
+
+/** Resolves once `progress()` has not moved for `quietMs`: the flow has stopped (there is no event for "nothing more happens"). */
+async function stalled(progress: () => number, quietMs = 300): Promise<number> {
+  let last = -1;
+  while (progress() !== last) {
+    last = progress();
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+  }
+  return last;
+}
+
+describe('backpressure both ways', () => {
+  test('a client that stops reading stops the upstream: the gateway does not read the body on into memory, and drops the upstream when the client goes', async () => {
+    Object.assign(big, { written: 0, closed: false, socket: null });
+    const client = connect(gw.port, '127.0.0.1');
+    await once(client, 'connect');
+    client.on('error', () => {});
+    client.write('GET /u/big HTTP/1.1\r\nHost: x\r\n\r\n');
+    await once(client, 'data');
+    client.pause();
+    const written = await stalled(() => big.written);
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(BIG / 4);
+    client.destroy();
+    await expect.poll(() => big.closed).toBe(true);
+  });
+
+  test('an upstream that stops reading stops the client\'s upload: the gateway does not take the body on into memory', async () => {
+    Object.assign(big, { written: 0, closed: false, socket: null });
+    const client = connect(gw.port, '127.0.0.1');
+    await once(client, 'connect');
+    client.on('error', () => {});
+    client.write(`POST /u/upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${BIG}\r\n\r\n`);
+    let sent = 0;
+    const more = (): void => {
+      while (sent < BIG && !client.destroyed) {
+        sent += PIECE.length;
+        if (!client.write(PIECE)) {
+          client.once('drain', more);
+          return;
+        }
+      }
+    };
+    more();
+    const total = await stalled(() => sent);
+    expect(total).toBeLessThan(BIG / 4);
+    client.destroy();
+    // Reading again, the upstream finds the gateway's close behind what was buffered.
+    big.socket!.resume();
+    await expect.poll(() => big.closed).toBe(true);
+  });
 });
