@@ -21,10 +21,11 @@ import { openTunnel } from './websocket.ts';
 
 /**
  * The streaming proxy on the gateway's own HTTP/1.1 client (upstream-client/:
- * no promise, no stream object per request, and about a quarter less CPU per
- * request than undici's dispatch API). Request and response bodies flow
- * through with backpressure in both directions and are never buffered (unless
- * a plugin read the request body with ctx.req.body(): those bytes go instead).
+ * no promise, no stream object per request, and about 15% less CPU per proxied
+ * request than undici's dispatch API, 52 -> 45 us in the bench). Request and
+ * response bodies flow through with backpressure in both directions and are
+ * never buffered (unless a plugin read the request body with ctx.req.body():
+ * those bytes go instead).
  *
  * One `ProxyCall` per request doubles as the client's handler; the listeners it
  * needs on the request and response are module-level functions that find the

@@ -35,7 +35,7 @@ export interface UpstreamHandler {
   onError(err: Error & { code?: string }): void;
   /** A 101 to an upgrade request: the socket is the handler's now (bytes read past the head are unshifted onto it). */
   onUpgrade(headers: string[], socket: Socket): void;
-  /** `bytes` of a streamed body went out (abort() may be called from here). */
+  /** A piece of `bytes` of the streamed body is about to go out: abort() from here keeps it back. */
   onBodySent(bytes: number): void;
   /** The whole request went out. */
   onRequestSent(): void;
