@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
 import type { SluiceConf } from '../config/types.ts';
-import { targetConnector, targetOrigin } from '../contracts/upstream-connect.ts';
+import { connectedEvent, targetConnector } from '../contracts/upstream-connect.ts';
 import { HEALTHY, TARGET_SLOT, TARGET_STRIDE, UNHEALTHY } from '../contracts/upstream-zone.ts';
 import type { UpstreamZone } from './upstream-zones.ts';
+import { UpstreamError } from '../worker/upstream-client/connection.ts';
+import type { UpstreamHandler } from '../worker/upstream-client/connection.ts';
+import { UpstreamPool } from '../worker/upstream-client/pool.ts';
 
 /**
  * Active health checks, run by the master so that every worker sees one
@@ -12,9 +14,10 @@ import type { UpstreamZone } from './upstream-zones.ts';
  * again after `healthy` consecutive good ones (2xx/3xx within `timeout`); the
  * verdict is written to the HEALTH slots of the upstream's zone (upstream-zone.ts).
  *
- * Probes reach a target as the proxy does (upstream-connect.ts): https with
- * the upstream's TLS settings, so a target whose certificate fails
- * verification is unhealthy, and the log line says why.
+ * Probes reach a target as the proxy does, on the same client
+ * (upstream-client/) and connector (upstream-connect.ts): https with the
+ * upstream's TLS settings, so a target whose certificate fails verification
+ * is unhealthy, and the log line says why.
  *
  * Across reloads an upstream that keeps its zone (upstream-zones.ts: same
  * targets) keeps its counters too, so a reload neither resurrects a dead
@@ -33,7 +36,9 @@ interface Checked {
   readonly slots: Int32Array;
   readonly probes: Probe[];
   /** Per target: one connection, kept alive between probes (they never overlap). */
-  pools: Pool[];
+  pools: UpstreamPool[];
+  /** Per target: the Host its probes carry. */
+  hosts: string[];
   timer: NodeJS.Timeout | null;
 }
 
@@ -56,12 +61,13 @@ export class HealthChecker {
       if (old?.timer != null) clearInterval(old.timer);
       if (old !== undefined) closePools(old.pools);
       const active = u.healthcheck.active;
-      const pools = active === null ? [] : u.targets.map((t) => new Pool(targetOrigin(t, u.tls), {
-        connections: 1,
-        connect: targetConnector(u.tls, active.timeout),
-        allowH2: false,
-        keepAliveTimeout: 10_000,
+      const connected = connectedEvent(u.tls);
+      const pools = active === null ? [] : u.targets.map((t) => new UpstreamPool(targetConnector(t, u.tls), connected, {
+        keepalive: 1,
+        connect: active.timeout,
+        read: active.timeout,
       }));
+      const hosts = u.targets.map((t) => t.address);
       let live: Checked;
       if (old !== undefined && old.zone === zone) live = old;
       else {
@@ -70,10 +76,12 @@ export class HealthChecker {
           slots: new Int32Array(zone),
           probes: u.targets.map((t) => ({ address: t.address, successes: 0, failures: 0, inFlight: false })),
           pools,
+          hosts,
           timer: null,
         };
       }
       live.pools = pools;
+      live.hosts = hosts;
       live.timer = null;
       if (active !== null) {
         live.timer = setInterval(() => this.round(name, live, active.path, active.timeout, active.healthy, active.unhealthy), active.interval);
@@ -103,18 +111,19 @@ export class HealthChecker {
     return out;
   }
 
-  async stop(): Promise<void> {
-    await Promise.all([...this.upstreams.values()].map((c) => {
+  /** Stops probing; a probe in flight ends within its timeout, on its own (its timer does not hold the process). */
+  stop(): void {
+    for (const c of this.upstreams.values()) {
       if (c.timer !== null) clearInterval(c.timer);
-      return Promise.all(c.pools.map((p) => p.destroy()));
-    }));
+      closePools(c.pools);
+    }
   }
 
   private round(name: string, c: Checked, path: string, timeout: number, healthy: number, unhealthy: number): void {
     c.probes.forEach((probe, i) => {
       if (probe.inFlight) return; // a probe slower than the interval is not stacked
       probe.inFlight = true;
-      void probeOnce(c.pools[i]!, path, timeout).then((failure) => {
+      void probeOnce(c.pools[i]!, c.hosts[i]!, path, timeout).then((failure) => {
         probe.inFlight = false;
         if (failure === null) {
           probe.failures = 0;
@@ -135,25 +144,32 @@ export class HealthChecker {
 }
 
 /** Pools of a replaced conf: their probe in flight (if any) ends on its own; nothing is queued behind it. */
-function closePools(pools: readonly Pool[]): void {
-  for (const p of pools) void p.close();
+function closePools(pools: readonly UpstreamPool[]): void {
+  for (const p of pools) p.close();
 }
 
 /** null when the target answered 2xx/3xx within `timeout`; else what went wrong (a status, or the error's code: a TLS one names the certificate fault). */
-async function probeOnce(pool: Pool, path: string, timeout: number): Promise<string | null> {
-  try {
-    const res = await pool.request({
-      path,
-      method: 'GET',
-      headers: { 'user-agent': 'sluice-healthcheck' },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      signal: AbortSignal.timeout(timeout),
-    });
-    await res.body.dump();
-    return res.statusCode >= 200 && res.statusCode < 400 ? null : `status ${res.statusCode}`;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code; // a DOMException's (the timeout signal) is a number
-    return typeof code === 'string' ? code : (err as Error).message;
-  }
+function probeOnce(pool: UpstreamPool, host: string, path: string, timeout: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    let status = 0;
+    const handler: UpstreamHandler = {
+      onHead: (s) => { status = s; },
+      onData: () => true,
+      onEnd: () => {
+        clearTimeout(deadline);
+        resolve(status >= 200 && status < 400 ? null : `status ${status}`);
+      },
+      onError: (err) => {
+        clearTimeout(deadline);
+        resolve(err.code ?? err.message);
+      },
+      onUpgrade: (_headers, socket) => socket.destroy(), // never asked for: the parser refuses a 101 first
+      onBodySent: () => {},
+      onRequestSent: () => {},
+    };
+    const conn = pool.request({ method: 'GET', target: path, headers: ['host', host, 'user-agent', 'sluice-healthcheck'], body: null, upgrade: false }, handler);
+    // The whole probe, connect to the body's end, within `timeout` (connect_timeout and read_timeout are each the same bound).
+    const deadline = setTimeout(() => conn.abort(new UpstreamError('GW_ERR_UPSTREAM_HEADERS_TIMEOUT', 'health probe timed out')), timeout);
+    deadline.unref();
+  });
 }

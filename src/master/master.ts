@@ -200,7 +200,7 @@ export class Master {
     this.status?.close();
     this.status?.closeAllConnections();
     await this.supervisor.stopAll(graceful);
-    await this.health.stop();
+    this.health.stop();
     if (this.lock !== null) {
       removePidFile(this.pidFile);
       this.lock.close();

@@ -160,7 +160,7 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
     },
     reject: (req, res, code) => refuse(open(g, req, res), code, true),
     async close(boundMs) {
-      await Promise.all([...upstreams.values()].map(closeUpstream));
+      for (const u of upstreams.values()) closeUpstream(u);
       await disposePlugins({ instances: chains.instances, defs, envFor: pluginEnvs.envFor, log }, boundMs);
       await pluginEnvs.close();
     },

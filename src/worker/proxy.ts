@@ -1,16 +1,12 @@
-import { Readable } from 'node:stream';
-import type { Duplex } from 'node:stream';
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
 import type { UpstreamConf } from '../config/types.ts';
-import { targetConnector, targetOrigin, targetServerName } from '../contracts/upstream-connect.ts';
+import { connectedEvent, targetConnector } from '../contracts/upstream-connect.ts';
 import { zoneClock } from '../contracts/upstream-zone.ts';
 import type { UpstreamShared } from '../contracts/messages.ts';
 import { createBalancer, triedBit } from './balancer.ts';
 import type { Balancer, HashKey, TargetState } from './balancer.ts';
 import type { Exchange, ResponseOut } from './exchange.ts';
 import { upstreamHashKey } from './hash-key.ts';
-import type { Incoming } from './http2-exchange.ts';
 import type { HashKeyFn } from './hash-key.ts';
 import { errorStatus } from '../plugins/pdk/errors.ts';
 import type { ErrorCode, GatewayErrorCode } from '../plugins/pdk/errors.ts';
@@ -18,15 +14,20 @@ import { HeaderList } from '../plugins/pdk/headers.ts';
 import { logGatewayError, sendChunk, sendEnd, sendError, sendExit, sendHead } from './response-writer.ts';
 import type { ErrorCause } from './response-writer.ts';
 import { buildDownstreamHeaders, UPSTREAM_HOST_INDEX } from './upstream-headers.ts';
+import type { Connection, UpstreamHandler } from './upstream-client/connection.ts';
+import { UpstreamPool } from './upstream-client/pool.ts';
+import type { UpstreamRequest } from './upstream-client/request-head.ts';
 import { openTunnel } from './websocket.ts';
 
 /**
- * The streaming proxy on undici's dispatch API (the fastest client Node has:
- * no promise, no stream object per request). Request and response bodies flow
- * through with backpressure in both directions and are never buffered (unless
- * a plugin read the request body with ctx.req.body(): those bytes go instead).
+ * The streaming proxy on the gateway's own HTTP/1.1 client (upstream-client/:
+ * no promise, no stream object per request, and about 15% less CPU per proxied
+ * request than undici's dispatch API, 52 -> 45 us in the bench). Request and
+ * response bodies flow through with backpressure in both directions and are
+ * never buffered (unless a plugin read the request body with ctx.req.body():
+ * those bytes go instead).
  *
- * One `ProxyCall` per request doubles as undici's handler; the listeners it
+ * One `ProxyCall` per request doubles as the client's handler; the listeners it
  * needs on the request and response are module-level functions that find the
  * call through a symbol, so a request allocates no closures.
  */
@@ -34,60 +35,60 @@ export interface Upstream {
   readonly conf: UpstreamConf;
   readonly balancer: Balancer;
   /** Per target: the keep-alive pool every try but one uses. */
-  readonly pools: readonly Pool[];
+  readonly pools: readonly UpstreamPool[];
   /**
    * Per target: connections that carry one request each, for the extra try
    * after a reset. A stale pooled socket is rarely alone (an upstream's idle
    * timeout closes them all at once), so that try must not take another.
    */
-  readonly fresh: readonly Pool[];
+  readonly fresh: readonly UpstreamPool[];
   /** Host header per target when the route does not preserve the client's. */
   readonly hostHeaders: readonly string[];
-  /** Per target: the server name its requests carry (upstream-connect.ts). */
-  readonly serverNames: readonly string[];
   /** `hash_on` for a consistent-hash upstream; null for every other algorithm. */
   readonly hashKey: HashKeyFn | null;
 }
 
 /** `shared`: the master's zone for this upstream and this worker's in-flight share (none in tests: a private zone). */
 export function createUpstream(conf: UpstreamConf, shared?: UpstreamShared): Upstream {
-  const connectors = conf.targets.map(() => targetConnector(conf.tls, conf.connect_timeout));
-  // pipelining 0 is undici's "no keep-alive": Connection: close, and a new connection for each request.
-  const poolsOf = (pipelining: number): Pool[] => conf.targets.map((t, i) => new Pool(targetOrigin(t, conf.tls), {
-    connections: conf.keepalive,
-    pipelining,
-    connect: connectors[i]!,
-    allowH2: false,
-    headersTimeout: conf.read_timeout,
-    bodyTimeout: conf.read_timeout,
+  // One connector per target, shared by both of its pools: a new connection of either resumes the target's TLS session.
+  const connectors = conf.targets.map((t) => targetConnector(t, conf.tls));
+  const connected = connectedEvent(conf.tls);
+  // keepalive 0: `Connection: close`, and a new connection for each request.
+  const poolsOf = (keepalive: number): UpstreamPool[] => connectors.map((c) => new UpstreamPool(c, connected, {
+    keepalive,
+    connect: conf.connect_timeout,
+    read: conf.read_timeout,
   }));
   return {
     conf,
     balancer: createBalancer(conf, shared?.zone, shared?.share),
-    pools: poolsOf(1),
+    pools: poolsOf(conf.keepalive),
     fresh: poolsOf(0),
     hostHeaders: conf.targets.map((t) => conf.host_header ?? t.address),
-    serverNames: conf.targets.map((t) => targetServerName(t, conf.tls)),
     hashKey: upstreamHashKey(conf),
   };
 }
 
-export const closeUpstream = (u: Upstream): Promise<unknown> => Promise.all([...u.pools, ...u.fresh].map((p) => p.close()));
+/** Closes the idle connections; those in use close when their response is done. */
+export function closeUpstream(u: Upstream): void {
+  for (const p of u.pools) p.close();
+  for (const p of u.fresh) p.close();
+}
 
 /** RFC 9110 §9.2.2: safe to send twice. */
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 const TIMEOUT_CODES: ReadonlySet<string> = new Set([
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'GW_ERR_SEND_TIMEOUT',
+  'GW_ERR_UPSTREAM_CONNECT_TIMEOUT', 'GW_ERR_UPSTREAM_HEADERS_TIMEOUT', 'GW_ERR_UPSTREAM_BODY_TIMEOUT', 'GW_ERR_SEND_TIMEOUT',
 ]);
 
 /** Errors raised before the upstream could have acted on the request: always safe to move on. */
 const CONNECT_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
+  'ECONNREFUSED', 'GW_ERR_UPSTREAM_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
 ]);
 
 /** A pooled socket the upstream closed under us (keep-alive race). */
-const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'GW_ERR_UPSTREAM_CLOSED', 'EPIPE']);
 
 /**
  * The target's certificate did not verify: OpenSSL's verify results as Node
@@ -135,25 +136,6 @@ function onClientDrain(this: ResponseOut & WithCall): void {
   this[kCall]?.controller?.resume();
 }
 
-/**
- * client_max_body_size for a chunked body, whose size is known only as it
- * arrives (a Content-Length body was checked before proxying, and Node's parser
- * holds the client to it). Counting inside the body's own iteration, rather
- * than with a second 'data' listener, keeps a single consumer on the stream.
- */
-async function* limitedBody(call: ProxyCall, body: Incoming, max: number): AsyncGenerator<Buffer> {
-  let received = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    if (received > max) {
-      const reason = new GatewayAbort('GW_ERR_BODY_TOO_LARGE');
-      call.aborted = reason;
-      throw reason;
-    }
-    yield chunk;
-  }
-}
-
 function onSendTimeout(call: ProxyCall): void {
   call.abort(new GatewayAbort('GW_ERR_SEND_TIMEOUT'));
 }
@@ -174,13 +156,11 @@ export interface ProxyRequest {
   readonly hashKey: HashKey;
 }
 
-/** undici reads `servername` from dispatch options (core/request.js) though its types leave it out. */
-type DispatchOptions = Dispatcher.DispatchOptions & { servername?: string };
-
-class ProxyCall implements Dispatcher.DispatchHandler {
+class ProxyCall implements UpstreamHandler {
   readonly p: ProxyRequest;
-  readonly opts: DispatchOptions;
-  controller: Dispatcher.DispatchController | null = null;
+  readonly req: UpstreamRequest;
+  /** The connection of the try in flight. */
+  controller: Connection | null = null;
   /** The target of the attempt in flight. */
   target: TargetState | null = null;
   tried = 0;
@@ -194,17 +174,18 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   done = false;
   /** A plugin's onUpstreamAnswer answered instead: the upstream's body is read and dropped. */
   replaced = false;
+  /** Bytes of a chunked body sent so far, against `maxChunkedBody`. */
+  bodyBytes = 0;
 
   constructor(p: ProxyRequest) {
     this.p = p;
-    const incoming = p.x.incoming;
-    this.opts = {
-      path: p.x.req.target(),
-      method: p.x.method as Dispatcher.HttpMethod,
+    this.req = {
+      method: p.x.method,
+      target: p.x.req.target(),
       headers: p.headers,
-      body: p.body !== null ? p.body : !p.hasBody ? null : p.maxChunkedBody > 0 ? Readable.from(limitedBody(this, incoming, p.maxChunkedBody), { objectMode: false }) : incoming,
-      // undici writes Connection/Upgrade itself (the client's were dropped as hop-by-hop) and hands over the socket on a 101.
-      upgrade: p.x.handshake === null ? null : 'websocket',
+      body: p.body !== null ? p.body : p.hasBody ? p.x.incoming : null,
+      // The client writes Connection/Upgrade itself (the client's were dropped as hop-by-hop) and hands over the socket on a 101.
+      upgrade: p.x.handshake !== null,
     };
   }
 
@@ -222,7 +203,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     else this.attempt(first, this.p.upstream.pools[first.index]!);
   }
 
-  attempt(t: TargetState, pool: Pool): void {
+  attempt(t: TargetState, pool: UpstreamPool): void {
     const { upstream, x } = this.p;
     this.target = t;
     this.tried |= triedBit(t.index);
@@ -230,8 +211,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     this.attemptStart = zoneClock();
     x.upstreamAddr = t.address;
     if (!this.p.preserveHost) this.p.headers[UPSTREAM_HOST_INDEX] = upstream.hostHeaders[t.index]!;
-    this.opts.servername = upstream.serverNames[t.index]!;
-    pool.dispatch(this.opts, this);
+    this.controller = pool.request(this.req, this);
   }
 
   abort(reason: GatewayAbort): void {
@@ -240,21 +220,24 @@ class ProxyCall implements Dispatcher.DispatchHandler {
     if (this.controller !== null) this.controller.abort(reason);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.aborted !== null) controller.abort(this.aborted);
-  }
-
-  onBodySent(): void {
+  /**
+   * client_max_body_size for a chunked body, whose size is known only as it
+   * arrives (a Content-Length body was checked before proxying, and Node's
+   * parser holds the client to it). Counted as the client streams it: the
+   * chunk over the limit is not sent.
+   */
+  onBodySent(bytes: number): void {
     this.sendTimer?.refresh();
+    const max = this.p.maxChunkedBody;
+    if (max > 0 && (this.bodyBytes += bytes) > max) this.abort(new GatewayAbort('GW_ERR_BODY_TOO_LARGE'));
   }
 
   onRequestSent(): void {
     this.clearSendTimer();
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
-    if (status < 200) return; // 100 Continue and friends: the client already got its own
+  /** 1xx (100 Continue and friends) never come here: the client already got its own from the gateway's server. */
+  onHead(status: number, headers: string[]): void {
     const x = this.p.x;
     const list = buildDownstreamHeaders(headers);
     const instead = x.upstreamAnswer === null ? null : x.upstreamAnswer(x, status, new HeaderList(list));
@@ -266,24 +249,24 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   }
 
   /** A 101 to the WebSocket handshake: the try is done (upstream_time is the handshake's), the sockets are joined. */
-  onRequestUpgrade(_c: Dispatcher.DispatchController, _status: number, headers: Record<string, string | string[] | undefined>, socket: Duplex): void {
+  onUpgrade(headers: string[], socket: Socket): void {
     this.settle(true);
     this.finish();
     openTunnel(this.p.x, buildDownstreamHeaders(headers), socket, this.p.upstream.conf.read_timeout);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.replaced && !sendChunk(this.p.x, chunk)) controller.pause();
+  onData(chunk: Buffer): boolean {
+    return this.replaced || sendChunk(this.p.x, chunk);
   }
 
-  onResponseEnd(): void {
+  onEnd(): void {
     this.settle(true);
     if (!this.replaced) sendEnd(this.p.x);
     this.finish();
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    const code = (err as { code?: string }).code ?? '';
+  onError(err: Error & { code?: string }): void {
+    const code = err.code ?? '';
     const failed = this.target;
     const clientGone = this.aborted?.code === 'GW_ERR_CLIENT_GONE';
     const bodyTooLarge = this.aborted?.code === 'GW_ERR_BODY_TOO_LARGE';
@@ -321,8 +304,8 @@ class ProxyCall implements Dispatcher.DispatchHandler {
    * (nginx too adds a try when a cached connection fails). Then `retries`
    * more targets, for the errors of proxy_next_upstream "error timeout".
    */
-  next(code: string, failed: TargetState): { target: TargetState; pool: Pool } | null {
-    if (this.p.hasBody || !IDEMPOTENT.has(this.opts.method)) return null;
+  next(code: string, failed: TargetState): { target: TargetState; pool: UpstreamPool } | null {
+    if (this.p.hasBody || !IDEMPOTENT.has(this.req.method)) return null;
     const upstream = this.p.upstream;
     if (RESET_CODES.has(code) && !this.resetRetried) {
       this.resetRetried = true;
@@ -369,6 +352,7 @@ class ProxyCall implements Dispatcher.DispatchHandler {
   finish(): void {
     if (this.done) return;
     this.done = true;
+    this.controller = null;
     this.clearSendTimer();
     const res = this.p.x.out;
     (res as WithCall)[kCall] = undefined;

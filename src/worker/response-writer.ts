@@ -40,7 +40,7 @@ export function sendHead(x: Exchange, status: number, list: readonly string[], s
 function filtered(x: Exchange, status: number, list: readonly string[], source: ResponseSource): readonly string[] {
   const chain = x.chain;
   if (chain.headerFilter === null && chain.log === null) return list;
-  // The list is borrowed (Node's, undici's or a prebuilt one) and copied only if a filter changes it.
+  // The list is borrowed (Node's, the upstream parser's or a prebuilt one) and copied only if a filter changes it.
   const headers = x.startResponse(status, list, source);
   runHeaderFilter(x);
   return headers.list;

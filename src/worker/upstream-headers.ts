@@ -116,8 +116,8 @@ export interface ForwardedFor {
 
 /**
  * The headers sent upstream, from the request's list as the plugins left it.
- * Returns a flat `[name, value, name, value, …]` list, the form undici takes
- * without copying. The Host value sits at index {@link UPSTREAM_HOST_INDEX} so a
+ * Returns a flat `[name, value, name, value, …]` list, which the upstream
+ * client (upstream-client/request-head.ts) writes out as it is. The Host value sits at index {@link UPSTREAM_HOST_INDEX} so a
  * retry to another target can swap it without rebuilding the list.
  */
 export function buildUpstreamHeaders(list: readonly string[], fwd: ForwardedFor): string[] {
@@ -165,20 +165,29 @@ export function appendIdentityHeaders(out: string[], id: Identity): void {
 const CLOSE_OR_KEEP_ALIVE: ReadonlySet<string> = new Set(['close', 'keep-alive']);
 
 /**
- * Response side: undici hands headers as a lower-cased object (arrays for
- * repeated names such as set-cookie). Drops hop-by-hop headers and the names
- * the upstream's Connection header lists; returns a flat list for writeHead.
+ * Response side: the upstream's fields as the upstream client's parser gives
+ * them (flat, names lower-cased, one entry per field line so set-cookie stays
+ * apart). Drops hop-by-hop fields and the names the upstream's Connection
+ * fields list, in place (the list is the parser's own, fresh per response),
+ * and returns it for writeHead.
  */
-export function buildDownstreamHeaders(headers: Record<string, string | string[] | undefined>): string[] {
-  const out: string[] = [];
-  const conn = headers['connection'];
-  const listed = conn === undefined ? null : connectionTokens(Array.isArray(conn) ? conn.join(',') : conn, null, CLOSE_OR_KEEP_ALIVE);
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) out.push(name, v);
-    else out.push(name, value);
+export function buildDownstreamHeaders(list: string[]): string[] {
+  let listed: Set<string> | null = null;
+  let hop = false;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    if (!HOP_BY_HOP.has(name)) continue;
+    hop = true;
+    if (name === 'connection') listed = connectionTokens(list[i + 1]!, listed, CLOSE_OR_KEEP_ALIVE);
   }
-  return out;
+  if (!hop) return list;
+  let kept = 0;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue;
+    list[kept++] = name;
+    list[kept++] = list[i + 1]!;
+  }
+  list.length = kept;
+  return list;
 }

@@ -116,7 +116,7 @@ class Tunnel {
     client.pipe(upstream);
     upstream.pipe(client);
     upstream.on('data', (chunk: Buffer) => this.edges.feed(chunk));
-    // undici handed the socket over without listeners; an error is a close (the client's has connection.ts's).
+    // The upstream client hands the socket over without listeners; an error is a close (the client's has connection.ts's).
     upstream.on('error', () => this.close());
     // nginx's proxy_read_timeout on an upgraded connection: no byte either way for that long. Every byte crosses the client's socket.
     client.setTimeout(idleMs, () => this.close());

@@ -166,7 +166,7 @@ describe('every try failed: the last failure is the answer, and it is logged', (
     expect(r.status).toBe(504);
     expect(r.code).toBe('GW_ERR_UPSTREAM_TIMEOUT');
     expect(r.lines).toHaveLength(1);
-    expect(r.lines[0]).toMatchObject({ msg: 'upstream timed out', status: 504, target: silent.address, err: { code: 'UND_ERR_HEADERS_TIMEOUT' } });
+    expect(r.lines[0]).toMatchObject({ msg: 'upstream timed out', status: 504, target: silent.address, err: { code: 'GW_ERR_UPSTREAM_HEADERS_TIMEOUT' } });
   });
 });
 

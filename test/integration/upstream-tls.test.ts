@@ -139,7 +139,7 @@ describe('TLS to upstreams', () => {
       expect(res.status).toBe(200);
       expect(JSON.parse(res.body)).toMatchObject({ host: `tenant${i}.example.com`, sni: 'billing.internal' });
     }
-    // Kept-alive connections, one per worker at most: undici drops a connection whose requests name another server.
+    // Kept-alive connections, one per worker at most: a connection's server name is the target's, never a request's Host.
     expect(connections['billing']! - before).toBeLessThanOrEqual(2);
   });
 
@@ -189,7 +189,7 @@ describe('TLS to upstreams', () => {
     expect(got['mtls']).toEqual(['/who']);
   });
 
-  it('resumes TLS sessions on new connections to the upstream (undici\'s per-connector session cache)', async () => {
+  it('resumes TLS sessions on new connections to the upstream (the per-target connector\'s session cache)', async () => {
     const seen: Seen[] = [];
     for (let i = 0; i < 6; i++) seen.push(JSON.parse((await get('/good/close')).body) as Seen);
     // One full handshake per worker at most (two workers); every other connection resumes.

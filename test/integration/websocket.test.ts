@@ -143,7 +143,7 @@ describe('WebSocket proxying', () => {
     const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { method: string; headers: Record<string, string> };
     expect(body.method).toBe('GET');
     expect(body.headers['upgrade']).toBeUndefined();
-    expect(body.headers['connection']).not.toMatch(/upgrade/i);
+    expect(body.headers['connection'] ?? '').not.toMatch(/upgrade/i);
     expect(up.upgrades.length).toBe(before);
   });
 

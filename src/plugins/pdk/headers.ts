@@ -31,7 +31,7 @@ export interface MutableHeaders extends ReadonlyHeaders {
 
 /**
  * A header list kept in the flat `[name, value, name, value, …]` form that
- * Node's rawHeaders, writeHead and undici all use, so nothing is converted on
+ * Node's rawHeaders, writeHead and the upstream client all use, so nothing is converted on
  * the way in or out. It borrows the list it was given and copies it only on the
  * first change (the list may be Node's rawHeaders or a prebuilt `return:`
  * response shared by every request). Header lists are short: a linear scan
