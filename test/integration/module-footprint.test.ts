@@ -20,9 +20,9 @@ interface Trace {
 }
 
 /** Libraries the shipped conf has no use for in a worker: the conf checker's, and plugins' the conf does not name. */
-const NOT_IN_WORKERS = ['typebox', 'yaml', 'ajv', 'jose', 'ioredis', '@node-rs/argon2', 'bcryptjs', 'piscina'];
+const NOT_IN_WORKERS = ['typebox', 'yaml', 'ajv', 'jose', 'ioredis', '@node-rs/argon2', 'bcryptjs', 'piscina', 'undici'];
 /** The master checks confs (typebox, yaml) but runs no plugin and serves no file. */
-const NOT_IN_MASTER = ['ajv', 'jose', 'ioredis', '@node-rs/argon2', 'bcryptjs', 'piscina', 'mime-types'];
+const NOT_IN_MASTER = ['ajv', 'jose', 'ioredis', '@node-rs/argon2', 'bcryptjs', 'piscina', 'mime-types', 'undici'];
 
 const shipped = (): Record<string, unknown> => {
   const conf = parse(readFileSync(join(ROOT, 'conf/sluice.yaml'), 'utf8')) as Record<string, unknown>;
