@@ -1,4 +1,5 @@
-// HTTP benchmark: the upstream alone, nginx proxy_pass and proxy_cache (when nginx is on PATH)
+// HTTP benchmark: the upstream alone, nginx (proxy_pass, proxy_cache, return; when on PATH), the Node peers
+// fastify + @fastify/http-proxy and fast-gateway (devDependencies)
 // and Sluice scenarios, each under the same autocannon load, on this one box.
 // Prints a table and writes bench/results/http.json. Run: npm run bench
 //
@@ -6,10 +7,10 @@
 //   BENCH_WARMUP=3        warm-up seconds before each measured run (same load)
 //   BENCH_CONNECTIONS=50  client connections
 //   BENCH_CLIENTS=1       load-generator processes sharing the connections
-//   BENCH_WORKERS=2       Sluice worker_processes and nginx worker_processes
+//   BENCH_WORKERS=2       workers of every system: Sluice worker_processes, nginx worker_processes, the peers' processes
 //   BENCH_UPSTREAM_CPU=   pin the upstream process to these CPUs (taskset -c list: 2 or 2-3 or 2,5); empty = unpinned
 //   BENCH_CLIENT_CPU=     pin the load-generator processes to these CPUs; empty = unpinned
-//   BENCH_SUT_CPU=        pin the system under test (Sluice, nginx) to these CPUs; empty = unpinned
+//   BENCH_SUT_CPU=        pin the system under test (Sluice, nginx, a peer) to these CPUs; empty = unpinned
 //   BENCH_ONLY=regex      run only the scenarios whose name matches
 //   BENCH_ROUNDS=1        run the scenarios this many times, interleaved, and report each one's median run:
 //                         a busy neighbour or a GC storm then spoils one run, not one scenario's figure
@@ -27,8 +28,8 @@ import type { LoadRequest } from './request.ts';
 import { loadRequest, SCENARIOS } from './scenarios.ts';
 import { benchCertificate } from './certificate.ts';
 import type { BenchCertificate } from './certificate.ts';
-import { nginxVersion, ROOT, startNginx, startSluice, startUpstream } from './targets.ts';
-import type { Running } from './targets.ts';
+import { externalVersion, ROOT, startExternal, startSluice, startUpstream } from './targets.ts';
+import type { ExternalKind, Running } from './targets.ts';
 
 const settings = {
   duration: envInt('BENCH_DURATION', 10),
@@ -168,16 +169,17 @@ const certificateFor = (s: Scenario): BenchCertificate | null => (s.tls ? benchC
 
 /** One measured run of `s` on a fresh system under test, or why there is none. */
 async function runScenario(s: Scenario, upstream: Running): Promise<Run | NoRun> {
+  const system = { workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, tls: certificateFor(s) };
   let target: Running | null = null;
-  if (s.kind === 'nginx') {
-    if (nginx === null) return { reason: 'nginx not on PATH', failed: false };
+  if (s.kind === 'sluice') target = await startSluice(system, s.conf);
+  else if (s.kind !== 'direct') {
+    const v = externals.get(s.kind);
+    if (v !== undefined && 'missing' in v) return { reason: v.missing, failed: false };
     try {
-      target = await startNginx({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, proxyCache: s.proxyCache ?? false, tls: certificateFor(s) });
+      target = await startExternal(s, system);
     } catch (err) {
-      return { reason: `nginx did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`, failed: false };
+      return { reason: `${s.kind} did not start: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`, failed: false };
     }
-  } else if (s.kind === 'sluice') {
-    target = await startSluice({ workers: settings.workers, upstreamPort: upstream.port, cpu: settings.sutCpu, tls: certificateFor(s) }, s.conf);
   }
   const req = loadRequest(s, target?.port ?? upstream.port);
   console.error(`bench: ${s.name}: ${req.url}${req.newQueryEachRequest ? ' (a new query each request)' : ''}`);
@@ -189,13 +191,15 @@ async function runScenario(s: Scenario, upstream: Running): Promise<Run | NoRun>
   return run;
 }
 
-const nginx = nginxVersion();
 const upstream = await startUpstream(settings.upstreamCpu);
 console.error(`bench: upstream on 127.0.0.1:${upstream.port}, ${settings.connections} connections, ` +
-  `${settings.warmup}s warm-up + ${settings.duration}s per scenario, ${settings.workers} workers for Sluice and nginx` +
+  `${settings.warmup}s warm-up + ${settings.duration}s per scenario, ${settings.workers} workers for every system` +
   (settings.rounds > 1 ? `, ${settings.rounds} rounds` : ''));
 
 const selected = SCENARIOS.filter((s) => only === null || only.test(s.name));
+// The external systems the selected scenarios run, each looked up once: its version, or why it is missing.
+const externals = new Map(selected.flatMap((s) => (s.kind === 'direct' || s.kind === 'sluice' ? [] : [s.kind]))
+  .map((k: ExternalKind) => [k, externalVersion(k)] as const));
 const runs = new Map<Scenario, Run[]>(selected.map((s) => [s, []]));
 const skipped = new Map<Scenario, NoRun>();
 for (let round = 1; round <= settings.rounds; round++) {
@@ -232,12 +236,13 @@ const rows: Row[] = selected.map((s) => {
 
 // The columns' baselines: the upstream alone, and nginx as a proxy (not as a cache).
 const rpsOf = (is: (s: Scenario) => boolean): number | null => rows.find((r, i) => is(selected[i]!) && r.result !== null)?.result?.rps ?? null;
-const nginxRps = rpsOf((s) => s.kind === 'nginx' && s.proxyCache !== true);
+const nginxRps = rpsOf((s) => s.kind === 'nginx' && s.location === undefined);
 const directRps = rpsOf((s) => s.kind === 'direct');
 const ratio = (rps: number, base: number | null): number | null => (base === null ? null : Math.round((rps / base) * 100) / 100);
 
 const cpuModel = cpus()[0]?.model ?? 'unknown cpu';
-const machine = `node ${process.version}, ${nginx === null ? 'no nginx' : `nginx ${nginx}`}, ${cpuModel} x${cpus().length}, Linux ${release()}`;
+const versions = [...externals.values()].flatMap((v) => ('version' in v ? [v.version] : []));
+const machine = [`node ${process.version}`, ...versions, `${cpuModel} x${cpus().length}`, `Linux ${release()}`].join(', ');
 const header = ['scenario', 'req/s', ...(settings.rounds > 1 ? ['min-max'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'errors', 'non-2xx', 'x nginx', 'x direct', 'sut µs/req', 'cpu% sut/upstream/client/foreign'];
 const table: string[][] = rows.map((r) => {
   if (r.result === null) return [r.scenario, r.failed !== undefined ? `FAILED: ${r.failed}` : `skipped: ${r.skipped ?? ''}`, ...header.slice(2).map(() => '')];
@@ -309,7 +314,7 @@ mkdirSync(results, { recursive: true });
 writeFileSync(join(results, 'http.json'), `${JSON.stringify({
   date: new Date().toISOString(),
   node: process.version,
-  nginx,
+  systems: Object.fromEntries(externals),
   cpu: { model: cpuModel, cores: cpus().length },
   os: `Linux ${release()}`,
   git: { commit, dirty },
