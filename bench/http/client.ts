@@ -8,7 +8,10 @@ import type { LoadRequest } from './request.ts';
  * loop. autocannon's own histogram keeps whole milliseconds, which turns every
  * sub-millisecond p50 into 0 or 1; so each response's time (autocannon measures
  * it with hrtime) also goes into a 1 µs bucket array that the bench merges over
- * all client processes. Prints one JSON line. Usage: node client.ts '<json settings>'
+ * all client processes. Every second it prints `tick N`, N the responses so far,
+ * which the bench samples the system's CPU time at; after `duration` ticks, or
+ * on SIGTERM, it stops. Prints one JSON line at the end.
+ * Usage: node client.ts '<json settings>'
  */
 interface Settings extends LoadRequest {
   connections: number;
@@ -35,7 +38,10 @@ let responses = 0;
 let max = 0;
 // autocannon's idReplacement puts a fresh id (hyperid: a random prefix and a counter) wherever the request says [<id>].
 const url = s.newQueryEachRequest ? withNewQuery(s.url, '[<id>]') : s.url;
-const inst = autocannon({ url, connections: s.connections, duration: s.duration, headers: s.headers, idReplacement: s.newQueryEachRequest }, (err, r) => {
+// The ticks end the run, not autocannon's timer (a second later, never reached); it looks at its stop flag
+// every sampleInt ms, so a stop takes effect within 0.1 s rather than at its next whole second.
+const inst = autocannon({ url, connections: s.connections, duration: s.duration + 1, sampleInt: 100, headers: s.headers, idReplacement: s.newQueryEachRequest }, (err, r) => {
+  clearInterval(ticks);
   if (err !== null) throw err;
   const hist: [number, number][] = [];
   for (let us = 0; us <= LIMIT_US; us++) if (buckets[us]! > 0) hist.push([us, buckets[us]!]);
@@ -47,4 +53,9 @@ inst.on('response', (_c, _status, _bytes, ms) => {
   const us = Math.round(ms * 1000);
   buckets[us < LIMIT_US ? us : LIMIT_US]!++;
 });
+let seconds = 0;
+const ticks = setInterval(() => {
+  process.stdout.write(`tick ${responses}\n`);
+  if (++seconds === s.duration) inst.stop();
+}, 1000);
 process.on('SIGTERM', () => inst.stop());

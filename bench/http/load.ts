@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { merge, percentiles } from './histogram.ts';
 import type { Sparse } from './histogram.ts';
 import { pinned, start } from './processes.ts';
+import type { Child } from './processes.ts';
 import type { LoadRequest } from './request.ts';
 import { ROOT } from './targets.ts';
 
@@ -22,7 +23,10 @@ export interface ClientSettings {
 }
 
 export interface LoadResult {
+  /** Every response over the whole run, client start-up included. */
   readonly rps: number;
+  /** Responses in each whole second of the run, all client processes together (see EachSecond). */
+  readonly seconds: readonly number[];
   readonly requests: number;
   readonly p50: number;
   readonly p90: number;
@@ -46,9 +50,20 @@ interface ClientOutput {
 
 const CLIENT = join(ROOT, 'bench/http/client.ts');
 
-async function one(req: LoadRequest, connections: number, c: ClientSettings): Promise<ClientOutput> {
+/**
+ * Called as each second of load ends (once every client process has said so),
+ * with the responses in that second; true ends the load there. The bench samples
+ * CPU time here, and the warm-up stops once the gateway's figure has settled.
+ */
+export type EachSecond = (responses: number) => boolean;
+
+async function one(req: LoadRequest, connections: number, c: ClientSettings, tick: (total: number) => void, children: Child[]): Promise<ClientOutput> {
   const [cmd, args] = pinned(process.execPath, [CLIENT, JSON.stringify({ ...req, connections, duration: c.duration })], c.cpu);
   const child = start(cmd, args);
+  children.push(child);
+  child.onLine((line) => {
+    if (line.startsWith('tick ')) tick(Number(line.slice(5)));
+  });
   const code = await new Promise<number | null>((resolve) => child.proc.once('exit', resolve));
   const out = child.output();
   const line = out.split('\n').find((l) => l.startsWith('{"responses"'));
@@ -56,10 +71,24 @@ async function one(req: LoadRequest, connections: number, c: ClientSettings): Pr
   return JSON.parse(line) as ClientOutput;
 }
 
-export async function load(req: LoadRequest, c: ClientSettings): Promise<LoadResult> {
+export async function load(req: LoadRequest, c: ClientSettings, eachSecond: EachSecond = () => false): Promise<LoadResult> {
   const n = Math.max(1, Math.min(c.processes, c.connections));
+  // Each process's running totals, one a second; a second ends when the last process reports it.
+  const totals: number[][] = Array.from({ length: n }, () => []);
+  const seconds: number[] = [];
+  let before = 0;
+  const tick = (p: number, total: number): void => {
+    totals[p]!.push(total);
+    const done = Math.min(...totals.map((t) => t.length));
+    if (done === seconds.length) return;
+    const sum = totals.reduce((a, t) => a + t[done - 1]!, 0);
+    seconds.push(sum - before);
+    before = sum;
+    if (eachSecond(seconds.at(-1)!)) for (const ch of children) ch.proc.kill('SIGTERM');
+  };
+  const children: Child[] = [];
   const parts = await Promise.all(Array.from({ length: n }, (_, i) =>
-    one(req, Math.floor(c.connections / n) + (i < c.connections % n ? 1 : 0), c)));
+    one(req, Math.floor(c.connections / n) + (i < c.connections % n ? 1 : 0), c, (total) => tick(i, total), children)));
   const [p50, p90, p99] = percentiles(merge(parts.map((p) => p.hist)), [50, 90, 99]) as [number, number, number];
   const sum = (f: (p: ClientOutput) => number): number => parts.reduce((a, p) => a + f(p), 0);
   const requests = sum((p) => p.responses);
@@ -67,6 +96,7 @@ export async function load(req: LoadRequest, c: ClientSettings): Promise<LoadRes
   return {
     // Every response over the measured time, not a mean of per-second samples.
     rps: requests / duration,
+    seconds,
     requests,
     p50,
     p90,
