@@ -128,7 +128,7 @@ async function measure(req: LoadRequest, sut: number | null, upstream: number, w
   const a = at[0];
   const b = at.at(-1);
   if (a === undefined || b === undefined || a === b) {
-    return { result, rps: result.rps, cpu: { sut: null, upstream: null, client: null, foreign: null }, sutUs: null, noise: { rps: null, us: null }, warm };
+    return { result, rps: result.rps, cpu: { sut: null, upstream: null, client: null, foreign: null }, sutUs: null, seconds: [], noise: { rps: null, us: null }, warm };
   }
   const secs = (b.at - a.at) / 1000;
   const answered = result.seconds.slice(1, at.length).reduce((p, q) => p + q, 0);
@@ -147,6 +147,7 @@ async function measure(req: LoadRequest, sut: number | null, upstream: number, w
       client: treeS === null || sutS === null || upS === null ? null : pct(treeS - sutS - upS),
       foreign: pct(used('others')),
     },
+    seconds,
     noise: { rps: spread(seconds.map((x) => x.rps)), us: spread(seconds.flatMap((x) => (x.us === null ? [] : [x.us]))) },
     warm,
   };
@@ -199,7 +200,8 @@ interface Run {
    * response headers to parse, say); this does not.
    */
   readonly sutUs: number | null;
-  /** How much the run's seconds disagreed. */
+  /** Each measured second's figures (after the first), and how much they disagreed. */
+  readonly seconds: readonly { readonly rps: number; readonly us: number | null }[];
   readonly noise: Noise;
   /** Null when BENCH_WARMUP=0. */
   readonly warm: Warm | null;
@@ -262,7 +264,8 @@ async function runScenario(s: Scenario, upstream: Running): Promise<Run | NoRun>
 
 const upstream = await startUpstream(settings.upstreamCpu);
 console.error(`bench: upstream on 127.0.0.1:${upstream.port}, ${settings.connections} connections, ` +
-  `${settings.warmup}s warm-up + ${settings.duration}s per scenario, ${settings.workers} workers for every system` +
+  `a warm-up of ${settings.warmup}s at least (until settled, ${settings.warmupMax}s at most) + ${settings.duration}s per scenario, ` +
+  `${settings.workers} workers for every system` +
   (settings.rounds > 1 ? `, ${settings.rounds} rounds` : ''));
 
 const selected = SCENARIOS.filter((s) => only === null || only.test(s.name));
@@ -411,10 +414,12 @@ writeFileSync(join(results, 'http.json'), `${JSON.stringify({
   settings,
   note: 'same-box numbers: load generator, upstream and system under test share the machine',
   costs,
-  results: rows.map((r) => ({
+  results: rows.map((r, i) => ({
     ...r,
     ratio_to_nginx: r.rps === null ? null : ratio(r.rps, nginxRps),
     ratio_to_direct: r.rps === null ? null : ratio(r.rps, directRps),
+    // Every round's seconds, to see what a spread was made of.
+    runs: runs.get(selected[i]!)!.map((x) => ({ rps: x.rps, sut_us: x.sutUs, warm: x.warm, seconds: x.seconds })),
   })),
 }, null, 2)}\n`);
 const noisy = rows.filter((r) => (r.cpu?.foreign ?? 0) > 10).map((r) => r.scenario);
