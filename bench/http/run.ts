@@ -60,8 +60,9 @@ const client = (duration: number): ClientSettings =>
 /**
  * CPU used during the measured run, each in % of one core (200 = two cores
  * busy): the system under test, the upstream, the load generator, and
- * `foreign` — user processes outside this bench, which must be near 0 for the
- * numbers to mean anything on a shared box.
+ * `foreign` — what the machine's tasks spent outside this bench (neighbours in
+ * other containers too, see cpuSeconds), which must be near 0 for the numbers
+ * to mean anything on a shared box.
  */
 interface Cpu {
   readonly sut: number | null;
