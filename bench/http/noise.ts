@@ -39,17 +39,36 @@ export function settled(perSecond: readonly number[], minimum: number, tolerance
 }
 
 /**
- * A change in % (B against A) with the noise behind it: the spreads of both
- * figures added, and the spread of the per-round changes when there are
- * rounds. Null noise means it is unknown.
+ * The rounds a spread is taken over: all of them, or without the lowest and
+ * the highest from five on. The bench reports medians, which one disturbed
+ * round does not move; a spread that one disturbed round sets would call
+ * every difference noise.
+ */
+export function trimmed(rounds: readonly number[]): number[] {
+  const sorted = [...rounds].sort((p, q) => p - q);
+  return sorted.length >= 5 ? sorted.slice(1, -1) : sorted;
+}
+
+/**
+ * A change in % (B against A) with the noise behind it. Null noise means it
+ * is unknown.
  */
 export interface Change {
   readonly change: number;
   readonly noise: number | null;
 }
 
+/**
+ * The noise of a change, in points of %: from three rounds on, half the range
+ * of the per-round changes (`trimmed`), since each round measured A and B
+ * back to back and a slow spell of the box moved both; with fewer, the
+ * spreads `a` and `b` of the two figures added, or the two rounds' disagreement
+ * when that is larger.
+ */
 export function changeNoise(a: number | null, b: number | null, perRound: readonly number[]): number | null {
-  const rounds = perRound.length > 1 ? (Math.max(...perRound) - Math.min(...perRound)) / 2 : null;
+  const r = trimmed(perRound);
+  const rounds = r.length > 1 ? (r.at(-1)! - r[0]!) / 2 : null;
+  if (perRound.length >= 3) return rounds;
   const both = a === null || b === null ? null : a + b;
   return rounds === null ? both : both === null ? rounds : Math.max(rounds, both);
 }

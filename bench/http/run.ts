@@ -27,7 +27,7 @@ import { load } from './load.ts';
 import type { ClientSettings, LoadResult } from './load.ts';
 import { commandOutput, cpuSeconds, machineBusy } from './processes.ts';
 import type { Scenario } from './scenarios.ts';
-import { changeNoise, describeChange, medianOf, settled, spread, verdict } from './noise.ts';
+import { changeNoise, describeChange, medianOf, settled, spread, trimmed, verdict } from './noise.ts';
 import { probe } from './request.ts';
 import type { LoadRequest } from './request.ts';
 import { loadRequest, SCENARIOS } from './scenarios.ts';
@@ -219,7 +219,7 @@ interface Row {
   readonly cpu: Cpu | null;
   /** Median over the rounds of the system under test's CPU µs per response. */
   readonly sutUs: number | null;
-  /** The larger of the median run's own spread and the rounds' spread. */
+  /** The larger of the median run's own spread and the rounds' spread (noise.ts `trimmed`). */
   readonly noise: Noise;
   /** The longest warm-up of the rounds, settled only if every one did (null: none ran). */
   readonly warm: Warm | null;
@@ -299,7 +299,7 @@ const rows: Row[] = selected.map((s) => {
   return {
     scenario: s.name, kind: s.kind, path: s.path, result: median?.result ?? null, rps: median?.rps ?? null, cpu: median?.cpu ?? null,
     sutUs: medianOf(us),
-    noise: { rps: larger(median?.noise.rps ?? null, spread(done.map((r) => r.rps))), us: larger(median?.noise.us ?? null, spread(us)) },
+    noise: { rps: larger(median?.noise.rps ?? null, spread(trimmed(done.map((r) => r.rps)))), us: larger(median?.noise.us ?? null, spread(trimmed(us))) },
     warm: longest(done.flatMap((r) => (r.warm === null ? [] : [r.warm]))),
     rounds: done.map((r) => Math.round(r.rps)),
     ...(skipped.has(s) ? { [skipped.get(s)!.failed ? 'failed' : 'skipped']: skipped.get(s)!.reason } : {}),
@@ -347,7 +347,7 @@ console.log(`same box: load generator, upstream and the system under test share 
   `${settings.settle}% (${settings.warmupMax}s at most); Sluice access_log off unless named`);
 console.log(`req/s and CPU µs/req (CPU time the system under test spent per response, all its workers): the measured seconds after the first` +
   `${settings.rounds > 1 ? ', median of the rounds' : ''}`);
-console.log(`±%: half the spread of the measured seconds${settings.rounds > 1 ? ' or of the rounds, the larger' : ''}; ` +
+console.log(`±%: half the spread of the measured seconds${settings.rounds > 1 ? ` or of the rounds${settings.rounds >= 5 ? ' (less the lowest and the highest)' : ''}, the larger` : ''}; ` +
   `? after × nginx: nearer 1 than the spreads; warm-up "moving": the figure had not settled when the warm-up ended`);
 console.log(`cpu: % of one core during the measured run; foreign = processes outside this bench (${cpus().length * 100} = the whole machine)`);
 console.log(line(header));
@@ -361,7 +361,8 @@ for (const t of table) console.log(line(t));
  * generator elsewhere, where Kong's and APISIX's published figures come from.
  * Each is the median of the per-round changes: the two ran in the same round,
  * a minute apart at most, so a slow spell of the box cancels out. Each comes
- * with its noise (noise.ts), and one the noise covers is printed without a sign.
+ * with its noise (noise.ts `changeNoise`), and one the noise covers is printed
+ * without a sign.
  */
 const change = (a: number, b: number): number => (a / b - 1) * 100;
 const byName = new Map(selected.map((s) => [s.name, runs.get(s)!]));
@@ -397,7 +398,8 @@ const costs = selected.flatMap((s) => (s.versus ?? []).flatMap((v) => {
 }));
 if (costs.length > 0) {
   console.log(`\nagainst another scenario${settings.rounds > 1 ? ` (median of the ${settings.rounds} rounds' changes)` : ''}: ` +
-    `same-box req/s (as a ratio), and req/s predicted from CPU µs/req; ± the noise of the figures behind each`);
+    `same-box req/s (as a ratio), and req/s predicted from CPU µs/req; ± the noise: ` +
+    `${settings.rounds >= 3 ? 'half the spread of the per-round changes' : 'the spreads of the two figures added'}`);
   for (const c of costs) console.log(`  ${c.scenario} vs ${c.versus}: ${c.text}`);
 }
 

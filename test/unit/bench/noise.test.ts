@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { changeNoise, describeChange, settled, spread, verdict } from '../../../bench/http/noise.ts';
+import { changeNoise, describeChange, settled, spread, trimmed, verdict } from '../../../bench/http/noise.ts';
 
 describe('warm-up settling', () => {
   test('a cold JIT: CPU per response falling second by second is not settled', () => {
@@ -35,11 +35,20 @@ describe('spread', () => {
 });
 
 describe('a change and its noise', () => {
-  test('the spreads of both figures add up; rounds that disagree more win', () => {
+  test('one or two rounds: the spreads of both figures add up; two rounds that disagree more win', () => {
     expect(changeNoise(3, 4, [])).toBe(7);
     expect(changeNoise(3, 4, [-10, 10])).toBe(10);
     expect(changeNoise(null, 4, [-2, 2])).toBe(2);
     expect(changeNoise(null, 4, [5])).toBeNull();
+  });
+
+  test('three rounds or more: the per-round changes alone, each round paired A with B', () => {
+    expect(changeNoise(30, 40, [-9, -10, -11])).toBe(1);
+  });
+
+  test('from five rounds, one disturbed round at either end does not set the noise of a median', () => {
+    expect(changeNoise(null, null, [-60, -10, -11, -9, 30])).toBe(1);
+    expect(spread(trimmed([9344, 20500, 20711, 10411, 22419]))).toBeCloseTo(((20711 - 10411) / 2 / 20500) * 100, 5);
   });
 
   test('issue 17: a plugin pair "+18.3%" faster than the bare proxy, within 25% of noise, prints no sign', () => {
