@@ -1,8 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { h2load } from './h2load.ts';
 import { merge, percentiles } from './histogram.ts';
 import type { Sparse } from './histogram.ts';
-import { pinned, start } from './processes.ts';
+import { onPath, pinned, start } from './processes.ts';
+import type { Child } from './processes.ts';
 import type { LoadRequest } from './request.ts';
 import { ROOT } from './targets.ts';
 
@@ -24,7 +25,10 @@ export interface ClientSettings {
 }
 
 export interface LoadResult {
+  /** Every response over the whole run, client start-up included. */
   readonly rps: number;
+  /** Responses in each whole second of the run, all client processes together (see EachSecond). */
+  readonly seconds: readonly number[];
   readonly requests: number;
   readonly p50: number;
   readonly p90: number;
@@ -48,10 +52,44 @@ export interface ClientOutput {
 }
 
 const CLIENT = join(ROOT, 'bench/http/client.ts');
+const H2_CLIENT = join(ROOT, 'bench/http/h2load.ts');
 
-async function one(req: LoadRequest, connections: number, c: ClientSettings): Promise<ClientOutput> {
-  const [cmd, args] = pinned(process.execPath, [CLIENT, JSON.stringify({ ...req, connections, duration: c.duration })], c.cpu);
+let h2loadState: string | null | undefined;
+
+/**
+ * Null when h2load (the HTTP/2 scenarios' load generator) can run, or why it
+ * cannot. Installed here when missing, as issue 16 asks, when the bench may
+ * run apt-get (as root); otherwise the scenarios are skipped with this reason.
+ */
+export function h2loadMissing(): string | null {
+  if (h2loadState !== undefined) return h2loadState;
+  if (onPath('h2load') === null && process.getuid?.() === 0 && onPath('apt-get') !== null) {
+    console.error('bench: h2load missing; apt-get install nghttp2-client');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const install = () => spawnSync('apt-get', ['install', '-y', '-q', 'nghttp2-client'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    if (install().status !== 0) {
+      spawnSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+      install();
+    }
+  }
+  h2loadState = onPath('h2load') === null ? 'h2load not on PATH (apt-get install nghttp2-client)' : null;
+  return h2loadState;
+}
+
+/**
+ * Called as each second of load ends (once every client process has said so),
+ * with the responses in that second; true ends the load there. The bench samples
+ * CPU time here, and the warm-up stops once the gateway's figure has settled.
+ */
+export type EachSecond = (responses: number) => boolean;
+
+async function one(req: LoadRequest, connections: number, c: ClientSettings, tick: (total: number) => void, children: Child[]): Promise<ClientOutput> {
+  const [cmd, args] = pinned(process.execPath, [req.http2 ? H2_CLIENT : CLIENT, JSON.stringify({ ...req, connections, duration: c.duration })], c.cpu);
   const child = start(cmd, args);
+  children.push(child);
+  child.onLine((line) => {
+    if (line.startsWith('tick ')) tick(Number(line.slice(5)));
+  });
   const code = await new Promise<number | null>((resolve) => child.proc.once('exit', resolve));
   const out = child.output();
   const line = out.split('\n').find((l) => l.startsWith('{"responses"'));
@@ -59,10 +97,25 @@ async function one(req: LoadRequest, connections: number, c: ClientSettings): Pr
   return JSON.parse(line) as ClientOutput;
 }
 
-export async function load(req: LoadRequest, c: ClientSettings): Promise<LoadResult> {
-  const n = Math.max(1, Math.min(c.processes, c.connections));
-  const parts = req.http2 ? [await h2load(req, c.connections, c.duration, c.cpu)] : await Promise.all(Array.from({ length: n }, (_, i) =>
-    one(req, Math.floor(c.connections / n) + (i < c.connections % n ? 1 : 0), c)));
+export async function load(req: LoadRequest, c: ClientSettings, eachSecond: EachSecond = () => false): Promise<LoadResult> {
+  // One h2load process: its connections multiplex the streams (h2load.ts).
+  const n = req.http2 ? 1 : Math.max(1, Math.min(c.processes, c.connections));
+  // Each process's running totals, one a second; a second ends when the last process reports it.
+  const totals: number[][] = Array.from({ length: n }, () => []);
+  const seconds: number[] = [];
+  let before = 0;
+  const tick = (p: number, total: number): void => {
+    totals[p]!.push(total);
+    const done = Math.min(...totals.map((t) => t.length));
+    if (done === seconds.length) return;
+    const sum = totals.reduce((a, t) => a + t[done - 1]!, 0);
+    seconds.push(sum - before);
+    before = sum;
+    if (eachSecond(seconds.at(-1)!)) for (const ch of children) ch.proc.kill('SIGTERM');
+  };
+  const children: Child[] = [];
+  const parts = await Promise.all(Array.from({ length: n }, (_, i) =>
+    one(req, Math.floor(c.connections / n) + (i < c.connections % n ? 1 : 0), c, (total) => tick(i, total), children)));
   const [p50, p90, p99] = percentiles(merge(parts.map((p) => p.hist)), [50, 90, 99]) as [number, number, number];
   const sum = (f: (p: ClientOutput) => number): number => parts.reduce((a, p) => a + f(p), 0);
   const requests = sum((p) => p.responses);
@@ -70,6 +123,7 @@ export async function load(req: LoadRequest, c: ClientSettings): Promise<LoadRes
   return {
     // Every response over the measured time, not a mean of per-second samples.
     rps: requests / duration,
+    seconds,
     requests,
     p50,
     p90,

@@ -46,6 +46,8 @@ export interface Child {
   readonly pid: number;
   /** stdout and stderr so far, for error messages and readiness lines. */
   output(): string;
+  /** Calls `fn` with every whole line of output from now on, as it arrives. */
+  onLine(fn: (line: string) => void): void;
   /** Resolves when the output has a line containing `text`; rejects if the process exits first or after `ms`. */
   waitFor(text: string, ms?: number): Promise<string>;
   stop(): Promise<void>;
@@ -65,8 +67,15 @@ export function start(cmd: string, args: readonly string[], opts: SpawnOptions =
     resolve();
   }));
   const waiters: { text: string; resolve: (line: string) => void }[] = [];
+  const lineFns: ((line: string) => void)[] = [];
+  let lineFrom = 0;
   const onData = (chunk: Buffer): void => {
     out += chunk.toString('utf8');
+    for (let end = out.indexOf('\n', lineFrom); end !== -1; end = out.indexOf('\n', lineFrom)) {
+      const line = out.slice(lineFrom, end);
+      lineFrom = end + 1;
+      for (const fn of lineFns) fn(line);
+    }
     for (let i = waiters.length - 1; i >= 0; i--) {
       const w = waiters[i]!;
       const at = out.indexOf(w.text);
@@ -84,6 +93,7 @@ export function start(cmd: string, args: readonly string[], opts: SpawnOptions =
     proc,
     pid: proc.pid ?? -1,
     output: () => out,
+    onLine: (fn) => lineFns.push(fn),
     waitFor(text, ms = 15_000) {
       return Promise.race([
         spawnError,
@@ -137,20 +147,47 @@ export function commandOutput(cmd: string, args: readonly string[]): string {
 /**
  * CPU time (user + system, seconds) from /proc: `of[i]` for each root process
  * and its descendants (Sluice's worker threads are in its own counters, nginx's
- * workers are children), and `others` for every process outside the first
- * root's tree except kernel threads (loopback traffic's softirq work lands in
- * ksoftirqd: it is ours, not a neighbour's). Null where /proc is missing.
+ * workers are children), and `others`: what the machine's tasks spent that
+ * neither the first root's tree nor a kernel thread did (loopback traffic's
+ * softirq work lands in ksoftirqd: it is ours, not a neighbour's). `others`
+ * comes from the machine's counters, not from adding up the processes this
+ * one can see: on a shared box the neighbours may live in another PID
+ * namespace, and a process that exits takes its counters with it. Null where
+ * /proc is missing.
  */
 const TICK = 100; // USER_HZ, 100 on every Linux ABI Node supports
 const KTHREADD = 2;
 
-export function cpuSeconds(roots: readonly number[]): { of: (number | null)[]; others: number } | null {
+/**
+ * The machine's CPU ticks from /proc/stat: `busy`, all but idle and iowait;
+ * `tasks`, what processes took (user, nice, system) and what the hypervisor
+ * gave other guests (steal), without interrupt handling, which the bench's own
+ * loopback traffic causes. Null off Linux.
+ */
+function machineTicks(): { busy: number; tasks: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const at = (i: number): number => f[i] ?? 0;
+    return { busy: f.reduce((a, b) => a + b, 0) - at(3) - at(4), tasks: at(0) + at(1) + at(2) + at(7) };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU-seconds the whole machine spent busy so far (null off Linux). */
+export function machineBusy(): number | null {
+  const m = machineTicks();
+  return m === null ? null : m.busy / TICK;
+}
+
+export function cpuSeconds(roots: readonly number[]): { of: (number | null)[]; others: number | null } | null {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return null;
   }
+  const machine = machineTicks();
   const parent = new Map<number, number>();
   const ticks = new Map<number, number>();
   for (const e of entries) {
@@ -168,7 +205,7 @@ export function cpuSeconds(roots: readonly number[]): { of: (number | null)[]; o
     ticks.set(pid, Number(f[11]) + Number(f[12]));
   }
   const of: (number | null)[] = roots.map((r) => (ticks.has(r) ? 0 : null));
-  let others = 0;
+  let ours = 0;
   for (const [pid, t] of ticks) {
     let mine = false;
     for (let p: number | undefined = pid; p !== undefined && p > 0; p = parent.get(p)) {
@@ -176,7 +213,7 @@ export function cpuSeconds(roots: readonly number[]): { of: (number | null)[]; o
       if (i !== -1) of[i]! += t;
       if (p === roots[0] || p === KTHREADD) mine = true;
     }
-    if (!mine) others += t;
+    if (mine) ours += t;
   }
-  return { of: of.map((t) => (t === null ? null : t / TICK)), others: others / TICK };
+  return { of: of.map((t) => (t === null ? null : t / TICK)), others: machine === null ? null : (machine.tasks - ours) / TICK };
 }

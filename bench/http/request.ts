@@ -17,6 +17,13 @@ export interface LoadRequest {
   readonly http2: boolean;
 }
 
+/** What the bench hands a load-generator process (client.ts, h2load.ts) as its one argument, in JSON. */
+export interface ClientProcessSettings extends LoadRequest {
+  readonly connections: number;
+  /** Seconds: the process stops itself after this many ticks. */
+  readonly duration: number;
+}
+
 /** `url` with its `n` query argument set to `id` (see LoadRequest). */
 export function withNewQuery(url: string, id: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}n=${id}`;

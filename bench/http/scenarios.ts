@@ -1,4 +1,5 @@
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
+import type { Peer } from './peers/peers.ts';
 import type { LoadRequest } from './request.ts';
 
 /**
@@ -39,8 +40,10 @@ interface Common {
 
 export type Scenario =
   | Common & { readonly kind: 'direct' }
-  /** `proxyCache`: nginx's proxy_cache in front of proxy_pass (see startNginx). */
-  | Common & { readonly kind: 'nginx'; readonly proxyCache?: true }
+  /** `location`: what nginx's one location does, proxy_pass unless named (see nginxConf in targets.ts). */
+  | Common & { readonly kind: 'nginx'; readonly location?: 'proxy_cache' | 'return' }
+  /** A Node gateway run beside Sluice as its docs run it (bench/http/peers/), proxying every path to the upstream. */
+  | Common & { readonly kind: Peer }
   | Common & {
     readonly kind: 'sluice';
     /** Top-level conf keys for this scenario's gateway; `routes` is required. */
@@ -112,14 +115,25 @@ export const TENANT_RULES = [
 
 export const SCENARIOS: readonly Scenario[] = [
   { kind: 'direct', name: 'upstream direct', path: '/bare' },
+  // Issue 17's table: the proxies side by side, then the same 12 bytes answered by the gateway itself.
   { kind: 'nginx', name: 'nginx proxy_pass', path: '/bare' },
-  { kind: 'sluice', name: 'sluice bare proxy', path: '/bare', conf: { routes: [BARE_ROUTE] } },
+  {
+    kind: 'sluice',
+    name: 'sluice bare proxy',
+    path: '/bare',
+    versus: [{ scenario: 'nginx proxy_pass', atLeast: 0.65 }, { scenario: 'fastify + @fastify/http-proxy', atLeast: 1.7 }, 'fast-gateway'],
+    conf: { routes: [BARE_ROUTE] },
+  },
+  { kind: 'fast-gateway', name: 'fast-gateway', path: '/bare' },
+  { kind: 'fastify', name: 'fastify + @fastify/http-proxy', path: '/bare' },
   {
     kind: 'sluice',
     name: 'sluice return route',
     path: '/ping',
+    versus: [{ scenario: 'nginx return 200', atLeast: 0.8 }],
     conf: { routes: [{ name: 'ping', paths: ['= /ping'], return: { status: 200, body: 'hello world\n', headers: { 'content-type': 'text/plain' } } }] },
   },
+  { kind: 'nginx', name: 'nginx return 200', path: '/ping', location: 'return' },
   // Issue 14's targets: a HIT at least 1.3x nginx proxy_pass and 0.9x the return route; beside nginx's own cache HIT.
   {
     kind: 'sluice',
@@ -129,7 +143,7 @@ export const SCENARIOS: readonly Scenario[] = [
     versus: [{ scenario: 'nginx proxy_pass', atLeast: 1.3 }, { scenario: 'sluice return route', atLeast: 0.9 }, 'nginx proxy_cache HIT'],
     conf: CACHED,
   },
-  { kind: 'nginx', name: 'nginx proxy_cache HIT', path: '/bare', proxyCache: true, expect: { 'x-cache-status': 'HIT' } },
+  { kind: 'nginx', name: 'nginx proxy_cache HIT', path: '/bare', location: 'proxy_cache', expect: { 'x-cache-status': 'HIT' } },
   // Issue 16: HTTPS beside nginx on the same ECDSA P-256 certificate, kept alive, and a new connection (a full handshake) for every request.
   { kind: 'nginx', name: 'nginx https proxy_pass', path: '/bare', tls: true },
   { kind: 'sluice', name: 'sluice https bare proxy', path: '/bare', tls: true, versus: ['nginx https proxy_pass', 'sluice bare proxy'], conf: { routes: [BARE_ROUTE] } },
