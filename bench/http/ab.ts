@@ -54,7 +54,7 @@ function scenario(name: string | undefined): SluiceScenario {
 const [a, b] = [scenario(process.argv[2]), scenario(process.argv[3])];
 
 const client = (duration: number): ClientSettings =>
-  ({ connections: settings.connections, duration, processes: 1, cpu: settings.clientCpu });
+  ({ connections: settings.connections, duration, processes: 1, cpu: settings.clientCpu, generator: 'autocannon' });
 
 /** CPU µs the gateway spent per response over one load window. */
 async function measureWindow(s: SluiceScenario, g: Running, seconds: number): Promise<number> {

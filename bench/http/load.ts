@@ -13,7 +13,8 @@ import { ROOT } from './targets.ts';
  * µs latency histograms merged. Several processes rather than autocannon's
  * `-w` threads because autocannon's workers do not forward per-response
  * timings, and a separate process keeps the generator off the bench's loop.
- * HTTP/2 scenarios are loaded by one h2load process instead (h2load.ts).
+ * HTTP/2 scenarios are loaded by one h2load process instead (h2load.ts), and
+ * with BENCH_CLIENT=wrk the others by wrk (wrk.ts): the same protocol.
  */
 export interface ClientSettings {
   readonly connections: number;
@@ -22,7 +23,11 @@ export interface ClientSettings {
   readonly processes: number;
   /** CPUs to pin the client processes to (a taskset -c list), or null for none. */
   readonly cpu: string | null;
+  /** What loads HTTP/1.1 (HTTP/2 is always h2load): autocannon (client.ts) or wrk (wrk.ts). */
+  readonly generator: Generator;
 }
+
+export type Generator = 'autocannon' | 'wrk';
 
 export interface LoadResult {
   /** Every response over the whole run, client start-up included. */
@@ -53,6 +58,7 @@ export interface ClientOutput {
 
 const CLIENT = join(ROOT, 'bench/http/client.ts');
 const H2_CLIENT = join(ROOT, 'bench/http/h2load.ts');
+const WRK_CLIENT = join(ROOT, 'bench/http/wrk.ts');
 
 let h2loadState: string | null | undefined;
 
@@ -84,7 +90,7 @@ export function h2loadMissing(): string | null {
 export type EachSecond = (responses: number) => boolean;
 
 async function one(req: LoadRequest, connections: number, c: ClientSettings, tick: (total: number) => void, children: Child[]): Promise<ClientOutput> {
-  const [cmd, args] = pinned(process.execPath, [req.http2 ? H2_CLIENT : CLIENT, JSON.stringify({ ...req, connections, duration: c.duration })], c.cpu);
+  const [cmd, args] = pinned(process.execPath, [req.http2 ? H2_CLIENT : c.generator === 'wrk' ? WRK_CLIENT : CLIENT, JSON.stringify({ ...req, connections, duration: c.duration })], c.cpu);
   const child = start(cmd, args);
   children.push(child);
   child.onLine((line) => {

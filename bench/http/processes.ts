@@ -199,10 +199,11 @@ export function cpuSeconds(roots: readonly number[]): { of: (number | null)[]; o
     } catch {
       continue; // exited while we looked
     }
-    // Fields after the parenthesised command name: state ppid … utime(14) stime(15).
+    // Fields after the parenthesised command name: state ppid … utime(14) stime(15) cutime(16) cstime(17): the
+    // last two are children it has reaped, such as the one-second wrk runs of wrk.ts, gone before any sample.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     parent.set(pid, Number(f[1]));
-    ticks.set(pid, Number(f[11]) + Number(f[12]));
+    ticks.set(pid, Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
   }
   const of: (number | null)[] = roots.map((r) => (ticks.has(r) ? 0 : null));
   let ours = 0;

@@ -10,6 +10,7 @@
 //   BENCH_WARMUP_MAX=20   the warm-up's cap
 //   BENCH_SETTLE=3        % two consecutive seconds of the warm-up may differ by and count as settled
 //   BENCH_CONNECTIONS=50  client connections
+//   BENCH_CLIENT=autocannon  the HTTP/1.1 load generator: autocannon, or wrk (issue 17's harness; needs wrk on PATH)
 //   BENCH_CLIENTS=1       load-generator processes sharing the connections
 //   BENCH_WORKERS=2       workers of every system: Sluice worker_processes, nginx worker_processes, the peers' processes
 //   BENCH_UPSTREAM_CPU=   pin the upstream process to these CPUs (taskset -c list: 2 or 2-3 or 2,5); empty = unpinned
@@ -24,8 +25,8 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { envCpu, envInt } from './env.ts';
 import { h2loadMissing, load } from './load.ts';
-import type { ClientSettings, LoadResult } from './load.ts';
-import { commandOutput, cpuSeconds, machineBusy } from './processes.ts';
+import type { ClientSettings, Generator, LoadResult } from './load.ts';
+import { commandOutput, cpuSeconds, machineBusy, onPath } from './processes.ts';
 import type { Scenario } from './scenarios.ts';
 import { changeNoise, describeChange, medianOf, settled, spread, trimmed, verdict } from './noise.ts';
 import { probe } from './request.ts';
@@ -36,12 +37,19 @@ import type { BenchCertificate } from './certificate.ts';
 import { externalVersion, ROOT, startExternal, startSluice, startUpstream } from './targets.ts';
 import type { ExternalKind, Running } from './targets.ts';
 
+function generatorOf(name: string): Generator {
+  if (name !== 'autocannon' && name !== 'wrk') throw new Error(`BENCH_CLIENT=${name}: autocannon or wrk`);
+  if (name === 'wrk' && onPath('wrk') === null) throw new Error('BENCH_CLIENT=wrk: wrk is not on PATH (apt-get install wrk)');
+  return name;
+}
+
 const settings = {
   duration: envInt('BENCH_DURATION', 10),
   warmup: envInt('BENCH_WARMUP', 3),
   warmupMax: envInt('BENCH_WARMUP_MAX', 20),
   settle: envInt('BENCH_SETTLE', 3),
   connections: envInt('BENCH_CONNECTIONS', 50),
+  generator: generatorOf(process.env['BENCH_CLIENT'] ?? 'autocannon'),
   clients: Math.max(1, envInt('BENCH_CLIENTS', 1)),
   workers: Math.max(1, envInt('BENCH_WORKERS', 2)),
   upstreamCpu: envCpu('BENCH_UPSTREAM_CPU'),
@@ -55,7 +63,7 @@ const settings = {
 };
 const only = settings.only === '' ? null : new RegExp(settings.only, 'i');
 const client = (duration: number): ClientSettings =>
-  ({ connections: settings.connections, duration, processes: settings.clients, cpu: settings.clientCpu });
+  ({ connections: settings.connections, duration, processes: settings.clients, cpu: settings.clientCpu, generator: settings.generator });
 
 /**
  * CPU used during the measured run, each in % of one core (200 = two cores
