@@ -110,6 +110,7 @@ export async function load(req: LoadRequest, c: ClientSettings, eachSecond: Each
   const totals: number[][] = Array.from({ length: n }, () => []);
   const seconds: number[] = [];
   let before = 0;
+  let stopping = false;
   const tick = (p: number, total: number): void => {
     totals[p]!.push(total);
     const done = Math.min(...totals.map((t) => t.length));
@@ -117,7 +118,11 @@ export async function load(req: LoadRequest, c: ClientSettings, eachSecond: Each
     const sum = totals.reduce((a, t) => a + t[done - 1]!, 0);
     seconds.push(sum - before);
     before = sum;
-    if (eachSecond(seconds.at(-1)!)) for (const ch of children) ch.proc.kill('SIGTERM');
+    // Once: a process that ticks again before it stops would otherwise get a second SIGTERM as it exits.
+    if (eachSecond(seconds.at(-1)!) && !stopping) {
+      stopping = true;
+      for (const ch of children) ch.proc.kill('SIGTERM');
+    }
   };
   const children: Child[] = [];
   const parts = await Promise.all(Array.from({ length: n }, (_, i) =>
