@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { LIMIT_US } from './histogram.ts';
+import { Tally } from './histogram.ts';
 import { withNewQuery } from './request.ts';
 import type { ClientProcessSettings } from './request.ts';
 
@@ -29,9 +29,7 @@ type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, r: Aut
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 const s = JSON.parse(process.argv[2]!) as ClientProcessSettings;
 
-const buckets = new Uint32Array(LIMIT_US + 1);
-let responses = 0;
-let max = 0;
+const tally = new Tally();
 // autocannon's idReplacement puts a fresh id (hyperid: a random prefix and a counter) wherever the request says [<id>].
 const url = s.newQueryEachRequest ? withNewQuery(s.url, '[<id>]') : s.url;
 // The ticks end the run, not autocannon's timer (a second later, never reached); it looks at its stop flag
@@ -39,19 +37,16 @@ const url = s.newQueryEachRequest ? withNewQuery(s.url, '[<id>]') : s.url;
 const inst = autocannon({ url, connections: s.connections, duration: s.duration + 1, sampleInt: 100, headers: s.headers, idReplacement: s.newQueryEachRequest }, (err, r) => {
   clearInterval(ticks);
   if (err !== null) throw err;
-  const hist: [number, number][] = [];
-  for (let us = 0; us <= LIMIT_US; us++) if (buckets[us]! > 0) hist.push([us, buckets[us]!]);
-  process.stdout.write(`${JSON.stringify({ responses, duration: r.duration, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, max, hist })}\n`);
+  tally.non2xx = r.non2xx;
+  tally.report({ duration: r.duration, errors: r.errors, timeouts: r.timeouts });
 });
 inst.on('response', (_c, _status, _bytes, ms) => {
-  responses++;
-  if (ms > max) max = ms;
-  const us = Math.round(ms * 1000);
-  buckets[us < LIMIT_US ? us : LIMIT_US]!++;
+  tally.responses++;
+  tally.add(Math.round(ms * 1000));
 });
 let seconds = 0;
 const ticks = setInterval(() => {
-  process.stdout.write(`tick ${responses}\n`);
+  tally.tick();
   if (++seconds === s.duration) inst.stop();
 }, 1000);
 process.on('SIGTERM', () => inst.stop());

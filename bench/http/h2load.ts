@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LIMIT_US } from './histogram.ts';
+import { Tally } from './histogram.ts';
 import type { ClientProcessSettings } from './request.ts';
 
 /**
@@ -31,10 +31,7 @@ let out = '';
 h2load.stdout.on('data', (c: Buffer) => (out += c.toString()));
 h2load.stderr.on('data', (c: Buffer) => (out += c.toString()));
 
-const buckets = new Map<number, number>();
-let responses = 0;
-let non2xx = 0;
-let max = 0;
+const tally = new Tally();
 let fd = -1;
 let partial = '';
 const chunk = Buffer.alloc(1 << 20);
@@ -53,12 +50,9 @@ function readRows(): void {
     partial = rows.pop()!;
     for (const row of rows) {
       const [, status, us] = row.split('\t');
-      const t = Number(us);
-      responses++;
-      if (status![0] !== '2') non2xx++;
-      if (t / 1000 > max) max = t / 1000;
-      const b = t < LIMIT_US ? t : LIMIT_US;
-      buckets.set(b, (buckets.get(b) ?? 0) + 1);
+      tally.responses++;
+      if (status![0] !== '2') tally.non2xx++;
+      tally.add(Number(us));
     }
   }
 }
@@ -67,7 +61,7 @@ function readRows(): void {
 let seconds = 0;
 const ticks = setInterval(() => {
   readRows();
-  process.stdout.write(`tick ${responses}\n`);
+  tally.tick();
   if (++seconds === s.duration) h2load.kill('SIGINT');
 }, 1000);
 const stop = (): void => void h2load.kill('SIGINT');
@@ -84,5 +78,5 @@ h2load.once('exit', (code, signal) => {
   }
   // Stopped by a signal, h2load prints no summary: the errors are the failures it reported as it ran.
   const errors = out.split('\n').filter((l) => l.startsWith('Process Request Failure') || l.includes('could not connect')).length;
-  process.stdout.write(`${JSON.stringify({ responses, duration: (performance.now() - started) / 1000, errors, timeouts: 0, non2xx, max, hist: [...buckets] })}\n`);
+  tally.report({ duration: (performance.now() - started) / 1000, errors, timeouts: 0 });
 });

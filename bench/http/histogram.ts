@@ -25,3 +25,36 @@ export function percentiles(h: Map<number, number>, ps: readonly number[]): numb
     return Number.NaN;
   });
 }
+
+/**
+ * What a load-generator process (client.ts, h2load.ts, wrk.ts) counts and
+ * tells the bench (load.ts reads it): `tick N` each second with the responses
+ * so far, and at the end one JSON line of totals and the sparse µs buckets.
+ * `add` takes a weight for wrk, whose latencies come as percentiles, each
+ * standing for a share of its responses.
+ */
+export class Tally {
+  responses = 0;
+  non2xx = 0;
+  /** ms, unclamped: the buckets stop at LIMIT_US. */
+  max = 0;
+  private readonly buckets = new Float64Array(LIMIT_US + 1);
+
+  add(us: number, weight = 1): void {
+    if (us / 1000 > this.max) this.max = us / 1000;
+    this.buckets[us < LIMIT_US ? us : LIMIT_US]! += weight;
+  }
+
+  tick(): void {
+    process.stdout.write(`tick ${this.responses}\n`);
+  }
+
+  report(totals: { readonly duration: number; readonly errors: number; readonly timeouts: number }): void {
+    const hist: [number, number][] = [];
+    for (let us = 0; us <= LIMIT_US; us++) {
+      const n = Math.round(this.buckets[us]!);
+      if (n > 0) hist.push([us, n]);
+    }
+    process.stdout.write(`${JSON.stringify({ responses: this.responses, ...totals, non2xx: this.non2xx, max: this.max, hist })}\n`);
+  }
+}

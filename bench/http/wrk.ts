@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LIMIT_US } from './histogram.ts';
+import { Tally } from './histogram.ts';
 import type { ClientProcessSettings } from './request.ts';
 
 /**
@@ -39,12 +39,9 @@ done = function(summary, latency, requests)
 end
 `);
 
-const buckets = new Map<number, number>();
-let responses = 0;
+const tally = new Tally();
 let errors = 0;
 let timeouts = 0;
-let non2xx = 0;
-let max = 0;
 let stopped = false;
 process.on('SIGTERM', () => (stopped = true));
 
@@ -58,16 +55,11 @@ function second(): Promise<void> {
     const done = /^wrk-done (\d+) (\d+) (\d+) (\d+)$/m.exec(out);
     if (code !== 0 || done === null) return reject(new Error(`wrk failed (${code}):\n${out}`));
     const n = Number(done[1]);
-    responses += n;
+    tally.responses += n;
     errors += Number(done[2]);
     timeouts += Number(done[3]);
-    non2xx += Number(done[4]);
-    for (const [, us] of out.matchAll(/^wrk-p (\d+)$/gm)) {
-      const t = Number(us);
-      if (t / 1000 > max) max = t / 1000;
-      const b = t < LIMIT_US ? t : LIMIT_US;
-      buckets.set(b, (buckets.get(b) ?? 0) + n / 1000);
-    }
+    tally.non2xx += Number(done[4]);
+    for (const [, us] of out.matchAll(/^wrk-p (\d+)$/gm)) tally.add(Number(us), n / 1000);
     resolve();
   }));
 }
@@ -75,8 +67,7 @@ function second(): Promise<void> {
 const started = performance.now();
 for (let i = 0; i < s.duration && !stopped; i++) {
   await second();
-  process.stdout.write(`tick ${responses}\n`);
+  tally.tick();
 }
 rmSync(dir, { recursive: true, force: true });
-const hist = [...buckets].map(([us, n]) => [us, Math.round(n)] as const).filter(([, n]) => n > 0);
-process.stdout.write(`${JSON.stringify({ responses, duration: (performance.now() - started) / 1000, errors, timeouts, non2xx, max, hist })}\n`);
+tally.report({ duration: (performance.now() - started) / 1000, errors, timeouts });
