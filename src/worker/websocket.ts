@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WS_ACTIVE, WS_AT_DRAIN, WS_TOTAL } from '../contracts/stats-layout.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
+import { listsToken } from '../plugins/pdk/headers.ts';
 import type { Exchange, ResponseOut } from './exchange.ts';
 import { sendUpgrade } from './response-writer.ts';
 
@@ -25,9 +26,7 @@ import { sendUpgrade } from './response-writer.ts';
 /** RFC 6455 §4.1: the Upgrade header lists the token `websocket`, in any case. */
 export function asksWebSocket(req: IncomingMessage): boolean {
   const v = req.headers.upgrade;
-  if (v === undefined) return false;
-  for (const token of v.split(',')) if (token.trim().toLowerCase() === 'websocket') return true;
-  return false;
+  return v !== undefined && listsToken(v, 'websocket');
 }
 
 /** The base64 of 16 bytes (RFC 6455 §4.1 item 7), as the `ws` server checks it. */

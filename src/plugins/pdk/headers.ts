@@ -8,6 +8,12 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 export const isHeaderName = (name: string): boolean => TOKEN.test(name);
 export const isHeaderValue = (value: string): boolean => FIELD_VALUE.test(value);
 
+/** Does a comma-separated field value (Connection, Upgrade…) list `token`? `token` lower-case; the value's case does not matter. */
+export function listsToken(value: string, token: string): boolean {
+  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
+  return false;
+}
+
 /** Read access to a header list; names are matched case-insensitively. */
 export interface ReadonlyHeaders {
   /** The first value of `name`, or undefined. */

@@ -1,3 +1,5 @@
+import { isHeaderName, isHeaderValue, listsToken } from '../../plugins/pdk/headers.ts';
+
 /**
  * A strict, incremental HTTP/1.1 response parser for the upstream client
  * (RFC 9112). Strict because the gateway forwards what it parses: a response
@@ -68,8 +70,6 @@ const CRLFCRLF = Buffer.from('\r\n\r\n');
 const LF = 0x0a;
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const CONTENT_LENGTH = /^[0-9]{1,15}$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[\s,])timeout=([0-9]{1,9})(?:$|[\s,])/i;
 // RFC 9112 §7.1.1 without BWS: chunk-ext = *( ";" name [ "=" ( token / quoted-string ) ] ).
@@ -289,7 +289,7 @@ export class ResponseParser {
         transferEncoding = true;
         chunked = true;
       } else if (lower === 'connection') {
-        if (hasToken(value, 'close')) keepAlive = false;
+        if (listsToken(value, 'close')) keepAlive = false;
       } else if (lower === 'keep-alive') {
         const t = KEEP_ALIVE_TIMEOUT.exec(value);
         if (t !== null) this.keepAliveTimeout = Number(t[1]) * 1000;
@@ -341,21 +341,15 @@ function field(text: string, pos: number, eol: number): string {
   if (colon < 0 || colon >= eol) fail('header line without a colon');
   const name = text.slice(pos, colon);
   // An empty name and whitespace before the colon fail here.
-  if (!TOKEN.test(name)) fail('bad header name');
+  if (!isHeaderName(name)) fail('bad header name');
   let from = colon + 1;
   let to = eol;
   while (from < to && isOws(text.charCodeAt(from))) from++;
   while (to > from && isOws(text.charCodeAt(to - 1))) to--;
   const value = text.slice(from, to);
-  if (!VALUE.test(value)) fail('control character in a header value');
+  if (!isHeaderValue(value)) fail('control character in a header value');
   lastValue = value;
   return name.toLowerCase();
 }
 
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
-
-/** Does a comma-separated header value list `token` (case-insensitively)? */
-function hasToken(value: string, token: string): boolean {
-  for (const part of value.split(',')) if (part.trim().toLowerCase() === token) return true;
-  return false;
-}
