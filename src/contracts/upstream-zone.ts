@@ -50,6 +50,9 @@ export const TARGET_SLOT = {
 
 export const TARGET_STRIDE = 8;
 
+/** Index of `slot` (a TARGET_SLOT) of the target at `target` in the zone's Int32Array. */
+export const targetSlot = (target: number, slot: number): number => target * TARGET_STRIDE + slot;
+
 export const createUpstreamZone = (targets: number): SharedArrayBuffer =>
   new SharedArrayBuffer(Math.max(1, targets) * TARGET_STRIDE * Int32Array.BYTES_PER_ELEMENT);
 
@@ -65,7 +68,7 @@ export function releaseInFlightShare(zone: SharedArrayBuffer, share: SharedArray
   const slots = new Int32Array(zone);
   const mine = new Int32Array(share);
   for (let i = 0; i < mine.length; i++) {
-    if (mine[i] !== 0) Atomics.sub(slots, i * TARGET_STRIDE + TARGET_SLOT.IN_FLIGHT, mine[i]!);
+    if (mine[i] !== 0) Atomics.sub(slots, targetSlot(i, TARGET_SLOT.IN_FLIGHT), mine[i]!);
     mine[i] = 0;
   }
 }

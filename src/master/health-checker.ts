@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SluiceConf } from '../config/types.ts';
 import { connectedEvent, targetConnector } from '../contracts/upstream-connect.ts';
-import { HEALTHY, TARGET_SLOT, TARGET_STRIDE, UNHEALTHY } from '../contracts/upstream-zone.ts';
+import { HEALTHY, TARGET_SLOT, UNHEALTHY, targetSlot } from '../contracts/upstream-zone.ts';
 import type { UpstreamZone } from './upstream-zones.ts';
 import { UpstreamError } from '../worker/upstream-client/connection.ts';
 import type { UpstreamHandler } from '../worker/upstream-client/connection.ts';
@@ -42,7 +42,7 @@ interface Checked {
   timer: NodeJS.Timeout | null;
 }
 
-const healthSlot = (target: number): number => target * TARGET_STRIDE + TARGET_SLOT.HEALTH;
+const healthSlot = (target: number): number => targetSlot(target, TARGET_SLOT.HEALTH);
 
 export class HealthChecker {
   private upstreams = new Map<string, Checked>();
@@ -69,8 +69,12 @@ export class HealthChecker {
       }));
       const hosts = u.targets.map((t) => t.address);
       let live: Checked;
-      if (old !== undefined && old.zone === zone) live = old;
-      else {
+      if (old !== undefined && old.zone === zone) {
+        live = old;
+        live.pools = pools;
+        live.hosts = hosts;
+        live.timer = null;
+      } else {
         live = {
           zone,
           slots: new Int32Array(zone),
@@ -80,9 +84,6 @@ export class HealthChecker {
           timer: null,
         };
       }
-      live.pools = pools;
-      live.hosts = hosts;
-      live.timer = null;
       if (active !== null) {
         live.timer = setInterval(() => this.round(name, live, active.path, active.timeout, active.healthy, active.unhealthy), active.interval);
         live.timer.unref();

@@ -1,5 +1,5 @@
 import type { PassiveHealthcheckConf, UpstreamConf } from '../config/types.ts';
-import { HEALTHY, TARGET_SLOT, TARGET_STRIDE, UNHEALTHY, createInFlightShare, createUpstreamZone } from '../contracts/upstream-zone.ts';
+import { HEALTHY, TARGET_SLOT, UNHEALTHY, createInFlightShare, createUpstreamZone, targetSlot } from '../contracts/upstream-zone.ts';
 import { murmur3 } from '../plugins/pdk/murmur3.ts';
 
 /**
@@ -49,7 +49,7 @@ export class TargetState {
     this.weight = weight;
     this.backup = backup;
     this.zone = zone;
-    this.base = index * TARGET_STRIDE;
+    this.base = targetSlot(index, 0);
     this.share = share;
     this.failTimeout = failTimeout;
   }
