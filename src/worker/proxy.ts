@@ -133,7 +133,7 @@ function onClientClose(this: ResponseOut & WithCall): void {
 }
 
 function onClientDrain(this: ResponseOut & WithCall): void {
-  this[kCall]?.controller?.resume();
+  this[kCall]?.connection?.resume();
 }
 
 function onSendTimeout(call: ProxyCall): void {
@@ -160,7 +160,7 @@ class ProxyCall implements UpstreamHandler {
   readonly p: ProxyRequest;
   readonly req: UpstreamRequest;
   /** The connection of the try in flight. */
-  controller: Connection | null = null;
+  connection: Connection | null = null;
   /** The target of the attempt in flight. */
   target: TargetState | null = null;
   tried = 0;
@@ -211,13 +211,13 @@ class ProxyCall implements UpstreamHandler {
     this.attemptStart = zoneClock();
     x.upstreamAddr = t.address;
     if (!this.p.preserveHost) this.p.headers[UPSTREAM_HOST_INDEX] = upstream.hostHeaders[t.index]!;
-    this.controller = pool.request(this.req, this);
+    this.connection = pool.request(this.req, this);
   }
 
   abort(reason: GatewayAbort): void {
     if (this.done || this.aborted !== null) return;
     this.aborted = reason;
-    if (this.controller !== null) this.controller.abort(reason);
+    if (this.connection !== null) this.connection.abort(reason);
   }
 
   /**
@@ -287,7 +287,6 @@ class ProxyCall implements UpstreamHandler {
     if (next !== null) {
       // A failure the retry hides is still the operator's to see (nginx logs each failed try too).
       x.site.log.warn({ ...cause, route: x.route.name, method: x.method, path: x.path, next: next.target.address }, 'upstream try failed; trying again');
-      this.controller = null;
       this.attempt(next.target, next.pool);
       return;
     }
@@ -352,7 +351,7 @@ class ProxyCall implements UpstreamHandler {
   finish(): void {
     if (this.done) return;
     this.done = true;
-    this.controller = null;
+    this.connection = null;
     this.clearSendTimer();
     const res = this.p.x.out;
     (res as WithCall)[kCall] = undefined;
