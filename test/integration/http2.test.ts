@@ -285,7 +285,10 @@ describe('HTTP/2 hardening', () => {
           const acked = new Promise<void>((resolve) => (pong = resolve));
           flooder.write(Buffer.concat([...batch, frame(FRAME.PING, 0, 0, Buffer.alloc(8))]));
           await Promise.race([acked, closed]);
-        } else if (!flooder.write(Buffer.concat(batch))) await new Promise((resolve) => flooder.once('drain', resolve));
+        } else if (!flooder.write(Buffer.concat(batch))) {
+          // The gateway may close the connection while the batch waits to drain: no 'drain' comes then.
+          await Promise.race([new Promise((resolve) => flooder.once('drain', resolve)), closed]);
+        }
         else await new Promise(setImmediate);
       }
     })();
