@@ -48,14 +48,19 @@ export const size = (opts: Opts) =>
     (v) => reasonOf(parseSize, v),
   );
 
-/** A size within bounds: `what` names the value in the message, as "shared dict is too small: at least 8k". */
-export const boundedSize = (opts: Opts & { readonly what: string; readonly min?: string; readonly max?: string }) => {
-  const { what, min, max, ...rest } = opts;
-  return checked(size(rest), (v) => {
-    if (reasonOf(parseSize, v) !== null) return null; // not a size: said once, by size()
-    const bytes = parseSize(v);
-    if (min !== undefined && bytes < parseSize(min)) return `${what} is too small: at least ${min}`;
-    if (max !== undefined && bytes > parseSize(max)) return `${what} is too large: at most ${max}`;
+interface Bounds { readonly what: string; readonly min?: string | undefined; readonly max?: string | undefined }
+
+/** `schema`'s values within bounds, as `parse` reads them: `what` names the value in the message, as "shared dict is too small: at least 8k". */
+function bounded<T extends TSchema>(schema: T, parse: (v: string | number) => number, { what, min, max }: Bounds) {
+  return checked(schema, (v) => {
+    const value = v as string | number;
+    if (reasonOf(parse, value) !== null) return null; // not a value at all: said once, by the schema
+    const n = parse(value);
+    if (min !== undefined && n < parse(min)) return `${what} is too small: at least ${min}`;
+    if (max !== undefined && n > parse(max)) return `${what} is too large: at most ${max}`;
     return null;
   });
-};
+}
+
+export const boundedSize = ({ what, min, max, ...opts }: Opts & Bounds) => bounded(size(opts), parseSize, { what, min, max });
+export const boundedDuration = ({ what, min, max, ...opts }: Opts & Bounds) => bounded(duration(opts), parseDuration, { what, min, max });

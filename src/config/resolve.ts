@@ -44,6 +44,7 @@ export interface TlsConf {
   readonly ciphers: string | null;
   readonly session_cache: number; // bytes, 0 = none
   readonly session_tickets: boolean;
+  readonly session_ticket_rotation: number; // ms, 0 = never
 }
 
 export type RealIpConf = Frozen<NonNullable<ConfFile['server']['real_ip']>>;
@@ -190,6 +191,7 @@ function resolveTls(t: ConfFile['server']['tls'], certificates: readonly LoadedC
     ciphers: t.ciphers,
     session_cache: parseSize(t.session_cache),
     session_tickets: t.session_tickets,
+    session_ticket_rotation: parseDuration(t.session_ticket_rotation),
   };
 }
 

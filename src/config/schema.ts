@@ -12,7 +12,7 @@
 import { METHODS } from 'node:http';
 import { Type } from 'typebox';
 import { checkCidr, checkRouteHost, checkServerName, parseHostPort } from './addresses.ts';
-import { boundedSize, checked, duration, size } from './checked.ts';
+import { boundedDuration, boundedSize, checked, duration, size } from './checked.ts';
 import { parseSize } from './units.ts';
 import { valuePatternFault } from '../plugins/pdk/value-match.ts';
 
@@ -103,6 +103,10 @@ const Tls = Type.Object(
       }
     }),
     session_tickets: Type.Boolean({ default: true, description: 'Session tickets whose keys the master makes and every worker shares' }),
+    // Timers take at most 2^31-1 ms (24.8 days); a week is already longer than anyone keeps a ticket key.
+    session_ticket_rotation: boundedDuration({
+      description: 'How often the master replaces the ticket keys (forward secrecy); 0 = never', default: '12h', what: 'session_ticket_rotation', max: '7d',
+    }),
   },
   { ...Closed, default: {}, description: 'TLS for listeners with tls: true' },
 );

@@ -10,7 +10,7 @@ export interface WorkerData {
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
   /** Balancing state per upstream (upstream-zone.ts), shared with the master and the other workers. */
   readonly upstreams: Readonly<Record<string, UpstreamShared>>;
-  /** TLS session ticket keys, made once per master lifetime (contracts/tls.ts); null when tickets are off. */
+  /** TLS session ticket keys, the master's shared buffer, rotated (master/ticket-keys.ts); null when tickets are off. */
   readonly ticketKeys: Uint8Array | null;
   /** Counters the master reads for /status (stats.ts). */
   readonly stats: SharedArrayBuffer;
@@ -28,7 +28,8 @@ export interface UpstreamShared {
 export type ToWorker =
   | { readonly type: 'drain' } // graceful: stop accepting, finish in-flight, exit
   | { readonly type: 'stop' } // fast: cut connections, exit
-  | { readonly type: 'reopen' }; // USR1: reopen log files
+  | { readonly type: 'reopen' } // USR1: reopen log files
+  | { readonly type: 'ticket-keys' }; // the TLS ticket keys rotated: load them from the shared buffer
 
 /** worker → master */
 export type FromWorker =

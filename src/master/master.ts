@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Server as LockServer } from 'node:net';
@@ -9,7 +8,6 @@ import { createErrorLog } from '../config/logger.ts';
 import type { Destination } from '../config/logger.ts';
 import type { SluiceConf } from '../config/types.ts';
 import { CONN_ACTIVE, REQUESTS, WS_ACTIVE } from '../contracts/stats-layout.ts';
-import { TICKET_KEY_BYTES } from '../contracts/tls.ts';
 import { CacheCounters, hitRatio, purgeCache } from './cache.ts';
 import { lockPidFile, removePidFile, writePidFile } from './pid-file.ts';
 import { Totals, renderMetrics } from './metrics.ts';
@@ -21,6 +19,7 @@ import { reconcileUpstreamZones, upstreamZoneBuffers } from './upstream-zones.ts
 import type { UpstreamZone } from './upstream-zones.ts';
 import { Supervisor } from './supervisor.ts';
 import type { SharedBuffers } from './supervisor.ts';
+import { TicketKeys } from './ticket-keys.ts';
 import { VERSION } from './version.ts';
 import { reconcileZones, wantedZones, zoneBuffers } from './zones.ts';
 import type { Zone } from './zones.ts';
@@ -57,8 +56,8 @@ export class Master {
   /** The counters of workers that have exited, so totals never go backwards. */
   private readonly retired = new Totals();
   private readonly cacheCounters = new CacheCounters();
-  /** Made once: tickets stay valid across reloads, on every worker (contracts/tls.ts). */
-  private readonly ticketKeys = randomBytes(TICKET_KEY_BYTES);
+  /** Kept across reloads, so tickets resume on every worker of any generation until the key's rotation. */
+  private readonly ticketKeys: TicketKeys;
   private status: Server | null = null;
   /** The pid file named by the conf at start; a reload does not move it. */
   private readonly pidFile: string;
@@ -75,6 +74,10 @@ export class Master {
     this.log = log;
     this.dest = dest;
     this.health = new HealthChecker(log);
+    this.ticketKeys = new TicketKeys(() => {
+      this.supervisor.broadcast({ type: 'ticket-keys' });
+      this.log.info('TLS ticket keys rotated');
+    });
     this.supervisor = new Supervisor(log, {
       onWorkerExit: (w, code) => {
         this.retired.add(w.stats, w.routes);
@@ -110,6 +113,7 @@ export class Master {
       this.upstreamZones = reconcileUpstreamZones(this.upstreamZones, this.conf.upstreams);
       this.health.apply(this.conf, this.upstreamZones);
       await this.supervisor.startGeneration(this.conf, this.shared(this.conf, this.zones, this.upstreamZones));
+      this.ticketKeys.schedule(ticketRotation(this.conf));
       writePidFile(this.pidFile);
     } catch (err) {
       this.log.error({ err }, 'start failed; stopping');
@@ -167,13 +171,14 @@ export class Master {
     this.conf = conf;
     this.zones = zones;
     this.upstreamZones = upstreamZones;
+    this.ticketKeys.schedule(ticketRotation(conf));
     this.reloads.ok++;
     this.log.info({ generation: this.supervisor.generation }, 'reload complete; old workers draining');
   }
 
   /** What a generation on `conf` attaches to. */
   private shared(conf: SluiceConf, zones: ReadonlyMap<string, Zone>, upstreamZones: ReadonlyMap<string, UpstreamZone>): SharedBuffers {
-    return { zones: zoneBuffers(zones), upstreams: upstreamZoneBuffers(upstreamZones), ticketKeys: conf.server.tls.session_tickets ? this.ticketKeys : null };
+    return { zones: zoneBuffers(zones), upstreams: upstreamZoneBuffers(upstreamZones), ticketKeys: conf.server.tls.session_tickets ? this.ticketKeys.shared : null };
   }
 
   private reloadFailed(reason: string): void {
@@ -201,6 +206,7 @@ export class Master {
     this.status?.closeAllConnections();
     await this.supervisor.stopAll(graceful);
     this.health.stop();
+    this.ticketKeys.stop();
     if (this.lock !== null) {
       removePidFile(this.pidFile);
       this.lock.close();
@@ -308,4 +314,10 @@ function warnIfNoMigrate(log: Logger): void {
   if (value === '0') {
     log.warn('net.ipv4.tcp_migrate_req is 0: connections queued on a draining worker are reset on reload; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1)');
   }
+}
+
+/** How often the ticket keys rotate under `conf` (ms): never when no tls listener issues tickets. */
+function ticketRotation(conf: SluiceConf): number {
+  const { tls } = conf.server;
+  return tls.session_tickets && conf.server.listen.some((l) => l.tls) ? tls.session_ticket_rotation : 0;
 }

@@ -200,6 +200,9 @@ port.on('message', (msg: ToWorker) => {
       accessLog?.reopen();
       dest.reopen();
       break;
+    case 'ticket-keys':
+      tls?.loadTicketKeys();
+      break;
   }
 });
 

@@ -12,7 +12,8 @@ import type { SharedDict } from '../shdict/index.ts';
  * server), protocols and ciphers from the conf, and resumption that works
  * whichever worker a resumed connection lands on:
  * - tickets (TLS 1.2 and 1.3) sealed with the master's keys, which every
- *   worker holds (nginx's ssl_session_ticket_key, made for us);
+ *   worker holds and loads again when the master rotates them
+ *   (master/ticket-keys.ts; nginx's ssl_session_ticket_key, made for us);
  * - TLS 1.2 session ids in a shared dict (nginx's `ssl_session_cache shared:`).
  */
 
@@ -21,10 +22,16 @@ const SESSION_TIMEOUT_S = 300;
 
 export interface TlsSetup {
   readonly options: ServerOptions;
-  /** Hooks the shared session cache onto a server (a no-op without one). */
+  /** Hooks a tls server up: the shared session cache, and the ticket keys' rotation. */
   attach(server: Server): void;
+  /** Loads the master's rotated ticket keys into every attached server (a no-op without tickets). */
+  loadTicketKeys(): void;
 }
 
+/**
+ * `ticketKeys` is the master's shared buffer: copied out when read, as Node
+ * keeps its own copy and the master may rewrite the buffer at any time.
+ */
 export function createTlsSetup(tls: TlsConf, ticketKeys: Uint8Array | null, sessions: SharedDict | null): TlsSetup {
   const base: SecureContextOptions = {
     minVersion: tls.minVersion,
@@ -60,11 +67,18 @@ export function createTlsSetup(tls: TlsConf, ticketKeys: Uint8Array | null, sess
     sessionTimeout: SESSION_TIMEOUT_S,
     ...(ticketKeys === null
       ? { secureOptions: constants.SSL_OP_NO_TICKET }
-      : { ticketKeys: Buffer.from(ticketKeys.buffer, ticketKeys.byteOffset, ticketKeys.byteLength) }),
+      : { ticketKeys: Buffer.from(ticketKeys) }),
   };
+  const servers: Server[] = [];
   return {
     options,
+    loadTicketKeys() {
+      if (ticketKeys === null) return;
+      const keys = Buffer.from(ticketKeys);
+      for (const s of servers) s.setTicketKeys(keys);
+    },
     attach(server) {
+      servers.push(server);
       if (sessions === null) return;
       server.on('newSession', (id: Buffer, data: Buffer, done: () => void) => {
         sessions.set(id.toString('hex'), data, SESSION_TIMEOUT_S * 1000);

@@ -167,7 +167,7 @@ describe.concurrent('-T', () => {
       client_body_timeout: '60s',
       keepalive_timeout: '75s',
       real_ip: null,
-      tls: { certificates: [], protocols: ['TLSv1.2', 'TLSv1.3'], ciphers: null, session_cache: '10m', session_tickets: true },
+      tls: { certificates: [], protocols: ['TLSv1.2', 'TLSv1.3'], ciphers: null, session_cache: '10m', session_tickets: true, session_ticket_rotation: '12h' },
     });
     expect(conf.status).toEqual({ listen: '127.0.0.1:9145' });
     expect(conf.upstreams.echo).toMatchObject({ algorithm: 'round-robin', keepalive: 64, connect_timeout: '5s', retries: 1, targets: ['127.0.0.1:9001'] });

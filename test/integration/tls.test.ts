@@ -18,8 +18,8 @@ import type { TestUpstream } from '../helpers/upstream.ts';
  * TLS termination through the real gateway (two workers) with certificates
  * made by openssl for the test: SNI, refused protocol versions, X-Forwarded-
  * Proto upstream, a renewal picked up by reload, a broken renewal refused
- * while the old certificate keeps serving, and sessions resumed whichever
- * worker the resumed connection reaches.
+ * while the old certificate keeps serving, sessions resumed whichever
+ * worker the resumed connection reaches, and the ticket keys' rotation.
  */
 
 let certs: string;
@@ -31,6 +31,7 @@ let upstream: TestUpstream;
 let gw: RunningGateway;
 let tlsPort = 0;
 let tls12Port = 0;
+let rotatingPort = 0;
 const seen: IncomingHttpHeaders[] = [];
 
 beforeAll(async () => {
@@ -46,6 +47,7 @@ beforeAll(async () => {
   });
   tlsPort = await freePort();
   tls12Port = await freePort();
+  rotatingPort = await freePort();
   gw = await startGateway(({ port }) => ({
     server: {
       listen: [`127.0.0.1:${port}`, { address: `127.0.0.1:${tlsPort}`, tls: true }],
@@ -66,6 +68,28 @@ function handshake(opts: ConnectionOptions & { port?: number }): Promise<TLSSock
     const s = connect({ host: '127.0.0.1', port: tlsPort, ca: ca.pem, ...opts }, () => resolve(s));
     s.once('error', reject);
   });
+}
+
+/** A TLS 1.3 session ticket, which the server sends once the handshake is done (after the first request here). */
+async function ticket(port: number, servername: string): Promise<Buffer> {
+  const s = await handshake({ port, servername });
+  const session = await new Promise<Buffer>((resolve) => {
+    s.once('session', resolve);
+    s.write(`GET / HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`);
+  });
+  s.destroy();
+  return session;
+}
+
+/** How many of ten new connections (spread over both workers by the kernel) resume `session`. */
+async function resumed(session: Buffer, port: number, servername: string): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < 10; i++) {
+    const s = await handshake({ port, servername, session });
+    if (s.isSessionReused()) n++;
+    s.destroy();
+  }
+  return n;
 }
 
 async function servedSerial(servername: string): Promise<string> {
@@ -105,18 +129,8 @@ describe('TLS listener', () => {
   });
 
   it('resumes a session on whichever worker the next connections reach (tickets from the master)', async () => {
-    const first = await handshake({ servername: 'api.example.com' });
-    const session = await new Promise<Buffer>((resolve) => {
-      first.once('session', resolve);
-      first.write('GET / HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n');
-    });
-    first.destroy();
     // Ten connections spread over both workers by the kernel: a session only one worker knew would fail about half of them.
-    for (let i = 0; i < 10; i++) {
-      const again = await handshake({ servername: 'api.example.com', session });
-      expect(again.isSessionReused()).toBe(true);
-      again.destroy();
-    }
+    expect(await resumed(await ticket(tlsPort, 'api.example.com'), tlsPort, 'api.example.com')).toBe(10);
   });
 
   it('serves a renewed certificate after a reload; a broken renewal fails the reload and the old one keeps serving', async () => {
@@ -168,5 +182,40 @@ describe('TLS session cache without tickets', () => {
 
   it('refuses TLS 1.3 when only TLSv1.2 is listed', async () => {
     await expect(handshake({ port: tls12Port, servername: 'default.test', minVersion: 'TLSv1.3' })).rejects.toThrow();
+  });
+});
+
+describe('TLS ticket key rotation', () => {
+  const PERIOD_MS = 4000;
+  const ROTATED = 'TLS ticket keys rotated';
+  let gwr: RunningGateway;
+  beforeAll(async () => {
+    gwr = await startGateway(({ port }) => ({
+      server: {
+        listen: [`127.0.0.1:${port}`, { address: `127.0.0.1:${rotatingPort}`, tls: true }],
+        tls: { certificates: [{ cert: api.cert, key: api.key }], session_cache: 0, session_ticket_rotation: `${PERIOD_MS}ms` },
+      },
+      routes: [{ name: 'r', paths: ['/'], return: { status: 200, body: 'ok' } }],
+    }));
+  });
+  afterAll(async () => {
+    await gwr?.stop();
+  });
+
+  it('replaces the keys on every worker: a ticket from before a rotation no longer resumes, one from after resumes on either worker', async () => {
+    for (let attempt = 0; ; attempt++) {
+      const old = await ticket(rotatingPort, 'api.example.com');
+      await gwr.waitForLog(ROTATED, gwr.stderr().length);
+      const rotatedAt = performance.now();
+      // Each worker loads the keys when the master's message reaches it, moments after its line.
+      await expect.poll(() => resumed(old, rotatingPort, 'api.example.com'), { timeout: 5000 }).toBe(0);
+      const fresh = await resumed(await ticket(rotatingPort, 'api.example.com'), rotatingPort, 'api.example.com');
+      // Counted only when it all ran well before the next rotation (a slow box tries again).
+      if (performance.now() - rotatedAt < (PERIOD_MS * 3) / 4) {
+        expect(fresh).toBe(10);
+        break;
+      }
+      expect(attempt).toBeLessThan(3);
+    }
   });
 });

@@ -35,7 +35,7 @@ describe('loadConf on a valid conf', () => {
           { host: '127.0.0.1', port: 8080, tls: false, http2: false },
           { host: '::1', port: 8081, tls: false, http2: false },
         ],
-        tls: { certificates: [], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: null, session_cache: 10 * 1024 * 1024, session_tickets: true },
+        tls: { certificates: [], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: null, session_cache: 10 * 1024 * 1024, session_tickets: true, session_ticket_rotation: 12 * 3_600_000 },
         client_max_body_size: 512 * 1024,
         client_header_timeout: 60_000,
         client_body_timeout: 60_000,
@@ -151,7 +151,7 @@ describe('loadConf on a valid conf', () => {
     expect(conf.shared_dicts).toEqual({});
     expect(conf.server).toEqual({
       listen: [{ host: '0.0.0.0', port: 8080, tls: false, http2: false }],
-      tls: { certificates: [], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: null, session_cache: 10 * 1024 * 1024, session_tickets: true },
+      tls: { certificates: [], minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: null, session_cache: 10 * 1024 * 1024, session_tickets: true, session_ticket_rotation: 12 * 3_600_000 },
       client_max_body_size: 1024 * 1024,
       client_header_timeout: 60_000,
       client_body_timeout: 60_000,
