@@ -130,10 +130,13 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'sluice',
     name: 'sluice return route',
     path: '/ping',
-    versus: [{ scenario: 'nginx return 200', atLeast: 0.8 }],
+    versus: [{ scenario: 'nginx return 200', atLeast: 0.8 }, 'node:http return 200'],
     conf: { routes: [{ name: 'ping', paths: ['= /ping'], return: { status: 200, body: 'hello world\n', headers: { 'content-type': 'text/plain' } } }] },
   },
   { kind: 'nginx', name: 'nginx return 200', path: '/ping', location: 'return' },
+  // How far Node itself goes with the same 12 bytes: node:http with nothing else, and a socket that parses nothing (peers/).
+  { kind: 'node-http', name: 'node:http return 200', path: '/ping' },
+  { kind: 'node-net', name: 'node:net floor (no HTTP parsing)', path: '/ping', versus: ['nginx return 200', 'node:http return 200'] },
   // Issue 14's targets: a HIT at least 1.3x nginx proxy_pass and 0.9x the return route; beside nginx's own cache HIT.
   {
     kind: 'sluice',

@@ -85,6 +85,7 @@ export function externalVersion(kind: ExternalKind): { readonly version: string 
     const v = onPath('nginx') === null ? '' : commandOutput('nginx', ['-v']).replace(/^nginx version:\s*(nginx\/)?/, '');
     return v === '' ? { missing: 'nginx not on PATH' } : { version: `nginx ${v}` };
   }
+  if (PEERS[kind].length === 0) return { version: `node ${process.versions.node}` };
   const require = createRequire(import.meta.url);
   try {
     return { version: PEERS[kind].map((p) => `${p} ${(require(`${p}/package.json`) as { version: string }).version}`).join(' + ') };

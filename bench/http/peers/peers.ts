@@ -8,10 +8,15 @@ export interface PeerListen {
   readonly upstreamPort: number;
 }
 
-/** Each peer's module (`./<peer>.ts`) and the packages whose versions name it in the bench's output. */
+/**
+ * Each peer's module (`./<peer>.ts`) and the packages whose versions name it
+ * in the bench's output; none for the two references built on Node alone.
+ */
 export const PEERS = {
   fastify: ['fastify', '@fastify/http-proxy'],
   'fast-gateway': ['fast-gateway'],
+  'node-http': [],
+  'node-net': [],
 } as const;
 export type Peer = keyof typeof PEERS;
 
