@@ -248,11 +248,17 @@ class ProxyCall implements UpstreamHandler {
     }
   }
 
-  /** A 101 to the WebSocket handshake: the try is done (upstream_time is the handshake's), the sockets are joined. */
+  /**
+   * A 101 to the WebSocket handshake: the try is done (upstream_time is the
+   * handshake's), the sockets are joined. The target counts the WebSocket in
+   * flight until the tunnel closes, so least-conn weighs open WebSockets as
+   * nginx's least_conn weighs upgraded connections.
+   */
   onUpgrade(headers: string[], socket: Socket): void {
-    this.settle(true);
+    const target = this.target!;
+    this.settle(true, false);
     this.finish();
-    openTunnel(this.p.x, buildDownstreamHeaders(headers), socket, this.p.upstream.conf.read_timeout);
+    openTunnel(this.p.x, buildDownstreamHeaders(headers), socket, this.p.upstream.conf.read_timeout, () => target.end());
   }
 
   onData(chunk: Buffer): boolean {
@@ -316,11 +322,12 @@ class ProxyCall implements UpstreamHandler {
     return t === null ? null : { target: t, pool: upstream.pools[t.index]! };
   }
 
-  settle(ok: boolean): void {
+  /** The try's end: its time and verdict reported; out of the target's in-flight count unless `ended` is false (a WebSocket's tunnel ends it). */
+  settle(ok: boolean, ended = true): void {
     const t = this.target;
     if (t === null) return;
     this.target = null;
-    t.end();
+    if (ended) t.end();
     const now = zoneClock();
     const ms = now - this.attemptStart;
     const x = this.p.x;

@@ -106,7 +106,7 @@ class Tunnel {
   private readonly edges = new FrameEdges();
   private goingAway = false;
 
-  constructor(tunnels: Tunnels, client: Socket, upstream: Duplex, idleMs: number, early: Buffer) {
+  constructor(tunnels: Tunnels, client: Socket, upstream: Duplex, idleMs: number, early: Buffer, onClosed: () => void) {
     this.client = client;
     this.upstream = upstream;
     tunnels.opened(this);
@@ -122,6 +122,7 @@ class Tunnel {
     client.once('close', () => {
       upstream.destroy();
       tunnels.closed(this);
+      onClosed();
     });
     upstream.once('close', () => {
       if (!this.goingAway) client.destroy();
@@ -184,14 +185,16 @@ export class Tunnels {
 /**
  * The upstream answered 101: the client gets it through the response writer,
  * then the two sockets are joined. `list`: the upstream's 101 headers without
- * hop-by-hop ones.
+ * hop-by-hop ones; `onClosed` runs once, when the tunnel closes (at once if
+ * the client has gone already).
  */
-export function openTunnel(x: Exchange, list: readonly string[], upstream: Duplex, idleMs: number): void {
+export function openTunnel(x: Exchange, list: readonly string[], upstream: Duplex, idleMs: number, onClosed: () => void): void {
   const client = x.socket;
   if (client.destroyed || x.out.destroyed) {
     upstream.destroy();
+    onClosed();
     return;
   }
   sendUpgrade(x, list);
-  new Tunnel(x.site.tunnels, client, upstream, idleMs, x.handshake!);
+  new Tunnel(x.site.tunnels, client, upstream, idleMs, x.handshake!, onClosed);
 }

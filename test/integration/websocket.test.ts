@@ -20,16 +20,20 @@ import type { WebSocketUpstream } from '../helpers/websocket-upstream.ts';
 const KEY = 'alice-ws-key-9d1e';
 
 let up: WebSocketUpstream;
+/** least-conn's two targets (`realtime`). */
+let pair: [WebSocketUpstream, WebSocketUpstream];
 let gw: RunningGateway;
 
 beforeAll(async () => {
   up = await startWebSocketUpstream();
+  pair = [await startWebSocketUpstream(), await startWebSocketUpstream()];
   gw = await startGateway(() => ({
     worker_shutdown_timeout: '1s',
     shared_dicts: { sluice_limits: '1m' },
     upstreams: {
       live: { targets: [{ address: up.address }] },
       quiet: { targets: [{ address: up.address }], read_timeout: '300ms' },
+      realtime: { algorithm: 'least-conn', targets: pair.map((u) => u.address) },
     },
     consumers: [{ username: 'alice', attributes: { user_id: '1001' }, credentials: { 'key-auth': [{ key: KEY }] } }],
     plugins: { 'correlation-id': { header_name: 'X-Request-Id', echo_downstream: true } },
@@ -39,6 +43,7 @@ beforeAll(async () => {
       { name: 'one', paths: ['/one'], upstream: 'live', websocket: true, plugins: { 'limit-conn': { conn: 1, by: 'route' } } },
       { name: 'quiet', paths: ['/quiet'], upstream: 'quiet', websocket: true },
       { name: 'plain', paths: ['/plain'], upstream: 'live' },
+      { name: 'realtime', paths: ['/rt'], upstream: 'realtime', websocket: true },
     ],
   }));
 });
@@ -46,6 +51,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await up?.close();
+  for (const u of pair ?? []) await u.close();
 });
 
 const wsUrl = (path: string): string => `ws://127.0.0.1:${gw.port}${path}`;
@@ -208,6 +214,26 @@ describe('WebSocket proxying', () => {
     expect(idle).toBeGreaterThanOrEqual(250);
     expect(idle).toBeLessThan(3000);
     await expect.poll(() => up.open.size).toBeLessThan(opensBefore);
+  });
+
+  test('least-conn counts an open WebSocket in flight on its target until it closes', async () => {
+    const ws = new WebSocket(wsUrl('/rt/feed'));
+    await opened(ws);
+    const busy = pair.findIndex((u) => u.upgrades.length === 1);
+    expect(busy).not.toBe(-1);
+    const served = async (n: number): Promise<number[]> => {
+      const before = pair.map((u) => u.requests.length);
+      for (let i = 0; i < n; i++) expect((await fetch(gw.url(`/rt/plain-${i}`))).status).toBe(200);
+      return pair.map((u, i) => u.requests.length - before[i]!);
+    };
+    // One request at a time: the WebSocket's target has one in flight, the other none, whichever worker asks (the count is shared).
+    const whileOpen = await served(10);
+    expect(whileOpen[busy]).toBe(0);
+    const done = closed(ws);
+    ws.close(1000);
+    await done;
+    // Closed, both are at 0 again: least-conn breaks the tie by round-robin, and both get requests.
+    await expect.poll(async () => (await served(10))[busy]).toBeGreaterThan(0);
   });
 });
 
