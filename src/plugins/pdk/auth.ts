@@ -13,10 +13,10 @@ export const digest = (secret: string | Uint8Array): Buffer => hash('sha256', se
 
 /**
  * Map key for a secret: its digest, so the Map's early-exit string compare only ever leaks digest bytes.
- * crypto.hash is the one-shot form (0.26 µs against createHash's 0.73 µs), and its 32 bytes as a latin1
+ * crypto.hash is the one-shot form (0.26 µs against createHash's 0.73 µs), and its 32 bytes as a binary (latin1)
  * string skip base64: 296 ns against 478 ns a key-auth request (the key is never shown, only compared).
  */
-export const digestKey = (secret: string | Uint8Array): string => hash('sha256', secret, 'latin1');
+export const digestKey = (secret: string | Uint8Array): string => hash('sha256', secret, 'binary');
 
 /** Constant-time equality of two equal-length digests. */
 export const sameDigest = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b);
