@@ -294,8 +294,19 @@ const clientSentBody = (incoming: Incoming): boolean => {
   return incoming.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== '0');
 };
 
-/** The route's own work once the plugins let the request through. */
+/**
+ * The route's own work once the plugins let the request through. A declared
+ * body over the limit (client_max_body_size, or a plugin's lower one) is a 413
+ * whatever the route does with it, as nginx checks before `return`; a body a
+ * plugin read was held to the limit as it came.
+ */
 function serve(g: Compiled, x: Exchange): void {
+  const limit = smallestLimit(g.bodyLimits.maxBody, x.req.bodyLimit);
+  const declared = x.incoming.headers['content-length'];
+  if (x.req.buffered === null && limit > 0 && declared !== undefined && Number(declared) > limit) {
+    sendError(x, 'GW_ERR_BODY_TOO_LARGE', true);
+    return;
+  }
   const action = g.actions[x.routeIndex]!;
   switch (action.kind) {
     case 'return':
@@ -320,12 +331,8 @@ function forward(g: Compiled, x: Exchange, upstream: Upstream, preserveHost: boo
   const incoming = x.incoming;
   const host = incoming.headers.host;
   const buffered = req.buffered;
-  const limit = smallestLimit(g.bodyLimits.maxBody, req.bodyLimit);
   const declared = incoming.headers['content-length'];
-  if (buffered === null && limit > 0 && declared !== undefined && Number(declared) > limit) {
-    sendError(x, 'GW_ERR_BODY_TOO_LARGE', true);
-    return;
-  }
+  const limit = smallestLimit(g.bodyLimits.maxBody, req.bodyLimit);
   const chunked = incoming.headers['transfer-encoding'] !== undefined;
   const hasBody = buffered !== null ? buffered.length > 0 : clientSentBody(incoming);
   // Plugins' changes first, then the gateway's rules over them: a plugin cannot forge X-Forwarded-For or identity.

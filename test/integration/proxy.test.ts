@@ -180,6 +180,13 @@ describe('streaming', () => {
     expect(res).toContain('GW_ERR_BODY_TOO_LARGE');
   });
 
+  test('client_max_body_size applies to a return: route too, as nginx checks it before return', async () => {
+    const res = await rawRequest(gw.port, `POST /teapot HTTP/1.1\r\nHost: a\r\nContent-Length: ${9 * 1024 * 1024}\r\n\r\n`);
+    expect(statusOf(res)).toBe(413);
+    expect(res).toContain('GW_ERR_BODY_TOO_LARGE');
+    expect(statusOf(await rawRequest(gw.port, 'POST /teapot HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi'))).toBe(418);
+  });
+
   // The echo route reads the whole body before answering, so the limit trips before any response
   // starts; once an upstream has begun answering, a streaming proxy can only cut the connection.
   // Raw bytes: node:http's client could report its own EPIPE before it parsed the 413 the gateway had sent.
