@@ -275,9 +275,8 @@ describe('-s', () => {
   });
 });
 
-// BUG (uncommitted on purpose): with error_log on stderr (the shipped default), `sluice -s reopen`
-// (SIGUSR1, what logrotate's postrotate sends) kills the master: master.ts reopen() calls
-// SonicBoom.reopen() on an fd destination, which throws "Unable to reopen a file descriptor".
+// With error_log on stderr (the shipped default), `sluice -s reopen` (SIGUSR1, what logrotate's postrotate
+// sends) once killed the master: SonicBoom cannot reopen a file descriptor (config/logger.ts now skips it).
 describe('-s reopen', () => {
   test('reopen with error_log on stderr keeps the gateway running', async () => {
     const gw = await startGateway(() => ({
