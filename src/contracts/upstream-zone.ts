@@ -82,3 +82,14 @@ export function releaseInFlightShare(zone: SharedArrayBuffer, share: SharedArray
  * fail_timeout.
  */
 export const zoneClock = (): number => performance.now();
+
+/**
+ * Milliseconds a target's DOWN_UNTIL mark (`until`) keeps it passively out at
+ * `now`: 0 when unmarked, over, or a stale mark seen across a wrap of the
+ * clock (further ahead than `failTimeout`).
+ */
+export function downLeft(until: number, now: number, failTimeout: number): number {
+  if (until === 0) return 0;
+  const left = (until - now) | 0;
+  return left > 0 && left <= failTimeout ? left : 0;
+}

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SluiceConf } from '../config/types.ts';
 import { connectedEvent, targetConnector } from '../contracts/upstream-connect.ts';
-import { HEALTHY, TARGET_SLOT, UNHEALTHY, targetSlot } from '../contracts/upstream-zone.ts';
+import { HEALTHY, TARGET_SLOT, UNHEALTHY, downLeft, targetSlot, zoneClock } from '../contracts/upstream-zone.ts';
 import type { UpstreamZone } from './upstream-zones.ts';
 import { UpstreamError } from '../worker/upstream-client/connection.ts';
 import type { UpstreamHandler } from '../worker/upstream-client/connection.ts';
@@ -39,6 +39,8 @@ interface Checked {
   pools: UpstreamPool[];
   /** Per target: the Host its probes carry. */
   hosts: string[];
+  /** The upstream's passive fail_timeout (0 without passive checks), for reading DOWN_UNTIL marks. */
+  failTimeout: number;
   timer: NodeJS.Timeout | null;
 }
 
@@ -68,11 +70,13 @@ export class HealthChecker {
         read: active.timeout,
       }));
       const hosts = u.targets.map((t) => t.address);
+      const failTimeout = u.healthcheck.passive?.fail_timeout ?? 0;
       let live: Checked;
       if (old !== undefined && old.zone === zone) {
         live = old;
         live.pools = pools;
         live.hosts = hosts;
+        live.failTimeout = failTimeout;
         live.timer = null;
       } else {
         live = {
@@ -81,6 +85,7 @@ export class HealthChecker {
           probes: u.targets.map((t) => ({ address: t.address, successes: 0, failures: 0, inFlight: false })),
           pools,
           hosts,
+          failTimeout,
           timer: null,
         };
       }
@@ -101,12 +106,21 @@ export class HealthChecker {
     this.upstreams = next;
   }
 
-  /** upstream → target address → verdict, for /status. */
+  /**
+   * upstream → target address → verdict, for /status and the metrics: what
+   * the balancer goes by, so a target that active checks failed and one that
+   * passive checks took out (max_fails in any mix of workers) are both
+   * `unhealthy`.
+   */
   snapshot(): Record<string, Record<string, 'healthy' | 'unhealthy'>> {
     const out: Record<string, Record<string, 'healthy' | 'unhealthy'>> = {};
+    const now = zoneClock();
     for (const [name, c] of this.upstreams) {
       const targets: Record<string, 'healthy' | 'unhealthy'> = {};
-      c.probes.forEach((p, i) => { targets[p.address] = c.slots[healthSlot(i)] === UNHEALTHY ? 'unhealthy' : 'healthy'; });
+      c.probes.forEach((p, i) => {
+        const out = c.slots[healthSlot(i)] === UNHEALTHY || downLeft(c.slots[targetSlot(i, TARGET_SLOT.DOWN_UNTIL)]!, now, c.failTimeout) > 0;
+        targets[p.address] = out ? 'unhealthy' : 'healthy';
+      });
       out[name] = targets;
     }
     return out;

@@ -244,7 +244,7 @@ export class Master {
       { name: 'sluice_reloads_total', help: 'Reloads, by result.', type: 'counter', samples: [
         { labels: { result: 'ok' }, value: this.reloads.ok }, { labels: { result: 'failed' }, value: this.reloads.failed },
       ] },
-      { name: 'sluice_upstream_target_healthy', help: 'Active health check verdict (1 healthy, 0 unhealthy).', type: 'gauge',
+      { name: 'sluice_upstream_target_healthy', help: 'Health verdict the balancer goes by, active checks and passive (max_fails) alike (1 healthy, 0 unhealthy).', type: 'gauge',
         samples: Object.entries(health).flatMap(([upstream, targets]) => Object.entries(targets).map(([target, v]) => ({
           labels: { upstream, target }, value: v === 'healthy' ? 1 : 0,
         }))) },

@@ -1,5 +1,5 @@
 import type { PassiveHealthcheckConf, UpstreamConf } from '../config/types.ts';
-import { HEALTHY, TARGET_SLOT, UNHEALTHY, createInFlightShare, createUpstreamZone, targetSlot } from '../contracts/upstream-zone.ts';
+import { HEALTHY, TARGET_SLOT, UNHEALTHY, createInFlightShare, createUpstreamZone, downLeft, targetSlot } from '../contracts/upstream-zone.ts';
 import { murmur3 } from '../plugins/pdk/murmur3.ts';
 
 /**
@@ -89,12 +89,10 @@ export class TargetState {
   downFor(now: number): number {
     const slot = this.base + TARGET_SLOT.DOWN_UNTIL;
     const until = this.zone[slot]!;
-    if (until === 0) return 0;
-    const left = (until - now) | 0;
-    if (left > 0 && left <= this.failTimeout) return left;
+    const left = downLeft(until, now, this.failTimeout);
     // Over, or a stale mark seen across a wrap of the clock: clear it unless another worker just marked again.
-    Atomics.compareExchange(this.zone, slot, until, 0);
-    return 0;
+    if (left === 0 && until !== 0) Atomics.compareExchange(this.zone, slot, until, 0);
+    return left;
   }
 
   /** A failed attempt: `maxFails` of them within fail_timeout, from any workers, take the target out for fail_timeout. */

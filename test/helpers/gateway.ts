@@ -49,6 +49,7 @@ export interface StatusDoc {
   workers: { id: number; generation: number; state: string; requests: number }[];
   reloads: { ok: number; failed: number; last_error: string | null };
   shared_dicts: Record<string, { capacity: number; free_space: number; keys: number }>;
+  upstreams: Record<string, Record<string, 'healthy' | 'unhealthy'>>;
   [k: string]: unknown;
 }
 

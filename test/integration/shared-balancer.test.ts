@@ -45,11 +45,13 @@ async function target(name: string): Promise<Target> {
 let gw: RunningGateway;
 let a: Target;
 let b: Target;
+/** pf's first target: nothing listens there. */
+let refused = '';
 const clients: Client[] = [];
 
 beforeAll(async () => {
   [a, b] = await Promise.all([target('a'), target('b')]);
-  const refused = `127.0.0.1:${await freePort()}`;
+  refused = `127.0.0.1:${await freePort()}`;
   gw = await startGateway(() => ({
     plugin_paths: [join(ROOT, 'test/fixtures/plugins')],
     shared_dicts: { probe: '1m' },
@@ -130,8 +132,9 @@ describe('one balancing state for all workers', () => {
     expect(served.filter((t) => t === 'a').length).toBeGreaterThanOrEqual(2);
   });
 
-  test('passive failures: one on each worker take the target out of both', async () => {
+  test('passive failures: one on each worker take the target out of both, and /status and /metrics say so', async () => {
     const [w1, w2] = await pinned(2);
+    expect((await gw.status()).upstreams['pf']).toEqual({ [refused]: 'healthy', [b.up.address]: 'healthy' });
     expect(await text(w1[0]!, '/pf/x')).toBe('b');
     expect(pfFailures()).toBe(1);
     expect(await text(w2[0]!, '/pf/x')).toBe('b');
@@ -139,6 +142,10 @@ describe('one balancing state for all workers', () => {
     // max_fails reached across the workers: neither tries the refused target again.
     for (let i = 0; i < 8; i++) expect(await text([w1, w2][i % 2]![i % 2 === 0 ? 1 : 0]!, '/pf/x')).toBe('b');
     expect(pfFailures()).toBe(2);
+    // What the balancer goes by, though no active check runs: out until fail_timeout.
+    expect((await gw.status()).upstreams['pf']).toEqual({ [refused]: 'unhealthy', [b.up.address]: 'healthy' });
+    const metrics = await (await fetch(`http://127.0.0.1:${gw.statusPort}/metrics`)).text();
+    expect(metrics).toContain(`sluice_upstream_target_healthy{upstream="pf",target="${refused}"} 0`);
   });
 
   test('a reload keeps the state of an unchanged upstream, and starts a changed one afresh', async () => {
