@@ -46,8 +46,41 @@ export function openDestination(path: string): Destination {
   };
 }
 
-export function createErrorLog(path: string, level: LogLevel, bindings: Record<string, unknown>): { log: Logger; dest: Destination } {
-  const dest = openDestination(path);
-  const log = pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, dest.stream);
-  return { log, dest };
+/**
+ * An error log, and its destination. A reload may name another file or level
+ * (nginx applies error_log on reload): `use` moves both while the same logger
+ * object, which the master's parts hold, keeps logging; the old file gets
+ * every line written before the move, then is closed.
+ */
+export interface ErrorLog {
+  readonly log: Logger;
+  readonly dest: Destination;
+  use(path: string, level: LogLevel): void;
+}
+
+export function createErrorLog(path: string, level: LogLevel, bindings: Record<string, unknown>): ErrorLog {
+  let open = { path, dest: openDestination(path) };
+  const log = pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, {
+    write: (line: string) => open.dest.write(line),
+  });
+  const dest: Destination = {
+    get stream() {
+      return open.dest.stream;
+    },
+    write: (line) => open.dest.write(line),
+    reopen: () => open.dest.reopen(),
+    flushSync: () => open.dest.flushSync(),
+    close: () => open.dest.close(),
+  };
+  return {
+    log,
+    dest,
+    use(nextPath, nextLevel) {
+      log.level = nextLevel;
+      if (nextPath === open.path) return;
+      const old = open.dest;
+      open = { path: nextPath, dest: openDestination(nextPath) };
+      void old.close();
+    },
+  };
 }

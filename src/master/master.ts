@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { formatIssue } from '../config/format.ts';
 import { loadConfWithPlugins } from '../plugins/load-conf.ts';
 import { createErrorLog } from '../config/logger.ts';
-import type { Destination } from '../config/logger.ts';
+import type { ErrorLog } from '../config/logger.ts';
+import type { ListenAddr } from '../config/resolve.ts';
 import type { SluiceConf } from '../config/types.ts';
 import { CONN_ACTIVE, REQUESTS, WS_ACTIVE } from '../contracts/stats-layout.ts';
 import { CacheCounters, hitRatio, purgeCache } from './cache.ts';
@@ -49,7 +50,7 @@ export class Master {
   private readonly supervisor: Supervisor;
   private readonly health: HealthChecker;
   private readonly log: Logger;
-  private readonly dest: Destination;
+  private readonly errorLog: ErrorLog;
   private readonly opts: MasterOptions;
   private readonly started = Date.now();
   private readonly reloads: ReloadStats = { ok: 0, failed: 0, last_error: null };
@@ -59,8 +60,8 @@ export class Master {
   /** Kept across reloads, so tickets resume on every worker of any generation until the key's rotation. */
   private readonly ticketKeys: TicketKeys;
   private status: Server | null = null;
-  /** The pid file named by the conf at start; a reload does not move it. */
-  private readonly pidFile: string;
+  /** The pid file the master holds the lock of: the conf's, moved by a reload that names another. */
+  private pidFile: string;
   private lock: LockServer | null = null;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
@@ -70,9 +71,9 @@ export class Master {
     this.conf = conf;
     this.opts = opts;
     this.pidFile = conf.pid;
-    const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, { role: 'master' });
+    this.errorLog = createErrorLog(conf.error_log.path, conf.error_log.level, { role: 'master' });
+    const log = this.errorLog.log;
     this.log = log;
-    this.dest = dest;
     this.health = new HealthChecker(log);
     this.ticketKeys = new TicketKeys(() => {
       this.supervisor.broadcast({ type: 'ticket-keys' });
@@ -100,15 +101,7 @@ export class Master {
       this.lock = await lockPidFile(this.pidFile);
       warnIfNoMigrate(this.log);
       // Bound before any worker starts, so that a busy port fails the start before it costs one.
-      if (this.conf.status.listen !== null) {
-        this.status = await startStatusServer(this.conf.status.listen, {
-          status: () => this.statusDocument(),
-          metrics: () => this.metricsDocument(),
-          purge: (query) => purgeCache(this.conf, this.zones, query),
-        }).catch((err: unknown) => {
-          throw new Error(`status.listen: ${(err as Error).message}`);
-        });
-      }
+      if (this.conf.status.listen !== null) this.status = await this.startStatus(this.conf.status.listen);
       this.zones = await reconcileZones(this.zones, wantedZones(this.conf), this.log);
       this.upstreamZones = reconcileUpstreamZones(this.upstreamZones, this.conf.upstreams);
       this.health.apply(this.conf, this.upstreamZones);
@@ -159,21 +152,54 @@ export class Master {
     const conf = loaded.conf;
     let zones: Map<string, Zone>;
     const upstreamZones = reconcileUpstreamZones(this.upstreamZones, conf.upstreams);
+    // The master's own settings move too, as nginx's do on reload. A new pid file's lock and a new status
+    // address are taken before the generation starts: another master's pid file or a busy port fails the reload.
+    const movePid = conf.pid !== this.pidFile;
+    const moveStatus = addressKey(conf.status.listen) !== addressKey(this.conf.status.listen);
+    let lock: LockServer | null = null;
+    let status: Server | null = null;
     try {
+      if (movePid) lock = await lockPidFile(conf.pid);
+      if (moveStatus && conf.status.listen !== null) status = await this.startStatus(conf.status.listen);
       zones = await reconcileZones(this.zones, wantedZones(conf), this.log);
       this.health.apply(conf, upstreamZones);
       await this.supervisor.startGeneration(conf, this.shared(conf, zones, upstreamZones));
     } catch (err) {
+      lock?.close();
+      status?.close();
       this.health.apply(this.conf, this.upstreamZones); // back to probing what the old generation uses
       this.reloadFailed((err as Error).message);
       return;
     }
+    if (movePid) {
+      writePidFile(conf.pid);
+      removePidFile(this.pidFile);
+      this.lock?.close();
+      this.lock = lock;
+      this.pidFile = conf.pid;
+    }
+    if (moveStatus) {
+      this.status?.close();
+      this.status?.closeAllConnections();
+      this.status = status;
+    }
+    this.errorLog.use(conf.error_log.path, conf.error_log.level);
     this.conf = conf;
     this.zones = zones;
     this.upstreamZones = upstreamZones;
     this.ticketKeys.schedule(ticketRotation(conf));
     this.reloads.ok++;
     this.log.info({ generation: this.supervisor.generation }, 'reload complete; old workers draining');
+  }
+
+  private startStatus(addr: ListenAddr): Promise<Server> {
+    return startStatusServer(addr, {
+      status: () => this.statusDocument(),
+      metrics: () => this.metricsDocument(),
+      purge: (query) => purgeCache(this.conf, this.zones, query),
+    }).catch((err: unknown) => {
+      throw new Error(`status.listen: ${(err as Error).message}`);
+    });
   }
 
   /** What a generation on `conf` attaches to. */
@@ -188,7 +214,7 @@ export class Master {
   }
 
   private reopen(): void {
-    this.dest.reopen();
+    this.errorLog.dest.reopen();
     this.supervisor.broadcast({ type: 'reopen' });
     this.log.info('log files reopened');
   }
@@ -211,7 +237,7 @@ export class Master {
       removePidFile(this.pidFile);
       this.lock.close();
     }
-    this.dest.flushSync();
+    this.errorLog.dest.flushSync();
   }
 
   /** Every worker's counters: the retired ones' final counts and the live ones' now. */
@@ -321,3 +347,5 @@ function ticketRotation(conf: SluiceConf): number {
   const { tls } = conf.server;
   return tls.session_tickets && conf.server.listen.some((l) => l.tls) ? tls.session_ticket_rotation : 0;
 }
+
+const addressKey = (a: ListenAddr | null): string => (a === null ? 'off' : `${a.host}:${a.port}`);

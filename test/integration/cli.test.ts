@@ -3,9 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ROOT, startGateway } from '../helpers/gateway.ts';
-import type { RunningGateway } from '../helpers/gateway.ts';
+import type { RunningGateway, StatusDoc } from '../helpers/gateway.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { runSluice } from '../helpers/run-sluice.ts';
 
 /** `bin/sluice` as an operator runs it. */
@@ -261,6 +262,59 @@ describe('-s', () => {
     expect(wrongPrefix.code).toBe(1);
     expect(wrongPrefix.stderr).toContain(`sluice: looked for the pid file named by ${gw.confFile}, relative paths under the prefix ${elsewhere}; pass the -c and -p the master was started with\n`);
     expect((await gw.status()).generation).toBe(1);
+  });
+
+  test("a reload moves the master's own settings: the status listener, the pid file and the error log", async () => {
+    const gw = await start();
+    const edit = (change: (conf: Record<string, any>) => void): void => {
+      const conf = parse(readFileSync(gw.confFile, 'utf8')) as Record<string, any>;
+      change(conf);
+      writeFileSync(gw.confFile, stringify(conf));
+    };
+    const oldPid = join(gw.dir, 'logs/sluice.pid');
+    const newPid = join(gw.dir, 'logs/moved.pid');
+    const statusPort = await freePort();
+    edit((conf) => {
+      conf.status = { listen: `127.0.0.1:${statusPort}` };
+      conf.pid = 'logs/moved.pid';
+    });
+    const reloaded = gw.waitForLog('"generation":2,"msg":"reload complete', true);
+    expect((await sluice(['-c', gw.confFile, '-p', gw.dir, '-s', 'reload'])).code).toBe(1); // -s reads the new pid path: nobody holds it yet
+    gw.signal('SIGHUP');
+    await reloaded;
+    const doc = await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json() as StatusDoc;
+    expect(doc.reloads).toMatchObject({ ok: 1, failed: 0 });
+    await expect(fetch(`http://127.0.0.1:${gw.statusPort}/status`)).rejects.toThrow();
+    expect(existsSync(oldPid)).toBe(false);
+    expect(readFileSync(newPid, 'utf8').trim()).toBe(String(gw.proc.pid));
+    // The moved pid file is locked: a second master on this conf refuses to start beside the first.
+    const second = await sluice(['-c', gw.confFile, '-p', gw.dir], ROOT);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('another master is running with pid file');
+
+    const logFile = join(gw.dir, 'logs/master.log');
+    const logged = (): string => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+    const count = (text: string, what: string): number => text.split(what).length - 1;
+    const generation = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as StatusDoc).generation;
+    edit((conf) => {
+      conf.error_log = { path: 'logs/master.log', level: 'info' };
+    });
+    gw.signal('SIGHUP');
+    // The reload's own last line is the first in the new file.
+    await expect.poll(logged, { timeout: 10_000 }).toContain('"generation":3,"msg":"reload complete');
+    expect(gw.stderr()).not.toContain('"generation":3,"msg":"reload complete');
+
+    edit((conf) => {
+      conf.error_log.level = 'warn';
+    });
+    gw.signal('SIGHUP');
+    await expect.poll(generation, { timeout: 10_000 }).toBe(4);
+    writeFileSync(gw.confFile, 'worker_processes: [\n');
+    gw.signal('SIGHUP');
+    await expect.poll(logged, { timeout: 10_000 }).toContain('"msg":"reload failed; still serving the previous conf"');
+    // At warn, the last reload's info lines are gone: only the one before it, still at info, said "reload requested".
+    expect(count(logged(), '"msg":"reload requested"')).toBe(1);
+    expect(logged()).not.toContain('"generation":4,"msg":"reload complete');
   });
 
   test('quit works even when the conf on disk no longer validates (default pid path)', async () => {
