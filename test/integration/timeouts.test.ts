@@ -10,6 +10,7 @@ import type { TestUpstream } from '../helpers/upstream.ts';
  * client_header_timeout and client_body_timeout as nginx means them: a client
  * that stops sending its headers, or goes quiet in the middle of its body, gets
  * a 408 and its connection closed; the upstream never sees a half request.
+ * keepalive_timeout closes a connection idle between requests.
  */
 let gw: RunningGateway;
 let up: TestUpstream;
@@ -23,7 +24,7 @@ beforeAll(async () => {
   });
   const address = up.address;
   gw = await startGateway(() => ({
-    server: { client_header_timeout: '300ms', client_body_timeout: '300ms' },
+    server: { client_header_timeout: '300ms', client_body_timeout: '300ms', keepalive_timeout: '1s' },
     upstreams: { up: { targets: [{ address }] } },
     routes: [{ name: 'up', paths: ['/'], upstream: 'up' }],
   }));
@@ -75,4 +76,22 @@ test('a slow but steady body is not cut: each read resets the idle timer', async
   await new Promise((resolve) => socket.on('close', resolve));
   expect(statusOf(out)).toBe(200);
   expect(out.endsWith('ok')).toBe(true);
+});
+
+test('keepalive_timeout: an idle keep-alive connection is closed, after the advertised timeout and at most a second more', async () => {
+  const socket = connect(gw.port, '127.0.0.1');
+  let head = '';
+  socket.setEncoding('latin1');
+  const answered = new Promise<number>((resolve) => socket.on('data', (c: string) => {
+    head += c;
+    if (head.includes('\r\n\r\nok')) resolve(performance.now());
+  }));
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+  socket.write('GET /idle HTTP/1.1\r\nHost: a\r\n\r\n');
+  const at = await answered;
+  expect(head).toMatch(/\r\nkeep-alive: timeout=1\r\n/i);
+  // Node keeps the socket keepAliveTimeoutBuffer (1 s) past what it advertises, so a client reusing it just in time is never cut.
+  const idle = (await closed) - at;
+  expect(idle).toBeGreaterThanOrEqual(950);
+  expect(idle).toBeLessThan(3500);
 });
