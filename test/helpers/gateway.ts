@@ -46,7 +46,7 @@ export interface StatusDoc {
   generation: number;
   requests_total: number;
   connections: { active: number; accepted: number; handled: number };
-  workers: { id: number; generation: number; state: string; requests: number }[];
+  workers: { id: number; thread_id: number; generation: number; state: string; requests: number }[];
   reloads: { ok: number; failed: number; last_error: string | null };
   shared_dicts: Record<string, { capacity: number; free_space: number; keys: number }>;
   upstreams: Record<string, Record<string, 'healthy' | 'unhealthy'>>;

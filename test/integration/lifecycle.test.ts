@@ -94,6 +94,10 @@ describe('reload (HUP)', () => {
     const status = await gw.status();
     expect(status.generation).toBe(2);
     expect(status.workers.map((w) => w.generation)).toEqual([2, 2]);
+    // Each worker is a thread of its own, numbered by Node (worker_threads' threadId), new threads for the new generation.
+    const threads = status.workers.map((w) => w.thread_id);
+    expect(new Set([...threads, ...first.workers.map((w) => w.thread_id)]).size).toBe(4);
+    for (const t of threads) expect(t).toBeGreaterThan(0);
     expect(status.reloads).toMatchObject({ ok: 1, failed: 0 });
   });
 });
