@@ -4,7 +4,7 @@ import { connectedEvent, targetConnector } from '../contracts/upstream-connect.t
 import { HEALTHY, TARGET_SLOT, UNHEALTHY, downLeft, targetSlot, zoneClock } from '../contracts/upstream-zone.ts';
 import type { UpstreamZone } from './upstream-zones.ts';
 import { UpstreamError } from '../worker/upstream-client/connection.ts';
-import type { UpstreamHandler } from '../worker/upstream-client/connection.ts';
+import type { Connection, UpstreamHandler } from '../worker/upstream-client/connection.ts';
 import { UpstreamPool } from '../worker/upstream-client/pool.ts';
 
 /**
@@ -167,6 +167,11 @@ function closePools(pools: readonly UpstreamPool[]): void {
 function probeOnce(pool: UpstreamPool, host: string, path: string, timeout: number): Promise<string | null> {
   return new Promise((resolve) => {
     let status = 0;
+    let conn: Connection | null = null;
+    // The whole probe, connect to the body's end, within `timeout` (connect_timeout and read_timeout are each the same bound).
+    // Armed before the request, so a handler the pool calls at once finds it.
+    const deadline = setTimeout(() => conn?.abort(new UpstreamError('GW_ERR_UPSTREAM_HEADERS_TIMEOUT', 'health probe timed out')), timeout);
+    deadline.unref();
     const handler: UpstreamHandler = {
       onHead: (s) => { status = s; },
       onData: () => true,
@@ -182,9 +187,6 @@ function probeOnce(pool: UpstreamPool, host: string, path: string, timeout: numb
       onBodySent: () => {},
       onRequestSent: () => {},
     };
-    const conn = pool.request({ method: 'GET', target: path, headers: ['host', host, 'user-agent', 'sluice-healthcheck'], body: null, upgrade: false }, handler);
-    // The whole probe, connect to the body's end, within `timeout` (connect_timeout and read_timeout are each the same bound).
-    const deadline = setTimeout(() => conn.abort(new UpstreamError('GW_ERR_UPSTREAM_HEADERS_TIMEOUT', 'health probe timed out')), timeout);
-    deadline.unref();
+    conn = pool.request({ method: 'GET', target: path, headers: ['host', host, 'user-agent', 'sluice-healthcheck'], body: null, upgrade: false }, handler);
   });
 }
