@@ -21,6 +21,7 @@ import type { UpstreamZone } from './upstream-zones.ts';
 import { Supervisor } from './supervisor.ts';
 import type { SharedBuffers } from './supervisor.ts';
 import { TicketKeys } from './ticket-keys.ts';
+import { workerHeapLimitMb } from './worker-heap.ts';
 import { VERSION } from './version.ts';
 import { reconcileZones, wantedZones, zoneBuffers } from './zones.ts';
 import type { Zone } from './zones.ts';
@@ -118,7 +119,10 @@ export class Master {
     process.on('SIGTERM', () => void this.stop(false));
     process.on('SIGINT', () => void this.stop(false));
     process.on('SIGUSR1', () => this.reopen());
-    this.log.info({ version: VERSION, workers: this.conf.worker_processes, listen: this.conf.server.listen, conf: this.opts.confFile }, 'sluice started');
+    this.log.info({
+      version: VERSION, workers: this.conf.worker_processes, worker_heap_limit_mb: workerHeapLimitMb(this.conf.worker_processes),
+      listen: this.conf.server.listen, conf: this.opts.confFile,
+    }, 'sluice started');
   }
 
   /** Reloads arriving while one runs are coalesced into one more pass: the conf on disk last wins. */

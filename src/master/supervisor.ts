@@ -4,6 +4,7 @@ import type { SluiceConf } from '../config/types.ts';
 import type { FromWorker, ToWorker, UpstreamShared, WorkerData } from '../contracts/messages.ts';
 import { createStatsBuffer } from '../contracts/stats-layout.ts';
 import { createInFlightShare, zoneTargets } from '../contracts/upstream-zone.ts';
+import { workerHeapLimitMb } from './worker-heap.ts';
 
 /**
  * Starts, watches and retires worker threads, one generation per conf.
@@ -136,7 +137,11 @@ export class Supervisor {
     const upstreams = Object.fromEntries(Object.entries(shared.upstreams).map(([name, zone]) =>
       [name, { zone, share: createInFlightShare(zoneTargets(zone)) }]));
     const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, upstreams, ticketKeys: shared.ticketKeys, stats };
-    const thread = new Worker(WORKER_URL, { workerData: data, name: `sluice-worker-${data.id}` });
+    const thread = new Worker(WORKER_URL, {
+      workerData: data,
+      name: `sluice-worker-${data.id}`,
+      resourceLimits: { maxOldGenerationSizeMb: workerHeapLimitMb(conf.worker_processes) },
+    });
     const handle: WorkerHandle = {
       id: data.id, generation, thread, stats: new Float64Array(stats), slot, routes: conf.routes.map((r) => r.name), upstreams,
       exited: new Promise((resolve) => thread.once('exit', () => resolve())), state: 'starting',

@@ -6,6 +6,7 @@ import { ROOT, startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import type { TestUpstream } from '../helpers/upstream.ts';
+import { workerHeapLimitMb } from '../../src/master/worker-heap.ts';
 
 const ROOT_FIXTURES = join(ROOT, 'test/fixtures');
 
@@ -240,6 +241,19 @@ describe('workers and zones', () => {
     const ids = after.workers.map((w) => w.id);
     expect(ids).not.toContain(crashed);
     expect(ids.filter((id) => before.workers.some((w) => w.id === id))).toHaveLength(1);
+  });
+
+  test("each worker runs with the heap limit the master logged (a leaking worker ends alone, as a crash)", async () => {
+    // Four workers: five shares of the memory, under V8's default on a host of less than about 30 GB.
+    gw = await startGateway((ports) => ({ ...probeConf('ok')(ports), worker_processes: 4 }));
+    const started = /"worker_heap_limit_mb":(\d+)/.exec(gw.stderr());
+    expect(started).not.toBeNull();
+    const limit = Number(started![1]);
+    expect(limit).toBe(workerHeapLimitMb(4));
+    // V8's heap limit is the old generation's plus the young one's, which is a few MB to a few hundred.
+    const heap = Number((await body(gw.url('/heap'))).text);
+    expect(heap).toBeGreaterThanOrEqual(limit);
+    expect(heap).toBeLessThan(limit + 400);
   });
 
   test('a worker that keeps crashing is restarted with growing backoff, never in a hot loop', async () => {
