@@ -14,6 +14,8 @@ export interface WorkerData {
   readonly ticketKeys: Uint8Array | null;
   /** Counters the master reads for /status (stats.ts). */
   readonly stats: SharedArrayBuffer;
+  /** Which workers are alive (liveness.ts), written by the master. */
+  readonly liveness: SharedArrayBuffer;
 }
 
 /** One upstream as a worker attaches to it. */

@@ -4,6 +4,7 @@ import type { SluiceConf } from '../config/types.ts';
 import type { FromWorker, ToWorker, UpstreamShared, WorkerData } from '../contracts/messages.ts';
 import { createStatsBuffer } from '../contracts/stats-layout.ts';
 import { createInFlightShare, zoneTargets } from '../contracts/upstream-zone.ts';
+import { createLiveness, markAlive, markExited } from '../contracts/liveness.ts';
 import { workerHeapLimitMb } from './worker-heap.ts';
 
 /**
@@ -69,6 +70,9 @@ export class Supervisor {
   /** Replacements started for workers that died. */
   restarts = 0;
   private nextId = 1;
+  /** Which workers live, for the workers to read (contracts/liveness.ts). */
+  private readonly liveness = createLiveness();
+  private readonly alive = new Int32Array(this.liveness);
   private conf: SluiceConf | null = null;
   private shared: SharedBuffers = { zones: {}, upstreams: {}, ticketKeys: null };
   private readonly crashes: number[] = [];
@@ -136,7 +140,8 @@ export class Supervisor {
     const stats = createStatsBuffer(conf.routes.length);
     const upstreams = Object.fromEntries(Object.entries(shared.upstreams).map(([name, zone]) =>
       [name, { zone, share: createInFlightShare(zoneTargets(zone)) }]));
-    const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, upstreams, ticketKeys: shared.ticketKeys, stats };
+    const data: WorkerData = { id: this.nextId++, generation, conf, zones: shared.zones, upstreams, ticketKeys: shared.ticketKeys, stats, liveness: this.liveness };
+    markAlive(this.alive, data.id);
     const thread = new Worker(WORKER_URL, {
       workerData: data,
       name: `sluice-worker-${data.id}`,
@@ -193,6 +198,7 @@ export class Supervisor {
 
   private onExit(w: WorkerHandle, code: number): void {
     this.workers.delete(w);
+    markExited(this.alive, w.id);
     this.events.onWorkerExit(w, code);
     // A replacement that dies while starting counts too (its generation is already live).
     const unexpected = w.state !== 'draining' && w.generation === this.generation && !this.stopping;

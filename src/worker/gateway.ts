@@ -69,6 +69,8 @@ export interface GatewayEnv {
   readonly upstreams: Readonly<Record<string, UpstreamShared>>;
   /** This worker's id: the shdict lock owner. */
   readonly workerId: number;
+  /** Whether another worker still runs (contracts/liveness.ts), for the plugins' env. */
+  readonly workerAlive: (id: number) => boolean;
   /** The worker's open WebSockets (closed by its drain). */
   readonly tunnels: Tunnels;
 }
@@ -128,7 +130,7 @@ export async function createGateway(env: GatewayEnv): Promise<Gateway> {
     return { kind: 'proxy', preserveHost: route.preserve_host };
   });
   const routeUpstreams = conf.routes.map((route) => (route.upstream === null ? null : upstreams.get(route.upstream)!));
-  const pluginEnvs = createPluginEnvs({ log, workerId: env.workerId, zones: env.zones, consumers: compileConsumers(conf.consumers) });
+  const pluginEnvs = createPluginEnvs({ log, workerId: env.workerId, workerAlive: env.workerAlive, zones: env.zones, consumers: compileConsumers(conf.consumers) });
   const defs = namedPlugins(conf, env.plugins);
   await initPlugins(defs, pluginEnvs.envFor);
   const chains = compileChains({ conf, plugins: env.plugins, envFor: pluginEnvs.envFor, log });

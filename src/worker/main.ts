@@ -20,6 +20,7 @@ import { createTlsSetup } from './tls-context.ts';
 import { createHttp2Listener } from './http2-server.ts';
 import type { Http2Listener } from './http2-server.ts';
 import { Tunnels } from './websocket.ts';
+import { isAlive } from '../contracts/liveness.ts';
 
 /**
  * A worker thread: one reactor serving every `listen` address with
@@ -45,7 +46,11 @@ const tunnels = new Tunnels(stats);
  */
 async function build(): Promise<Gateway> {
   const registry = await loadPluginRegistry(conf.plugin_paths, pluginNamesIn(conf as unknown as Obj));
-  return await createGateway({ conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, upstreams: data.upstreams, workerId: data.id, tunnels });
+  const alive = new Int32Array(data.liveness);
+  return await createGateway({
+    conf, log, accessLog, stats, lifecycle, plugins: registry.plugins, zones: data.zones, upstreams: data.upstreams, workerId: data.id, tunnels,
+    workerAlive: (id) => isAlive(alive, id),
+  });
 }
 
 /** Reported like a port that cannot be bound: the master keeps the old generation. */

@@ -86,6 +86,8 @@ export interface HarnessOptions {
   readonly now?: () => number;
   readonly ids?: Ids;
   readonly random?: () => number;
+  /** Which other workers still run (env.workerAlive); default: all of them. */
+  readonly workerAlive?: (id: number) => boolean;
   /**
    * The conf's upstreams, by name (each one target that is never asked): the
    * route proxies to the first, and `ctx.useUpstream` may choose any. None:
@@ -169,6 +171,7 @@ function worker(defs: readonly PluginDef[], plugins: Record<string, unknown>, op
     ...(opts.now === undefined ? {} : { now: opts.now }),
     ...(opts.ids === undefined ? {} : { ids: opts.ids }),
     ...(opts.random === undefined ? {} : { random: opts.random }),
+    ...(opts.workerAlive === undefined ? {} : { workerAlive: opts.workerAlive }),
   });
   const upstreams = new Map((opts.upstreams ?? []).map((name) => [name, createUpstream(upstreamConf(name))]));
   const map = new Map(defs.map((d) => [d.name, d]));

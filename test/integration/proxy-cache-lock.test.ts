@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway } from '../helpers/gateway.ts';
+import { ROOT, startGateway } from '../helpers/gateway.ts';
 import type { RunningGateway } from '../helpers/gateway.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import type { TestUpstream } from '../helpers/upstream.ts';
@@ -99,5 +101,69 @@ describe('proxy-cache single flight across workers', () => {
     const slowest = Math.max(...rs.map((r) => r.ms));
     expect(slowest).toBeLessThan(2 * SLOW_MS + 1000);
     console.log(`fetch failed: ${count('/flaky')} upstream requests; latency max ${slowest.toFixed(0)} ms`);
+  });
+});
+
+describe('a worker that dies holding a lock', () => {
+  const LONG_LOCK_MS = 10_000;
+  let held: ServerResponse | null = null;
+  let arrived: () => void = () => {};
+  const firstArrived = new Promise<void>((resolve) => (arrived = resolve));
+  let up: TestUpstream;
+  let gw2: RunningGateway;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    up = await startUpstream((req, res) => {
+      if (held === null) {
+        held = res; // the first fetch never ends: its worker dies holding the lock
+        arrived();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }).end(`${req.url!} fetched again`);
+    });
+    gw2 = await startGateway(() => ({
+      plugin_paths: [join(ROOT, 'test/fixtures/plugins')],
+      shared_dicts: { sluice_cache: '8m', probe: '1m' },
+      upstreams: { up: { targets: [{ address: up.address }], retries: 0 } },
+      routes: [
+        { name: 'probe', paths: ['= /whoami', '= /crash'], plugins: { 'lifecycle-probe': {} }, return: { status: 404 } },
+        { name: 'c', paths: ['/c/'], strip_path: true, upstream: 'up', plugins: { 'proxy-cache': { lock_timeout: `${LONG_LOCK_MS}ms` } } },
+      ],
+    }));
+  });
+  afterAll(async () => {
+    held?.destroy();
+    for (const c of clients) await c.destroy();
+    await gw2?.stop();
+    await up?.close();
+  });
+
+  /** A kept-alive connection that reached worker `want` (or any worker but `not`), and its worker id. */
+  async function connection(pick: (worker: string) => boolean): Promise<[Client, string]> {
+    for (let i = 0; i < 100; i++) {
+      const c = new Client(gw2.url(''));
+      clients.push(c);
+      const worker = await (await c.request({ path: '/whoami', method: 'GET' })).body.text();
+      if (pick(worker)) return [c, worker];
+    }
+    throw new Error('no connection reached the worker wanted');
+  }
+
+  it('is released when the master sees the worker exit: a waiter on the other worker takes over, long before lock_timeout', async () => {
+    const [holder, doomed] = await connection(() => true);
+    const [crasher] = await connection((w) => w === doomed);
+    const [waiter] = await connection((w) => w !== doomed);
+    void holder.request({ path: '/c/item', method: 'GET' }).catch(() => {}); // takes the lock, then waits on the upstream
+    await firstArrived;
+    const waited = (async () => {
+      const r = await waiter.request({ path: '/c/item', method: 'GET' });
+      return { status: r.statusCode, cache: r.headers['x-cache-status'], body: await r.body.text(), at: performance.now() };
+    })();
+    expect((await crasher.request({ path: '/crash', method: 'GET' })).statusCode).toBe(202);
+    const crashedAt = performance.now();
+    const r = await waited;
+    expect({ status: r.status, cache: r.cache, body: r.body }).toEqual({ status: 200, cache: 'MISS', body: '/item fetched again' });
+    expect(r.at - crashedAt).toBeLessThan(LONG_LOCK_MS / 2);
   });
 });

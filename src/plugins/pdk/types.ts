@@ -285,6 +285,12 @@ export interface PluginEnv {
   readonly ids: Ids;
   /** This worker thread's id (unique per master lifetime). */
   readonly workerId: number;
+  /**
+   * Whether the worker of that id is still running: false once it exited or
+   * crashed, so what it held in a shared dict (a lock) will never be released
+   * by it, and another worker may take it over.
+   */
+  workerAlive(id: number): boolean;
   /** The conf's consumers and their credentials. */
   readonly consumers: Consumers;
   /** A shared dict declared in `shared_dicts`, shared by every worker; throws GW_ERR_NO_DICT when undeclared. */

@@ -18,8 +18,10 @@ import type { SharedDict } from '../pdk/index.ts';
  *   (Varnish's hit-for-miss), rather than one after another;
  * - failed (no upstream answer, a 5xx, the client gone before the body
  *   ended): deleted, and the first waiter to poll takes the lock over.
- * A worker that dies holding a lock runs no hook: its lock expires after
- * lock_timeout. A worker that exits releases its locks in `dispose`.
+ * A worker that dies holding a lock runs no hook: a token names its worker,
+ * and the first waiter to poll after the master saw that worker exit
+ * (env.workerAlive) deletes the lock and takes it over, as after a failed
+ * fetch. A worker that exits releases its locks in `dispose`.
  *
  * A waiter that reaches lock_timeout goes upstream without storing (nginx
  * since 1.7.8): the holder is still fetching and will store; a copy from
@@ -31,8 +33,8 @@ const PASS = 'pass';
 const FIRST_POLL_MS = 5;
 const LAST_POLL_MS = 50;
 
-/** A miss may: go upstream holding the lock (`token`), wait for the holder, or go without the lock. */
-export type Claim = { readonly kind: 'lock'; readonly token: string } | { readonly kind: 'wait' } | { readonly kind: 'pass' };
+/** A miss may: go upstream holding the lock (`token`), wait for the holder (whose token is `holder`), or go without the lock. */
+export type Claim = { readonly kind: 'lock'; readonly token: string } | { readonly kind: 'wait'; readonly holder: string | undefined } | { readonly kind: 'pass' };
 
 /** How a wait ended: the entry (`value`, what `ready` made of it), the lock, a pass, or lock_timeout. */
 export type WaitEnd<T> = { readonly kind: 'hit'; readonly value: T } | Claim | { readonly kind: 'timeout' };
@@ -46,12 +48,14 @@ export class Flights {
   private readonly dict: SharedDict;
   private readonly timeoutMs: number;
   private readonly owner: string;
+  private readonly alive: (worker: number) => boolean;
 
-  /** `owner` tells this instance's tokens from every other worker's. */
-  constructor(dict: SharedDict, timeoutMs: number, owner: string) {
+  /** Tokens start with `worker` (base 36), whom `alive` says still runs or not. */
+  constructor(dict: SharedDict, timeoutMs: number, worker: number, alive: (worker: number) => boolean) {
     this.dict = dict;
     this.timeoutMs = timeoutMs;
-    this.owner = owner;
+    this.owner = worker.toString(36);
+    this.alive = alive;
   }
 
   /**
@@ -73,7 +77,15 @@ export class Flights {
     }
     const v = this.dict.get(lk);
     if (v === PASS || (v === undefined && !take)) return { kind: 'pass' };
-    return { kind: 'wait' };
+    return { kind: 'wait', holder: typeof v === 'string' ? v : undefined };
+  }
+
+  /** A holder whose worker exited will never release: its lock goes now (only that token: a new holder's stays). */
+  private dropDead(key: string, holder: string | undefined): boolean {
+    if (holder === undefined) return false;
+    const worker = parseInt(holder.slice(0, holder.indexOf('.')), 36);
+    if (Number.isNaN(worker) || this.alive(worker)) return false;
+    return this.dict.deleteIf(lockKey(key), holder);
   }
 
   /**
@@ -88,7 +100,8 @@ export class Flights {
       await sleep(Math.max(0, Math.min(delay, left)));
       const value = ready();
       if (value !== null) return { kind: 'hit', value };
-      const claim = this.claim(key, take);
+      let claim = this.claim(key, take);
+      if (claim.kind === 'wait' && this.dropDead(key, claim.holder)) claim = this.claim(key, take);
       if (claim.kind === 'lock') {
         const late = ready();
         if (late === null) return claim;

@@ -139,7 +139,7 @@ export const proxyCache = definePlugin({
     }));
     const lockMs = toMs(conf.lock_timeout);
     // lock_timeout 0: no single flight, every miss goes upstream (and no background refresh: nothing would say one is under way).
-    const flights = lockMs > 0 ? new Flights(dict, lockMs, env.workerId.toString(36)) : null;
+    const flights = lockMs > 0 ? new Flights(dict, lockMs, env.workerId, (id) => env.workerAlive(id)) : null;
     let seq = 0;
     const countKeys = forLastRoute((route) => Object.fromEntries(CACHE_STATUSES.map((s) => [s, counterKey(route, s)])) as Readonly<Record<CacheStatus, string>>);
     const entryId = (): string => `${env.workerId.toString(36)}.${(++seq).toString(36)}`;

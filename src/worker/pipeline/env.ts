@@ -8,6 +8,8 @@ import type { Consumers, Ids, Offload, PluginDef, PluginEnv } from '../../plugin
 export interface EnvOptions {
   readonly log: Logger;
   readonly workerId: number;
+  /** Which workers live (workerData.liveness); default: every worker, for a gateway made outside a worker. */
+  readonly workerAlive?: (id: number) => boolean;
   /** The master's zones (workerData.zones). */
   readonly zones: Readonly<Record<string, SharedArrayBuffer>>;
   readonly consumers: Consumers;
@@ -24,6 +26,7 @@ export interface PluginEnvs {
 }
 
 const systemIds: Ids = { uuid: () => randomUUID() };
+const everyWorkerAlive = (): boolean => true;
 
 /**
  * The per-worker services plugins reach through their env. Dicts are
@@ -67,6 +70,7 @@ export function createPluginEnvs(opts: EnvOptions): PluginEnvs {
           random: opts.random ?? Math.random,
           ids: opts.ids ?? systemIds,
           workerId: opts.workerId,
+          workerAlive: opts.workerAlive ?? everyWorkerAlive,
           consumers: opts.consumers,
           dict,
           offload,

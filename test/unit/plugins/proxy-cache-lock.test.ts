@@ -25,9 +25,12 @@ interface Setup {
   readonly other: Flights;
 }
 
-async function setup(conf: Record<string, unknown> = {}): Promise<Setup> {
+/** The worker id of `other`, the lock holder standing for another worker. */
+const OTHER = 999;
+
+async function setup(conf: Record<string, unknown> = {}, workerAlive?: (id: number) => boolean): Promise<Setup> {
   const dict = SharedDict.create(1 << 20);
-  const hh = harness([proxyCache], { 'proxy-cache': conf }, { zones: { sluice_cache: dict.buffer }, now: () => NOW });
+  const hh = harness([proxyCache], { 'proxy-cache': conf }, { zones: { sluice_cache: dict.buffer }, now: () => NOW, ...(workerAlive === undefined ? {} : { workerAlive }) });
   // A HEAD reads the GET's key and never stores nor locks: it tells us the key.
   const probe = await hh.run({ method: 'HEAD', path: '/w' });
   const key = entryKey('test', '/w', probe.header('x-cache-key')!);
@@ -36,7 +39,7 @@ async function setup(conf: Record<string, unknown> = {}): Promise<Setup> {
   const stored = readAt(dict, key);
   if (stored === null || !isHead(stored)) throw new Error('probe entry not stored');
   for (const k of dict.getKeys(0)) dict.delete(k);
-  return { dict, hh, key, material: stored.k, other: new Flights(dict, 60_000, 'other') };
+  return { dict, hh, key, material: stored.k, other: new Flights(dict, 60_000, OTHER, () => true) };
 }
 
 function takeLock(s: Setup): string {
@@ -136,8 +139,9 @@ describe('proxy-cache single flight', () => {
 
   it('a lock is deleted only by its holder; an exiting worker releases the locks it holds', () => {
     const dict = SharedDict.create(1 << 20);
-    const a = new Flights(dict, 60_000, 'a');
-    const b = new Flights(dict, 60_000, 'b');
+    const alive = (): boolean => true;
+    const a = new Flights(dict, 60_000, 10, alive); // tokens "a.<n>"
+    const b = new Flights(dict, 60_000, 11, alive);
     const held = a.claim('k1', true);
     expect(held.kind).toBe('lock');
     expect(b.claim('k1', true).kind).toBe('wait');
@@ -147,5 +151,24 @@ describe('proxy-cache single flight', () => {
     a.releaseAll();
     expect([dict.get(lockKey('k1')), dict.get(lockKey('k2'))]).toEqual([undefined, undefined]);
     expect(b.claim('k1', true).kind).toBe('lock');
+  });
+
+  it('a lock whose worker exited is taken over at the next poll, not at lock_timeout', async () => {
+    let otherRuns = true;
+    let asked = 0;
+    let twice: () => void = () => {};
+    const polledTwice = new Promise<void>((resolve) => (twice = resolve));
+    const s = await setup({ lock_timeout: '60s' }, (id) => {
+      if (id === OTHER && ++asked === 2) twice();
+      return id !== OTHER || otherRuns;
+    });
+    const token = takeLock(s);
+    const waiting = timed(s.hh.run({ path: '/w', upstream: upstream('after the crash') }));
+    await polledTwice; // two polls found the holder running, and left its lock alone
+    expect(s.dict.get(lockKey(s.key))).toBe(token);
+    otherRuns = false;
+    const { r, ms } = await waiting;
+    expect([r.header('x-cache-status'), r.body]).toEqual(['MISS', 'after the crash']);
+    expect(ms).toBeLessThan(1000);
   });
 });
