@@ -26,6 +26,8 @@ export class RequestView implements MutableRequestHead {
   bodyLimit: number;
   private upstreamPath: string;
   private readonly source: Incoming;
+  /** The client's fields: `headers` copies them before its first change (HeaderList), so this list stays as sent. */
+  private readonly sent: readonly string[];
   private readonly limits: BodyLimits;
   /** The read in progress or done; null while no plugin asked for the body, which then streams. */
   reading: Promise<Buffer> | null;
@@ -37,7 +39,8 @@ export class RequestView implements MutableRequestHead {
   constructor(source: Incoming, limits: BodyLimits) {
     this.method = source.method!;
     // Before any plugin runs: the client's Connection tokens can then remove only the client's own headers.
-    this.headers = new HeaderList(clientHeaders(source.rawHeaders));
+    this.sent = clientHeaders(source.rawHeaders);
+    this.headers = new HeaderList(this.sent);
     this.query = new QueryArgs('');
     this.bodyLimit = 0;
     this.upstreamPath = '/';
@@ -46,6 +49,10 @@ export class RequestView implements MutableRequestHead {
     this.reading = null;
     this.buffered = null;
     this.bodyFailure = null;
+  }
+
+  get clientHeaders(): HeaderList {
+    return new HeaderList(this.sent);
   }
 
   /** Set by the gateway once the route is known: the path to send upstream and the client's query. */

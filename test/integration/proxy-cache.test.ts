@@ -46,8 +46,8 @@ const conf = (ttl: string) => (): Record<string, unknown> => ({
     refused: { targets: [{ address: `127.0.0.1:${dead}` }], retries: 0 },
   },
   consumers: [
-    { username: 'alice', credentials: { 'key-auth': [{ key: 'alice-key' }] } },
-    { username: 'bob', credentials: { 'key-auth': [{ key: 'bob-key' }] } },
+    { username: 'alice', credentials: { 'key-auth': [{ key: 'alice-key' }], 'basic-auth': [{ password: 'alice-pw' }] } },
+    { username: 'bob', credentials: { 'key-auth': [{ key: 'bob-key' }], 'basic-auth': [{ password: 'bob-pw' }] } },
   ],
   plugins: { 'correlation-id': { echo_downstream: true, generator: 'uuid' } },
   routes: [
@@ -56,6 +56,11 @@ const conf = (ttl: string) => (): Record<string, unknown> => ({
     {
       name: 't', paths: ['/t/'], strip_path: true, upstream: 'up',
       plugins: { 'response-transformer': { append: { headers: ['x-via:sluice'] }, replace: { headers: ['etag:"for-browsers"'] } }, 'proxy-cache': { ttl } },
+    },
+    // Credentials hidden from the upstream, consumers not isolated: the answer to an Authorization request is not stored.
+    {
+      name: 'b', paths: ['/b/'], strip_path: true, upstream: 'up',
+      plugins: { 'basic-auth': { hide_credentials: true }, 'proxy-cache': { ttl, consumer_isolation: false } },
     },
     // 502 listed as cacheable: the gateway's own 502 must still never be stored.
     { name: 'e', paths: ['/e/'], strip_path: true, upstream: 'refused', plugins: { 'proxy-cache': { ttl, statuses: [200, 502] } } },
@@ -152,6 +157,15 @@ describe('proxy-cache', () => {
     expect(a2.body).toBe(a.body);
     expect(b2.body).toBe(b.body);
     expect(count('/me')).toBe(2);
+  });
+
+  it('an answer to a request with Authorization is not stored, though basic-auth hid the header before the cache looked', async () => {
+    const basic = (user: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`${user}:${user}-pw`).toString('base64')}` });
+    const a = await get('/b/private', basic('alice'));
+    const b = await get('/b/private', basic('bob'));
+    expect([a.status, a.body]).toEqual([200, '/private #1 * alice']);
+    expect([b.status, b.headers.get('x-cache-status'), b.body]).toEqual([200, 'MISS', '/private #2 * bob']);
+    expect(count('/private')).toBe(2);
   });
 
   it('the response\'s Vary splits entries by the request header', async () => {

@@ -37,6 +37,12 @@ export interface RequestHead {
   readonly path: string;
   readonly query: ReadonlyQuery;
   readonly headers: ReadonlyHeaders;
+  /**
+   * The headers as the client sent them (hop-by-hop ones dropped), whatever
+   * plugins have since done to `headers`: e.g. whether it carried
+   * Authorization after an auth plugin's hide_credentials removed it.
+   */
+  readonly clientHeaders: ReadonlyHeaders;
 }
 
 /** What `rewrite` and `access` may change before the request goes upstream. */

@@ -346,7 +346,8 @@ export const proxyCache = definePlugin({
     return {
       access(ctx: RequestCtx): MaybePromise<Exit | undefined> {
         const req = ctx.req;
-        const authorization = req.headers.has('authorization');
+        // The client's: an auth plugin's hide_credentials has removed it from `headers` by now (it runs first).
+        const authorization = req.clientHeaders.has('authorization');
         if (!methods.has(req.method) || hasBody(req.headers) || (rules.cacheControl && requestBypasses(req.headers))) {
           ctx.vars.proxyCache = state('BYPASS', '', '', '', false, authorization);
           return undefined;
