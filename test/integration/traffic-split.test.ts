@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { request } from 'undici';
+import { Pool, request } from 'undici';
 import { stringify } from 'yaml';
 import { murmur3 } from '../../src/plugins/pdk/murmur3.ts';
 import { startGateway } from '../helpers/gateway.ts';
@@ -67,6 +67,10 @@ beforeAll(async () => {
             'traffic-split': { rules: [{ weighted: [{ upstream: 'orders-v2', weight: 10 }, { upstream: 'orders', weight: 90 }] }], sticky: 'company_id' },
           },
         },
+        {
+          name: 'canary-any', paths: ['/canary-any'], upstream: 'orders',
+          plugins: { 'traffic-split': { rules: [{ weighted: [{ upstream: 'orders-v2', weight: 10 }, { upstream: 'orders', weight: 90 }] }] } },
+        },
       ],
     };
   });
@@ -127,6 +131,25 @@ describe('tenant routing', () => {
 describe('canary', () => {
   /** The side murmur3 puts a company on for a 10/90 split: what sticky must do on every request, in every worker. */
   const sideOf = (company: string) => (murmur3(company) / 2 ** 32 * 100 < 10 ? 'orders-v2' : 'orders');
+
+  test('10/90 without sticky: 5,000 requests over both workers land within 2 points of 10%', async () => {
+    const before = await gw.status();
+    // Kept-alive connections the kernel spread over both workers, 20 requests in flight.
+    const pool = new Pool(gw.url(''), { connections: 20 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 5000 }, async () => {
+        const res = await pool.request({ path: '/canary-any/x', method: 'GET' });
+        return res.body.text();
+      }));
+      const v2 = answers.filter((a) => a === 'orders-v2').length;
+      expect(v2 + answers.filter((a) => a === 'orders').length).toBe(5000);
+      expect(Math.abs(v2 / 5000 - 0.1)).toBeLessThan(0.02);
+      console.log(`canary 10/90: ${(v2 / 50).toFixed(1)}% to orders-v2 over 5,000 requests`);
+    } finally {
+      await pool.close();
+    }
+    expect(servedSince(before, await gw.status()).every((n) => n > 0)).toBe(true);
+  });
 
   test('with sticky: company_id, 320 requests of 40 companies: each company entirely on its side', async () => {
     const companies = COMPANIES.slice(0, 40);
