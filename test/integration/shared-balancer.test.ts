@@ -57,6 +57,7 @@ beforeAll(async () => {
     shared_dicts: { probe: '1m' },
     upstreams: {
       lc: { algorithm: 'least-conn', targets: [a.up.address, b.up.address] },
+      wrr: { targets: [{ address: a.up.address, weight: 5 }, { address: b.up.address, weight: 1 }] },
       pf: {
         algorithm: 'least-conn',
         // Idle targets tie, and ties go by weight: the refused one is every request's first try until it is out.
@@ -68,6 +69,7 @@ beforeAll(async () => {
     routes: [
       { name: 'probe', paths: ['= /whoami', '= /crash'], plugins: { 'lifecycle-probe': {} }, return: { status: 404 } },
       { name: 'lc', paths: ['/lc'], upstream: 'lc' },
+      { name: 'wrr', paths: ['/wrr'], upstream: 'wrr' },
       { name: 'pf', paths: ['/pf'], upstream: 'pf' },
     ],
   }));
@@ -130,6 +132,16 @@ describe('one balancing state for all workers', () => {
       served.push(await res.body.text());
     }
     expect(served.filter((t) => t === 'a').length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('weighted round-robin 5:1 holds across workers: one shared position, so every 6 picks in turn from both workers have one b', async () => {
+    const [w1, w2] = await pinned(1);
+    const picks: string[] = [];
+    for (let i = 0; i < 600; i++) picks.push(await text((i % 2 === 0 ? w1 : w2)[0]!, '/wrr/x'));
+    expect(picks.filter((p) => p === 'b').length).toBe(100);
+    // Each worker keeping its own position would give both workers' b at once: two in one block, none in the next.
+    const blocks = Array.from({ length: 100 }, (_, k) => picks.slice(6 * k, 6 * k + 6).filter((p) => p === 'b').length);
+    expect(new Set(blocks)).toEqual(new Set([1]));
   });
 
   test('passive failures: one on each worker take the target out of both, and /status and /metrics say so', async () => {
