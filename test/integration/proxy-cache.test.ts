@@ -209,9 +209,21 @@ describe('proxy-cache', () => {
     expect(count('/big')).toBe(2);
   });
 
-  it('a changed ttl after a reload does not serve entries stored under the old conf', async () => {
+  it('a GET with a body is never answered from the cache', async () => {
+    await get('/c/with-body');
+    expect((await get('/c/with-body')).headers.get('x-cache-status')).toBe('HIT');
+    const raw = await rawRequest(gw.port, 'GET /c/with-body HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc');
+    expect(raw).toMatch(/\r\nx-cache-status: BYPASS\r\n/i);
+    expect(raw).toContain('/with-body #2');
+  });
+
+  it('entries survive a reload that leaves the zone and the route alone; a changed ttl does not serve entries stored under the old conf', async () => {
     await get('/c/reload');
     expect((await get('/c/reload')).headers.get('x-cache-status')).toBe('HIT');
+    writeFileSync(gw.confFile, stringify({ ...confOf(gw), ...conf('5m')() }));
+    await gw.reload();
+    for (let i = 0; i < 4; i++) expect((await get('/c/reload')).headers.get('x-cache-status')).toBe('HIT'); // new workers: no local copies, the zone's entry
+    expect(count('/reload')).toBe(1);
     writeFileSync(gw.confFile, stringify({ ...confOf(gw), ...conf('10m')() }));
     await gw.reload();
     const after = await get('/c/reload');
