@@ -21,8 +21,8 @@ import type { TlsSetup } from './tls-context.ts';
  * Hardening, nginx's http2 defaults where it has them:
  * - 128 concurrent streams per connection (http2_max_concurrent_streams);
  * - a header list of the size HTTP/1.1 heads may have (Node's 16 KB
- *   maxHeaderSize) and as many fields (Node's 2,000); over either, nghttp2
- *   resets the stream (ENHANCE_YOUR_CALM), as it answers no 431;
+ *   maxHeaderSize) and as many fields (Node's 2,000); over either, Node's
+ *   HTTP/2 server answers the stream 431 itself, before the gateway sees it;
  * - "rapid reset" (CVE-2023-44487): a client that resets streams faster than
  *   {@link RESET_RATE} a second after a burst of {@link RESET_BURST} gets a
  *   GOAWAY and its connection is closed (nghttp2's limiter, tighter than its

@@ -335,6 +335,19 @@ describe('HTTP/2 hardening', () => {
     expect(r.otherMs).toBeLessThan(5000);
   });
 
+  it('a header list over 16 KB gets 431 and reaches nothing upstream; the session serves on', async () => {
+    const s = await session();
+    try {
+      const before = seen.length;
+      // Node's HTTP/2 server answers it itself, before the gateway sees the stream (HTTP/1.1's 431 comes from the gateway's writer).
+      expect((await send(s, '/open/huge-head', { 'x-big': 'a'.repeat(20_000) })).status).toBe(431);
+      expect(seen.slice(before).some((r) => r.url === '/open/huge-head')).toBe(false);
+      expect((await send(s, '/open/after-huge-head')).status).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+
   it('streams that never send their bodies get 408 at client_body_timeout, on a session that keeps serving, with others served meanwhile', async () => {
     const slow = await session();
     const stalled = Array.from({ length: 20 }, (_, i) => new Promise<Answer>((resolve, reject) => {
