@@ -67,7 +67,7 @@ beforeAll(async () => {
   h2Port = await freePort();
   const down = await freePort();
   gw = await startGateway(({ port }) => ({
-    shared_dicts: { sluice_limits: '1m' },
+    shared_dicts: { sluice_limits: '1m', sluice_cache: '1m' },
     server: {
       listen: [`127.0.0.1:${port}`, { address: `127.0.0.1:${h2Port}`, tls: true, http2: true }],
       tls: { certificates: [{ cert: cert.cert, key: cert.key }] },
@@ -82,6 +82,7 @@ beforeAll(async () => {
     routes: [
       { name: 'api', paths: ['/api'], upstream: 'up', plugins: { 'key-auth': {}, 'rate-limiting': { limits: [{ by: 'consumer', minute: 3 }] } } },
       { name: 'open', paths: ['/open'], upstream: 'up' },
+      { name: 'cached', paths: ['/cached'], upstream: 'up', plugins: { 'proxy-cache': { ttl: '1m' } } },
       { name: 'down', paths: ['/down'], upstream: 'down' },
       { name: 'hop', paths: ['= /hop'], return: { status: 200, body: 'hop\n', headers: { 'keep-alive': 'timeout=5', 'x-kept': 'yes' } } },
     ],
@@ -175,6 +176,20 @@ describe('HTTP/2 through the gateway', () => {
     ]);
     expect(stdout).toBe('ok /open/curl\n2 200');
     expect(seen.at(-1)!.headers['x-forwarded-host']).toBe(`${NAME}:${h2Port}`); // curl's :authority names the port
+  });
+
+  it('the response cache over HTTP/2: MISS, then HIT from the entry, the upstream asked once', async () => {
+    const s = await session();
+    try {
+      const before = seen.filter((r) => r.url === '/cached/h2').length;
+      const first = await send(s, '/cached/h2');
+      const second = await send(s, '/cached/h2');
+      expect([first.status, first.headers['x-cache-status'], second.status, second.headers['x-cache-status']]).toEqual([200, 'MISS', 200, 'HIT']);
+      expect(second.body).toBe(first.body);
+      expect(seen.filter((r) => r.url === '/cached/h2').length - before).toBe(1);
+    } finally {
+      s.close();
+    }
   });
 
   it('serves HTTP/1.1 on the same port when the client offers only http/1.1', async () => {
