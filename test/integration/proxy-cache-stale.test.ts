@@ -75,6 +75,7 @@ beforeAll(async () => {
     upstreams: {
       up: { targets: [{ address: upstream.address }] },
       flaky: { targets: [{ address: flaky.address }], retries: 0 },
+      slow: { targets: [{ address: upstream.address }], read_timeout: '200ms', retries: 0 },
     },
     consumers: [{ username: 'alice', credentials: { 'key-auth': [{ key: 'alice-key' }] } }],
     routes: [
@@ -82,6 +83,7 @@ beforeAll(async () => {
       { name: 'swrk', paths: ['/swrk/'], upstream: 'up', plugins: { 'key-auth': {}, ...cache({ stale_while_revalidate: '1h' }) } },
       { name: 'sie', paths: ['/sie/'], upstream: 'up', plugins: cache({ stale_if_error: '1h' }) },
       { name: 'flaky', paths: ['/flaky/'], upstream: 'flaky', plugins: cache({ stale_if_error: '1h' }) },
+      { name: 'slow', paths: ['/slow/'], upstream: 'slow', plugins: cache({ stale_if_error: '1h' }) },
       { name: 'plain', paths: ['/plain/'], upstream: 'up', plugins: cache({}) },
     ],
   }));
@@ -165,6 +167,21 @@ describe('proxy-cache stale_if_error', () => {
     // A key never stored has nothing to fall back on: the gateway's own 502.
     expect((await get('/flaky/never')).status).toBe(502);
     await gw.waitForLog('"answered_instead":200');
+  });
+
+  it('answers an upstream that times out with the expired entry, where it would be a 504', async () => {
+    const fresh = await get('/slow/d');
+    expect(fresh).toMatchObject({ status: 200, cache: 'MISS' });
+    await expire();
+    held.set('/slow/d', []); // the upstream now answers after read_timeout (200 ms)
+    held.set('/slow/never', []);
+    try {
+      expect(await get('/slow/d')).toMatchObject({ status: 200, cache: 'STALE', body: fresh.body });
+      expect((await get('/slow/never')).status).toBe(504);
+    } finally {
+      release('/slow/d');
+      release('/slow/never');
+    }
   });
 });
 
