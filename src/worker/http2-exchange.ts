@@ -65,6 +65,9 @@ export function http1Head(raw: readonly string[], chunked: boolean): string[] {
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
 const kRequest = Symbol('sluice.h2Request');
+
+/** See H2Request.abortBody. */
+const ignoreAbort = (): void => {};
 type Carrier = ServerHttp2Stream & { [kRequest]?: H2Request };
 
 function onStreamEnd(this: Carrier): void {
@@ -105,12 +108,15 @@ export class H2Request extends Http2ServerRequest {
    * A body that will never be whole (the stream was reset, or the gateway
    * gave up on it) fails as HTTP/1.1's does when its connection goes: Node's
    * compat layer would end it as if complete, and a chunked body would reach
-   * the upstream cut short yet whole-looking. As Node's IncomingMessage does,
-   * the error is raised only to a reader listening for it.
+   * the upstream cut short yet whole-looking. The error reaches whoever reads
+   * the body; it is emitted a tick later, when the upstream client may have
+   * let go of the body already (its request ended), so a listener of our own
+   * keeps an error nobody hears from crashing the worker.
    */
   abortBody(): void {
     if (this.destroyed) return;
-    this.destroy(this.listenerCount('error') > 0 ? Object.assign(new Error('aborted'), { code: 'ECONNRESET' }) : undefined);
+    this.on('error', ignoreAbort);
+    this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
   }
 }
 
