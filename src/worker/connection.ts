@@ -38,6 +38,8 @@ export interface RequestHandlers {
   reject(req: IncomingMessage, res: ServerResponse, code: GatewayErrorCode): void;
   /** Serves a WebSocket handshake, `head` the bytes behind it (gateway.upgrade). */
   upgrade(req: IncomingMessage, res: ServerResponse, head: Buffer): void;
+  /** A request being proxied sent a body its parser refused: true when it will still be answered `code` (proxy.refuseBody). */
+  refuseBody(res: ServerResponse, code: 'GW_ERR_BAD_REQUEST'): boolean;
 }
 
 export interface ConnectionHandlers {
@@ -160,10 +162,11 @@ export function createConnectionHandlers(h: RequestHandlers, log: Logger): Conne
       const latest = conn[kLatest];
       if (latest !== undefined && !latest.req.complete) {
         // The bad bytes are in the body of a request already received. Waiting for its turn: it is
-        // answered with the error then. Answered already, or being served (its response may have
-        // begun, and its body is cut): nothing more can be said, the connection is cut as Node does.
+        // answered with the error then. Being proxied with no answer begun: the proxy gives up its
+        // upstream request and answers it. Otherwise (answered, or its response begun) nothing more
+        // can be said: the connection is cut as Node does.
         if (latest.socket === null && !latest.writableFinished) (latest.req as Received)[kBroken] = code;
-        else socket.destroy();
+        else if (code !== 'GW_ERR_BAD_REQUEST' || !h.refuseBody(latest, code)) socket.destroy();
         return;
       }
       afterLatest(socket, () => answer(socket, code));

@@ -21,6 +21,7 @@ import { createHttp2Listener } from './http2-server.ts';
 import type { Http2Listener } from './http2-server.ts';
 import { Tunnels } from './websocket.ts';
 import { isAlive } from '../contracts/liveness.ts';
+import { refuseBody } from './proxy.ts';
 
 /**
  * A worker thread: one reactor serving every `listen` address with
@@ -64,7 +65,7 @@ function startFailed(err: unknown): never {
 }
 
 const gateway = await build().catch(startFailed);
-const requests = createConnectionHandlers({ serve: gateway.handle, reject: gateway.reject, upgrade: gateway.upgrade }, log);
+const requests = createConnectionHandlers({ serve: gateway.handle, reject: gateway.reject, upgrade: gateway.upgrade, refuseBody }, log);
 
 function onSocketClose(): void {
   stats[CONN_ACTIVE]!--;

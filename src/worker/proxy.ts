@@ -82,6 +82,9 @@ const TIMEOUT_CODES: ReadonlySet<string> = new Set([
   'GW_ERR_UPSTREAM_CONNECT_TIMEOUT', 'GW_ERR_UPSTREAM_HEADERS_TIMEOUT', 'GW_ERR_UPSTREAM_BODY_TIMEOUT', 'GW_ERR_SEND_TIMEOUT',
 ]);
 
+/** The client's body refused mid-stream: its answer, after which the connection closes (the rest of the body is never read). */
+const REFUSED_BODY: ReadonlySet<string> = new Set(['GW_ERR_BODY_TOO_LARGE', 'GW_ERR_BAD_REQUEST']);
+
 /** Errors raised before the upstream could have acted on the request: always safe to move on. */
 const CONNECT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'GW_ERR_UPSTREAM_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
@@ -275,16 +278,16 @@ class ProxyCall implements UpstreamHandler {
     const code = err.code ?? '';
     const failed = this.target;
     const clientGone = this.aborted?.code === 'GW_ERR_CLIENT_GONE';
-    const bodyTooLarge = this.aborted?.code === 'GW_ERR_BODY_TOO_LARGE';
+    const refused = this.aborted !== null && REFUSED_BODY.has(this.aborted.code) ? (this.aborted.code as GatewayErrorCode) : null;
     // A client that went away, or a body we refused, says nothing about the upstream's health.
-    this.settle(clientGone || bodyTooLarge);
+    this.settle(clientGone || refused !== null);
     // The client has its whole answer already: only the dropped body was cut.
     if (clientGone || this.replaced) {
       this.finish();
       return;
     }
-    if (bodyTooLarge) {
-      this.fail('GW_ERR_BODY_TOO_LARGE');
+    if (refused !== null) {
+      this.fail(refused);
       return;
     }
     const x = this.p.x;
@@ -339,8 +342,8 @@ class ProxyCall implements UpstreamHandler {
   fail(code: GatewayErrorCode, cause?: ErrorCause): void {
     const x = this.p.x;
     const hook = x.upstreamAnswer;
-    const instead = hook === null || code === 'GW_ERR_BODY_TOO_LARGE' || x.out.headersSent ? null : hook(x, errorStatus(code), null);
-    if (instead === null) sendError(x, code, code === 'GW_ERR_BODY_TOO_LARGE', cause);
+    const instead = hook === null || REFUSED_BODY.has(code) || x.out.headersSent ? null : hook(x, errorStatus(code), null);
+    if (instead === null) sendError(x, code, REFUSED_BODY.has(code), cause);
     else {
       logGatewayError(x, code, { ...cause, answered_instead: instead.status });
       sendExit(x, instead);
@@ -365,6 +368,19 @@ class ProxyCall implements UpstreamHandler {
     res.off('close', onClientClose);
     res.off('drain', onClientDrain);
   }
+}
+
+/**
+ * The client's body turned out malformed while the proxy streams it (Node's
+ * parser failed mid-body): unless a response head has gone out, the upstream
+ * request is abandoned and the client answered `code`, on a connection that
+ * then closes. False when no proxy call owns `res`, or it has answered.
+ */
+export function refuseBody(res: ResponseOut, code: 'GW_ERR_BAD_REQUEST'): boolean {
+  const call = (res as WithCall)[kCall];
+  if (call === undefined || res.headersSent) return false;
+  call.abort(new GatewayAbort(code));
+  return true;
 }
 
 export function proxy(p: ProxyRequest): void {

@@ -212,6 +212,19 @@ describe('2. pipelined requests: nothing after a 400 is served, answers stay in 
     expect(urlsSeen()).not.toContain('/api/broken');
   });
 
+  test('a chunked body that breaks while it streams upstream: 400 and a closed connection; the upstream never gets a whole request', async () => {
+    const bad = ['zz', '3 ', '0x3', 'ffffffffffffffffff'];
+    for (const [i, size] of bad.entries()) {
+      const url = `/api/streamed-broken-${i}`;
+      const res = await rawRequest(gw.port, `POST ${url} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n${size}\r\nabc\r\n0\r\n\r\n`);
+      expect(statusOf(res), size).toBe(400);
+      expect(res).toContain('GW_ERR_BAD_REQUEST');
+      expect(res).toMatch(/\r\nconnection: close\r\n/i);
+      expect(await accessLogLine((l) => l['path'] === url)).toMatchObject({ status: 400 });
+    }
+    expect(urlsSeen().filter((u) => u.startsWith('/api/streamed-broken-'))).toEqual([]);
+  });
+
   test('requests pipelined behind good ones are each served, in order', async () => {
     const out = await pipelined(
       'GET /api/p1 HTTP/1.1\r\nHost: a\r\n\r\nGET /api/p2 HTTP/1.1\r\nHost: a\r\n\r\nGET /api/p3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
