@@ -19,6 +19,8 @@ const ANSWERS: Readonly<Record<string, string>> = {
   '/head': 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n',
   '/tecl': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
   '/fold': 'HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 2\r\n\r\nok',
+  // The head, then a chunk whose size is no number, in the same write: nothing has gone to the client yet.
+  '/bad-chunk': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n',
   '/extra': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbad',
   '/to-close': 'HTTP/1.1 200 OK\r\n\r\nuntil the close',
   '/conn-close': 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
@@ -198,7 +200,7 @@ describe('responses forwarded, and the connection dropped', () => {
 });
 
 describe('bad framing: 502, logged with its cause, and the connection dropped', () => {
-  for (const [path, what] of [['/tecl', 'Transfer-Encoding with Content-Length'], ['/fold', 'obs-fold']] as const) {
+  for (const [path, what] of [['/tecl', 'Transfer-Encoding with Content-Length'], ['/fold', 'obs-fold'], ['/bad-chunk', 'chunk-size']] as const) {
     test(`${what}`, async () => {
       const from = gw.stderr().length;
       expect(await connectionsAfter(async () => {

@@ -98,6 +98,15 @@ export class Connection implements ResponseEvents {
   private sent = false;
   private paused = false;
   private upgradeHeaders: string[] | null = null;
+  /**
+   * The final head and the body pieces parsed from the same read, held until
+   * the read's parse ends: framing that breaks in the read that brought the
+   * head fails the request before the client got a byte (a 502), rather than
+   * after a head that could only be followed by a cut.
+   */
+  private heldStatus = 0;
+  private heldHeaders: string[] = [];
+  private readonly heldBody: Buffer[] = [];
 
   constructor(owner: ConnectionOwner, socket: Socket, connected: 'connect' | 'secureConnect', timeouts: ConnectionTimeouts, once: boolean) {
     this.owner = owner;
@@ -157,11 +166,28 @@ export class Connection implements ResponseEvents {
 
   onHead(status: number, headers: string[]): void {
     if (status === 101) this.upgradeHeaders = headers;
-    else this.handler!.onHead(status, headers);
+    else {
+      this.heldStatus = status;
+      this.heldHeaders = headers;
+    }
   }
 
   onBody(chunk: Buffer): void {
-    if (this.handler !== null && !this.handler.onData(chunk)) this.pause();
+    if (this.heldStatus !== 0) this.heldBody.push(chunk);
+    else if (this.handler !== null && !this.handler.onData(chunk)) this.pause();
+  }
+
+  /** Hands what the read's parse held to the handler: the head, then the body pieces in order. */
+  private releaseHeld(): void {
+    const status = this.heldStatus;
+    if (status === 0) return;
+    this.heldStatus = 0;
+    const body = this.heldBody;
+    this.handler!.onHead(status, this.heldHeaders);
+    for (let i = 0; i < body.length && this.handler !== null; i++) {
+      if (!this.handler.onData(body[i]!)) this.pause();
+    }
+    body.length = 0;
   }
 
   private send(): void {
@@ -255,7 +281,10 @@ export class Connection implements ResponseEvents {
     let result;
     try {
       result = this.parser.execute(data);
+      this.releaseHeld();
     } catch (err) {
+      this.heldStatus = 0;
+      this.heldBody.length = 0;
       this.fail(err as Error);
       return;
     }
