@@ -63,7 +63,7 @@ export const GATEWAY_ERRORS = {
   GW_ERR_CLIENT_GONE: { internal: true, message: 'the client closed the connection before the response' },
   GW_ERR_SEND_TIMEOUT: { internal: true, message: 'sending the request body upstream timed out' },
   GW_ERR_UPSTREAM_CONNECT_TIMEOUT: { internal: true, message: 'connecting to the upstream timed out' },
-  GW_ERR_UPSTREAM_HEADERS_TIMEOUT: { internal: true, message: 'the upstream sent no response head within read_timeout' },
+  GW_ERR_UPSTREAM_HEADERS_TIMEOUT: { internal: true, message: 'the upstream sent nothing for read_timeout before its response head was complete' },
   GW_ERR_UPSTREAM_BODY_TIMEOUT: { internal: true, message: 'the upstream response body stalled for read_timeout' },
   GW_ERR_UPSTREAM_CLOSED: { internal: true, message: 'the upstream closed the connection before the response was complete' },
   GW_ERR_UPSTREAM_BAD_RESPONSE: { internal: true, message: 'the upstream response broke HTTP/1.1 framing' },

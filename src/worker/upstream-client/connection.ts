@@ -310,7 +310,7 @@ export class Connection implements ResponseEvents {
     if (this.state === CONNECTING) this.fail(new UpstreamError('GW_ERR_UPSTREAM_CONNECT_TIMEOUT', 'connecting to the upstream timed out'));
     else if (this.state === BUSY) {
       this.fail(this.parser.status === 0
-        ? new UpstreamError('GW_ERR_UPSTREAM_HEADERS_TIMEOUT', 'the upstream sent no response head within read_timeout')
+        ? new UpstreamError('GW_ERR_UPSTREAM_HEADERS_TIMEOUT', 'the upstream sent nothing for read_timeout before its response head was complete')
         : new UpstreamError('GW_ERR_UPSTREAM_BODY_TIMEOUT', 'the upstream body stalled for read_timeout'));
     } else this.destroy(); // idle for IDLE_TIMEOUT
   };
