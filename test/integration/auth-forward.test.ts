@@ -28,6 +28,16 @@ function authHandler(req: IncomingMessage, res: ServerResponse): void {
     held.push(res);
     return;
   }
+  // The service decides per request too: nobody may reach /cached/admin, and /cached/flaky fails once.
+  const uri = String(req.headers['x-forwarded-uri']);
+  if (uri.startsWith('/cached/admin')) {
+    res.writeHead(403).end('admins only');
+    return;
+  }
+  if (uri === '/cached/flaky' && calls.filter((c) => c.headers['x-forwarded-uri'] === uri).length === 1) {
+    res.writeHead(500).end('auth service hiccup');
+    return;
+  }
   if (token === `Bearer ${TOKEN}` || token === 'Bearer cached-token') {
     res.writeHead(200, { 'x-user-id': 'u-9', 'x-company-id': 'c-3', 'x-tenant-plan': 'gold', 'x-internal': 'not-copied' });
     res.end();
@@ -126,6 +136,28 @@ describe('forward-auth', () => {
     expect((await get('/cached', { authorization: 'Bearer other' })).status).toBe(403);
     expect((await get('/cached', { authorization: 'Bearer other' })).status).toBe(403);
     expect(calls.filter((c) => c.url === '/cached')).toHaveLength(2);
+  });
+
+  test('a cached allow is for that request: another path or method asks again, and is refused if the service says so', async () => {
+    calls.length = 0;
+    const token = { authorization: 'Bearer cached-token' };
+    expect((await get('/cached/public', token)).status).toBe(200);
+    expect((await get('/cached/admin', token)).status).toBe(403);
+    const del = await request(gw.url('/cached/public'), { method: 'DELETE', headers: { connection: 'close', ...token } });
+    await del.body.dump();
+    expect(del.statusCode).toBe(200);
+    expect(calls.map((c) => `${String(c.headers['x-forwarded-method'])} ${String(c.headers['x-forwarded-uri'])}`)).toEqual([
+      'GET /cached/public', 'GET /cached/admin', 'DELETE /cached/public',
+    ]);
+  });
+
+  test('an auth service failure (5xx) is not cached: the next request asks again', async () => {
+    calls.length = 0;
+    const token = { authorization: 'Bearer cached-token' };
+    expect((await get('/cached/flaky', token)).status).toBe(500);
+    expect((await get('/cached/flaky', token)).status).toBe(200);
+    expect((await get('/cached/flaky', token)).status).toBe(200);
+    expect(calls).toHaveLength(2);
   });
 
   test('no credential in the gateway\'s log', () => {

@@ -18,7 +18,7 @@ const Schema = Type.Refine(s.object({
   keepalive: Type.Integer({ minimum: 1, default: 16, description: 'Pooled connections to the auth service per worker' }),
   status_on_unavailable: Type.Integer({ minimum: 500, maximum: 599, default: 503, description: 'Status when the auth service cannot be reached or fails' }),
   status_on_timeout: Type.Integer({ minimum: 500, maximum: 599, default: 504, description: 'Status when the auth service is too slow' }),
-  cache_ttl: s.duration({ default: '0s', description: 'How long a decision is reused (0: ask every time)' }),
+  cache_ttl: s.duration({ default: '0s', description: 'How long a decision (2xx, 401, 403) is reused for the same request: method, URI, host, client and request_headers (0: ask every time)' }),
   cache_dict: s.dict({
     default: 'sluice_cache',
     description: 'Shared dict holding cached decisions (shared by all workers)',
@@ -47,9 +47,10 @@ function field(d: Decision, lower: string): string | null {
  * configured request_headers, and nothing else (no credentials leak to it
  * unless listed). A 2xx passes, with upstream_headers copied upstream and
  * into the identity; anything else goes back to the client. A service that
- * is down or slow refuses (503/504), never passes. Decisions are cached in a
- * shared dict keyed by a digest of the credential headers, so every worker
- * reuses them.
+ * is down or slow refuses (503/504), never passes. Decisions (a 2xx, 401,
+ * 403) are cached in a shared dict, so every worker reuses them, keyed by a
+ * digest of everything the service was sent: its answer may turn on the
+ * method, the URI, the host or the client as well as on the credentials.
  */
 export const forwardAuth = definePlugin({
   name: 'forward-auth',
@@ -75,13 +76,8 @@ export const forwardAuth = definePlugin({
     const idUser = conf.identity_headers.user_id.toLowerCase();
     const idCompany = conf.identity_headers.company_id.toLowerCase();
 
-    function cacheKey(ctx: RequestCtx): string {
-      const h = createHash('sha256');
-      for (const name of conf.request_headers) h.update(`${name}\0${ctx.req.headers.getAll(name).join('\0')}\0`);
-      return keyPrefix + h.digest('base64');
-    }
-
-    async function ask(ctx: RequestCtx): Promise<Decision | Exit> {
+    /** What the auth service is sent: the request's method, URI, host and client, and the configured request_headers. */
+    function forwarded(ctx: RequestCtx): string[] {
       const query = ctx.req.query.toString();
       const headers: string[] = [
         'x-forwarded-method', ctx.req.method,
@@ -90,6 +86,13 @@ export const forwardAuth = definePlugin({
         'x-forwarded-host', ctx.req.headers.get('host') ?? '',
       ];
       for (const name of conf.request_headers) for (const v of ctx.req.headers.getAll(name)) headers.push(name, v);
+      return headers;
+    }
+
+    /** The decision's key: all the service was sent, so an allow for one path or method never answers another. */
+    const cacheKey = (headers: readonly string[]): string => keyPrefix + createHash('sha256').update(headers.join('\0')).digest('base64');
+
+    async function ask(headers: string[]): Promise<Decision | Exit> {
       try {
         const res = await pool.request({ path, method: conf.request_method, headers });
         const chunks: Buffer[] = [];
@@ -149,14 +152,16 @@ export const forwardAuth = definePlugin({
     }
 
     async function decide(ctx: RequestCtx): Promise<Exit | undefined> {
-      const key = dict === null ? '' : cacheKey(ctx);
+      const headers = forwarded(ctx);
+      const key = dict === null ? '' : cacheKey(headers);
       if (dict !== null) {
         const cached = dict.get(key);
         if (typeof cached === 'string') return apply(ctx, JSON.parse(cached) as Decision);
       }
-      const d = await ask(ctx);
+      const d = await ask(headers);
       if ('status' in d) return d;
-      if (dict !== null) {
+      // Only a decision: a 5xx, a 429 or a 408 says the service could not decide now, and is asked again next time.
+      if (dict !== null && ((d.s >= 200 && d.s <= 299) || d.s === 401 || d.s === 403)) {
         const r = dict.set(key, JSON.stringify(d), ttl);
         if (!r.ok) env.log.warn({ code: 'AUTH_CACHE_FULL' }, 'forward-auth: decision not cached');
       }
