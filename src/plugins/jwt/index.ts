@@ -23,7 +23,7 @@ const IDENTITY_FIELD = Type.String({ minLength: 1, description: 'Claim name' });
 const Schema = s.object({
   uri_param_names: Type.Array(Type.String({ minLength: 1 }), { default: ['jwt'], description: 'Query arguments that may carry the token' }),
   cookie_names: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Cookies that may carry the token' }),
-  header_names: Type.Array(s.headerName({ description: 'Header name' }), { default: ['authorization'], description: 'Headers that may carry `Bearer <token>`' }),
+  header_names: Type.Array(s.headerName({ description: 'Header name' }), { default: ['authorization'], description: 'Headers that may carry `Bearer <token>` (Authorization: only that; a header of its own: the bare token too)' }),
   key_claim_name: Type.String({ minLength: 1, default: 'iss', description: 'Claim whose value selects the credential' }),
   secret_is_base64: Type.Boolean({ default: false, description: 'HS* secrets are base64-encoded' }),
   claims_to_verify: Type.Array(s.oneOf(['exp', 'nbf'], { description: 'A time claim' }), { default: [], description: 'Time claims that must be present (present ones are always checked)' }),
@@ -54,7 +54,7 @@ interface Verified {
 
 /** Longer tokens are refused before any parsing: no legitimate token is near this, and nothing big gets base64-decoded. */
 const MAX_TOKEN_LENGTH = 8192;
-const BEARER = /^bearer +/i;
+const BEARER = /^\s*bearer\s+/i;
 
 /** The key type each algorithm family needs, so a credential can never pair an algorithm with a key of another kind. */
 function keyFor(cred: JwtCredential, base64: boolean, consumer: string): Uint8Array | KeyObject {
@@ -142,8 +142,16 @@ export const jwt = definePlugin({
           for (const name of cookieNames) if ((found = merge(found, cookieValue(h, name))) === null) return null;
         }
       }
+      // Authorization carries a token only as `Bearer <token>`, as Kong reads it: another scheme (Basic, for
+      // basic-auth on the same route) is no token, so an `anonymous` fallback lets the next auth plugin decide.
+      // A header of its own (X-Token) may carry the bare token too.
       for (const name of headerNames) {
-        for (const v of ctx.req.headers.getAll(name)) if ((found = merge(found, v.replace(BEARER, ''))) === null) return null;
+        const schemed = name.toLowerCase() === 'authorization';
+        for (const v of ctx.req.headers.getAll(name)) {
+          const m = BEARER.exec(v);
+          if (m === null && schemed) continue;
+          if ((found = merge(found, m === null ? v : v.slice(m[0].length))) === null) return null;
+        }
       }
       return found;
     }

@@ -141,12 +141,20 @@ describe('verification', () => {
 });
 
 describe('token locations', () => {
-  test('query parameter, cookie, custom header; Bearer is optional in a header', async () => {
+  test('query parameter, cookie, custom header; Bearer is optional in a header of its own', async () => {
     const t = await hs({ iss: 'hs-iss' });
     expect((await run({}, { query: `jwt=${t}` })).status).toBe(200);
     expect((await run({ cookie_names: ['session'] }, { headers: { cookie: `a=1; session=${t}` } })).status).toBe(200);
     expect((await run({ header_names: ['x-token'] }, { headers: { 'x-token': t } })).status).toBe(200);
     expect((await run({ uri_param_names: [] }, { query: `jwt=${t}` })).status).toBe(401);
+  });
+  test('Authorization carries a token only as Bearer: another scheme is no token, so anonymous lets basic-auth decide', async () => {
+    const t = await hs({ iss: 'hs-iss' });
+    expect((await run({}, { headers: { authorization: t } })).status).toBe(401);
+    const basic = await run({ anonymous: 'guest' }, { headers: { authorization: 'Basic YWxpY2U6cHcx' } });
+    expect(basic.status).toBe(200);
+    expect(identityOf(basic.upstream!.headers)).toMatchObject({ consumer: 'guest', anonymous: true });
+    expect((await run({}, { headers: { authorization: `bearer  ${t}` } })).status).toBe(200);
   });
   test('two different tokens in one request: 401', async () => {
     const a = await hs({ iss: 'hs-iss', sub: 'a' });
