@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { decodeJwt, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import { checkedCredentials, cookieValue, definePlugin, duplicate, GatewayError, Lru, quoted, s, Type, unauthorized, whenAbsent } from '../pdk/index.ts';
 import type { Consumer, Exit, Identity, RequestCtx } from '../pdk/index.ts';
@@ -24,7 +24,7 @@ const Schema = s.object({
   uri_param_names: Type.Array(Type.String({ minLength: 1 }), { default: ['jwt'], description: 'Query arguments that may carry the token' }),
   cookie_names: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Cookies that may carry the token' }),
   header_names: Type.Array(s.headerName({ description: 'Header name' }), { default: ['authorization'], description: 'Headers that may carry `Bearer <token>` (Authorization: only that; a header of its own: the bare token too)' }),
-  key_claim_name: Type.String({ minLength: 1, default: 'iss', description: 'Claim whose value selects the credential' }),
+  key_claim_name: Type.String({ minLength: 1, default: 'iss', description: 'Claim whose value selects the credential: in the payload, else in the header (`kid`)' }),
   secret_is_base64: Type.Boolean({ default: false, description: 'HS* secrets are base64-encoded' }),
   claims_to_verify: Type.Array(s.oneOf(['exp', 'nbf'], { description: 'A time claim' }), { default: [], description: 'Time claims that must be present (present ones are always checked)' }),
   maximum_expiration: Type.Integer({ minimum: 0, default: 0, description: 'Seconds: refuse tokens whose exp is further away than this (0: no limit; non-zero requires exp)' }),
@@ -220,7 +220,8 @@ export const jwt = definePlugin({
         }
         let keyClaim: unknown;
         try {
-          keyClaim = decodeJwt(token)[conf.key_claim_name];
+          // The payload's claim, then the protected header's (a `kid` lives there), as Kong looks them up.
+          keyClaim = decodeJwt(token)[conf.key_claim_name] ?? decodeProtectedHeader(token)[conf.key_claim_name];
         } catch {
           return malformed;
         }

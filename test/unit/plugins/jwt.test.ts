@@ -148,6 +148,14 @@ describe('token locations', () => {
     expect((await run({ header_names: ['x-token'] }, { headers: { 'x-token': t } })).status).toBe(200);
     expect((await run({ uri_param_names: [] }, { query: `jwt=${t}` })).status).toBe(401);
   });
+  test('key_claim_name: kid is found in the protected header when the payload has none', async () => {
+    const secret = new TextEncoder().encode(SECRET);
+    const inHeader = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256', kid: 'hs-iss' }).sign(secret);
+    expect((await run({ key_claim_name: 'kid' }, bearer(inHeader))).status).toBe(200);
+    expect((await run({ key_claim_name: 'kid' }, bearer(await hs({ kid: 'hs-iss' })))).status).toBe(200);
+    const unknown = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', kid: 'nobody' }).sign(secret);
+    expect((await run({ key_claim_name: 'kid' }, bearer(unknown))).status).toBe(401);
+  });
   test('Authorization carries a token only as Bearer: another scheme is no token, so anonymous lets basic-auth decide', async () => {
     const t = await hs({ iss: 'hs-iss' });
     expect((await run({}, { headers: { authorization: t } })).status).toBe(401);
