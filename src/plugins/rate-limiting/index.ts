@@ -167,7 +167,14 @@ export const rateLimiting = definePlugin({
         if (k === null || k === undefined) continue;
         const w = c.local;
         if (!w.check(dict, k + c.suffix, now)) {
-          const refusal = refuse(c, w.limit, w.retryIn(now), w.resetIn(now));
+          // Retry-After is when every window used up lets a request through, not only this one.
+          let retry = w.retryIn(now);
+          for (let j = i + 1; j < counters.length; j++) {
+            const d = counters[j]!;
+            const dk = ks[d.limitIndex];
+            if (dk !== null && dk !== undefined && !d.local.wouldPass(dict, dk + d.suffix, now)) retry = Math.max(retry, d.local.retryIn(now));
+          }
+          const refusal = refuse(c, w.limit, retry, w.resetIn(now));
           for (let j = 0; j < i; j++) {
             const d = counters[j]!;
             const dk = ks[d.limitIndex];

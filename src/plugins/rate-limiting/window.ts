@@ -37,6 +37,8 @@ export class LocalWindow {
   // Inputs of the callbacks.
   private tag = 0;
   private weight = 0;
+  /** The previous window's count as stored (the fixed window ignores it, and keeps it). */
+  private storedPrev = 0;
   // Outcome of the last check.
   admitted = false;
   cur = 0;
@@ -55,15 +57,46 @@ export class LocalWindow {
 
   /** Checks and, when under the limit, counts one request for `key` at `now`. */
   check(dict: SharedDict, key: string, now: number): boolean {
-    const n = Math.floor(now / this.ms);
-    this.start = n * this.ms;
-    this.tag = n % this.tagMod;
-    this.weight = this.sliding ? (this.ms - (now - this.start)) / this.ms : 0;
+    this.at(now);
     this.admitted = false;
     this.cur = 0;
     this.prev = 0;
     dict.update(key, this.take, this.ms * 2);
     return this.admitted;
+  }
+
+  /** Whether a request for `key` would pass at `now`, counting nothing; `retryIn` then says when one would. */
+  wouldPass(dict: SharedDict, key: string, now: number): boolean {
+    this.at(now);
+    return this.read(dict.get(key));
+  }
+
+  /** The window `now` falls in: its start, its tag, and the weight of the previous one. */
+  private at(now: number): void {
+    const n = Math.floor(now / this.ms);
+    this.start = n * this.ms;
+    this.tag = n % this.tagMod;
+    this.weight = this.sliding ? (this.ms - (now - this.start)) / this.ms : 0;
+  }
+
+  /** The counts a stored value holds for the current window (cur, prev as weighted, storedPrev as stored); whether one more fits. */
+  private read(v: unknown): boolean {
+    let cur = 0;
+    let prev = 0;
+    if (typeof v === 'number') {
+      const t = Math.floor(v / this.base2);
+      const rest = v - t * this.base2;
+      const p = Math.floor(rest / this.base);
+      const c = rest - p * this.base;
+      if (t === this.tag) {
+        cur = c;
+        prev = p;
+      } else if (t === (this.tag + this.tagMod - 1) % this.tagMod) prev = c;
+    }
+    this.storedPrev = prev;
+    this.prev = this.sliding ? prev : 0;
+    this.cur = cur;
+    return this.prev * this.weight + cur + 1 <= this.limit;
   }
 
   /**
@@ -100,24 +133,10 @@ export class LocalWindow {
   }
 
   private readonly take = (v: unknown): number | undefined => {
-    let cur = 0;
-    let prev = 0;
-    if (typeof v === 'number') {
-      const t = Math.floor(v / this.base2);
-      const rest = v - t * this.base2;
-      const p = Math.floor(rest / this.base);
-      const c = rest - p * this.base;
-      if (t === this.tag) {
-        cur = c;
-        prev = p;
-      } else if (t === (this.tag + this.tagMod - 1) % this.tagMod) prev = c;
-    }
-    this.prev = this.sliding ? prev : 0;
-    this.cur = cur;
-    if (this.prev * this.weight + cur + 1 > this.limit) return undefined;
+    if (!this.read(v)) return undefined;
     this.admitted = true;
-    this.cur = cur + 1;
-    return (this.tag * this.base + prev) * this.base + cur + 1;
+    this.cur++;
+    return (this.tag * this.base + this.storedPrev) * this.base + this.cur;
   };
 
   private readonly give = (v: unknown): number | undefined => {

@@ -70,6 +70,19 @@ describe('fixed window', () => {
     expect(r3.header('x-ratelimit-remaining-minute')).toBe('0');
   });
 
+  test('Retry-After waits for every window that is used up, not only the first that refused', async () => {
+    // 1_700_000_080_000 is 20 s before a minute's end: the second window refuses first, the minute one is used up too.
+    const { clock, h } = setup({ algorithm: 'fixed-window', limits: [{ by: 'consumer', second: 2, minute: 2 }] }, 1_700_000_080_000);
+    for (let i = 0; i < 2; i++) expect((await h.run({ headers: who('alice') })).status).toBe(200);
+    const refused = await h.run({ headers: who('alice') });
+    expect(refused.status).toBe(429);
+    expect(refused.header('retry-after')).toBe('20'); // the minute's end, not the second's
+    clock.t += 19_000;
+    expect((await h.run({ headers: who('alice') })).status).toBe(429);
+    clock.t += 1_000;
+    expect((await h.run({ headers: who('alice') })).status).toBe(200);
+  });
+
   test('hide_client_headers keeps Retry-After only; error_code and error_message', async () => {
     const { h } = setup({ algorithm: 'fixed-window', hide_client_headers: true, error_code: 403, error_message: 'slow down', limits: [{ by: 'ip', second: 1 }] });
     const ok = await h.run();
