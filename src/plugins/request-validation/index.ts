@@ -66,6 +66,7 @@ export const requestValidation = definePlugin({
     const invalid = (message: string): Exit => errorExit('GW_ERR_VALIDATION', { message });
     const badType = invalid('specified Content-Type is not allowed');
     const badJson = invalid('request body is not valid JSON');
+    const badNumber = invalid('request body has an integer beyond 2^53, which JSON numbers here cannot hold exactly');
     const badBody = invalid("request body doesn't conform to schema");
     const badQuery = invalid("query string doesn't conform to schema");
 
@@ -74,7 +75,7 @@ export const requestValidation = definePlugin({
       conf.verbose_response ? { status: plain.status, body: { ...(plain.body as object), errors } } : plain;
 
     const check = (ctx: RequestCtx, outcome: BodyOutcome): Exit | undefined => {
-      if (!outcome.ok) return outcome.reason === 'json' ? badJson : refuse(badBody, outcome.errors);
+      if (!outcome.ok) return outcome.reason === 'json' ? badJson : outcome.reason === 'number' ? badNumber : refuse(badBody, outcome.errors);
       ctx.req.setBody(outcome.json);
       return undefined;
     };

@@ -80,6 +80,14 @@ describe('access: bodies on the reactor', () => {
     expect(last.upstreamBody).toBe('{"name":"x","p":"good","qty":1}');
     expect((await h.run('POST', '{"name":"x","p":"good","p":"bad"}')).exit?.status).toBe(400);
   });
+  test('an integer a JSON number cannot hold exactly is refused, never sent upstream changed', async () => {
+    const big = await h.run('POST', '{"name":"x","qty":9007199254740993}');
+    expect(big.exit).toEqual({ status: 400, body: { code: 'GW_ERR_VALIDATION', message: 'request body has an integer beyond 2^53, which JSON numbers here cannot hold exactly' } });
+    expect(big.upstreamBody).toBeNull();
+    const exact = await h.run('POST', '{"name":"12345678901234567890","qty":9007199254740991}');
+    expect(exact.exit).toBeNull();
+    expect(exact.upstreamBody).toBe('{"name":"12345678901234567890","qty":9007199254740991}');
+  });
 });
 
 describe('access: errors without verbose_response name no schema detail', () => {
