@@ -14,6 +14,7 @@ import type { Background, ClientResponse, Lifecycle, Site } from './exchange.ts'
 import { closeAfterResponse } from './http2-exchange.ts';
 import type { Incoming } from './http2-exchange.ts';
 import type { GatewayErrorCode } from '../plugins/pdk/errors.ts';
+import { prepareExit } from '../plugins/pdk/prepared-exit.ts';
 import { normalizePath } from './normalize-path.ts';
 import type { NormalizedTarget } from './normalize-path.ts';
 import type { BodyLimits } from './pipeline/body.ts';
@@ -89,7 +90,7 @@ export interface Gateway {
 }
 
 type RouteAction =
-  | { readonly kind: 'return'; readonly status: number; readonly headers: readonly string[]; readonly body: Buffer }
+  | { readonly kind: 'return'; readonly status: number; readonly headers: readonly string[]; readonly body: Uint8Array }
   | { readonly kind: 'static'; readonly root: StaticRoot }
   | { readonly kind: 'proxy'; readonly preserveHost: boolean };
 
@@ -106,18 +107,11 @@ interface Compiled extends Site {
   readonly webSockets: boolean;
 }
 
+/** A `return:` route's answer, made once: laid out as a plugin's exit is (Content-Type, Content-Length, none on a 204/304). */
 function compileReturn(route: RouteConf): RouteAction {
   const r = route.return!;
-  const body = Buffer.from(r.body);
-  const headers: string[] = [];
-  let hasType = false;
-  for (const [name, value] of Object.entries(r.headers)) {
-    hasType ||= name.toLowerCase() === 'content-type';
-    headers.push(name, value);
-  }
-  if (!hasType && body.length > 0) headers.push('content-type', 'text/plain; charset=utf-8');
-  headers.push('content-length', String(body.length));
-  return { kind: 'return', status: r.status, headers, body };
+  const ready = prepareExit({ status: r.status, body: r.body, headers: r.headers });
+  return { kind: 'return', status: ready.status, headers: ready.list, body: ready.body };
 }
 
 export async function createGateway(env: GatewayEnv): Promise<Gateway> {

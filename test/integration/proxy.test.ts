@@ -41,6 +41,7 @@ beforeAll(async () => {
       { name: 'slow', paths: ['/slow'], upstream: 'slow' },
       { name: 'failover', paths: ['/failover'], upstream: 'failover' },
       { name: 'stream', paths: ['/stream'], upstream: 'bigbody' },
+      { name: 'nothing', paths: ['= /nothing'], return: { status: 204, headers: { 'x-kind': 'none' } } },
       { name: 'teapot', paths: ['= /teapot'], return: { status: 418, body: '{"short":"stout"}', headers: { 'content-type': 'application/json', 'x-kind': 'teapot' } } },
     ],
   }));
@@ -178,6 +179,14 @@ describe('streaming', () => {
     const res = await rawRequest(gw.port, `POST /stream/x HTTP/1.1\r\nHost: a\r\nContent-Length: ${9 * 1024 * 1024}\r\n\r\n`);
     expect(statusOf(res)).toBe(413);
     expect(res).toContain('GW_ERR_BODY_TOO_LARGE');
+  });
+
+  test('a 204 return: route sends no Content-Length, Content-Type or body', async () => {
+    const res = await rawRequest(gw.port, 'GET /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    expect(statusOf(res)).toBe(204);
+    expect(res).toMatch(/\r\nx-kind: none\r\n/i);
+    expect(res).not.toMatch(/content-length|content-type|transfer-encoding/i);
+    expect(res.endsWith('\r\n\r\n')).toBe(true);
   });
 
   test('client_max_body_size applies to a return: route too, as nginx checks it before return', async () => {

@@ -29,19 +29,22 @@ export class PreparedExit implements Exit {
 }
 
 function bodyOf(body: Exit['body']): { bytes: Uint8Array; type: string } {
-  if (body === undefined) return { bytes: EMPTY, type: '' };
+  if (body === undefined || body === '') return { bytes: EMPTY, type: '' };
   if (typeof body === 'string') return { bytes: Buffer.from(body), type: TEXT_TYPE };
   if (body instanceof Uint8Array) return { bytes: body, type: 'application/octet-stream' };
   return { bytes: Buffer.from(`${JSON.stringify(body)}\n`), type: JSON_TYPE };
 }
 
+/** RFC 9110 §15.3.5, §15.4.5: a 204 or a 304 has no body, and a 204 no Content-Length (nor a 304 one for a body it lacks). */
+const bodiless = (status: number): boolean => status === 204 || status === 304;
+
 /** The exit, ready to send; throws (GW_ERR_BAD_HEADER) on a header no response may carry. */
 export function prepareExit(exit: Exit): PreparedExit {
   if (exit instanceof PreparedExit) return exit;
-  const { bytes, type } = bodyOf(exit.body);
+  const { bytes, type } = bodiless(exit.status) ? { bytes: EMPTY, type: '' } : bodyOf(exit.body);
   const headers = new HeaderList([]);
   if (exit.headers !== undefined) for (const name in exit.headers) headers.set(name, exit.headers[name]!);
   if (type !== '' && !headers.has('content-type')) headers.set('content-type', type);
-  headers.set('content-length', bytes.length);
+  if (!bodiless(exit.status)) headers.set('content-length', bytes.length);
   return new PreparedExit(exit.status, bytes, exit.headers, headers.list);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { requestTermination } from '../../../src/plugins/request-termination/index.ts';
 import { checkConf, harness } from '../../helpers/plugin-harness.ts';
+import { prepareExit } from '../../../src/plugins/pdk/index.ts';
 
 describe('schema', () => {
   test('defaults', () => {
@@ -24,5 +25,13 @@ describe('access', () => {
     const r = await harness([requestTermination], { 'request-termination': { status_code: 200, body: '<b>hi</b>', content_type: 'text/html' } }).run();
     expect(r.body).toBe('<b>hi</b>');
     expect(r.header('content-type')).toBe('text/html');
+  });
+  test('a 204 or a 304 goes without a body, Content-Length or Content-Type (RFC 9110): the writer sends what prepareExit lays out', async () => {
+    for (const status_code of [204, 304]) {
+      const r = await harness([requestTermination], { 'request-termination': { status_code } }).run();
+      const ready = prepareExit(r.exit!);
+      expect([ready.status, ready.body.length, ready.list]).toEqual([status_code, 0, []]);
+    }
+    expect(prepareExit({ status: 200, body: '' }).list).toEqual(['content-length', '0']);
   });
 });
