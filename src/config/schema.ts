@@ -15,6 +15,7 @@ import { checkCidr, checkRouteHost, checkServerName, parseHostPort } from './add
 import { boundedDuration, boundedSize, checked, duration, size } from './checked.ts';
 import { parseSize } from './units.ts';
 import { valuePatternFault } from '../plugins/pdk/value-match.ts';
+import { isHeaderName, isHeaderValue } from '../plugins/pdk/headers.ts';
 
 const Closed = { additionalProperties: false } as const;
 
@@ -243,7 +244,14 @@ const Return = Type.Object(
   {
     status: Type.Integer({ minimum: 100, maximum: 599, description: 'Response status' }),
     body: Type.String({ default: '', description: 'Response body' }),
-    headers: Type.Record(Type.String(), StringOrNumber('Header value'), { default: {}, description: 'Response headers' }),
+    // Checked here, with their position, rather than when a worker lays the answer out.
+    headers: checked(Type.Record(Type.String(), StringOrNumber('Header value'), { default: {}, description: 'Response headers' }), (h) => {
+      for (const [name, value] of Object.entries(h)) {
+        if (!isHeaderName(name)) return `"${name}" is not a header name`;
+        if (!isHeaderValue(String(value))) return `header ${name}: control characters are not allowed in a value`;
+      }
+      return null;
+    }),
   },
   { ...Closed, description: 'Answer directly (nginx return)' },
 );

@@ -63,6 +63,7 @@ describe('loadConf reports every fault in one pass', () => {
       `${f}:38:5: routes[2]: a route takes only one of upstream, return or root, not upstream and root`,
       `${f}:42:5: routes[3]: missing required key "name"`,
       `${f}:43:23: routes[3].return.status: must be <= 599`,
+      `${f}:43:37: routes[3].return.headers: "bad name" is not a header name`,
       `${f}:44:16: routes[3].websocket: websocket needs an upstream route: a return route has nothing to tunnel to`,
       `${f}:45:36: access_log.buffer: access log buffer is too large: at most 1m`,
       `${f}:45:47: access_log.flush: invalid duration "soon": expected a number and a unit (ms, s, m, h, d) at "soon"`,
