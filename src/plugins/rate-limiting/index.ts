@@ -219,15 +219,19 @@ export const rateLimiting = definePlugin({
         redisDown = false;
         env.log.info({ url: redactUrl(conf.redis.url) }, 'redis reachable again: counting in redis');
       }
-      const refused = res[0]!;
-      if (refused !== 0) {
-        const c = used[refused - 1]!;
-        const w = c.local;
-        // The script's counts, seen through the local window's estimate.
-        w.cur = res[1]!;
-        w.prev = res[2]!;
-        w.start = Math.floor(now / w.ms) * w.ms;
-        return refuse(c, w.limit, w.retryIn(now), w.resetIn(now));
+      if (res[0] === -1) {
+        // Every refusing counter's counts, seen through its local window's estimate: the headers name the first,
+        // Retry-After waits for all of them.
+        let retry = 0;
+        for (let r = 1; r < res.length; r += 3) {
+          const w = used[res[r]! - 1]!.local;
+          w.cur = res[r + 1]!;
+          w.prev = res[r + 2]!;
+          w.start = Math.floor(now / w.ms) * w.ms;
+          retry = Math.max(retry, w.retryIn(now));
+        }
+        const c = used[res[1]! - 1]!;
+        return refuse(c, c.local.limit, retry, c.local.resetIn(now));
       }
       if (!headers) return undefined;
       const o = new Outcome();

@@ -6,12 +6,14 @@ import { Redis } from 'ioredis';
  * share one exact limit. KEYS: per counter, its current then its previous
  * window key. ARGV: per counter, its limit, the previous window's weight (0
  * for fixed windows) and its ttl in ms. Returns 0 and per counter its current
- * and previous counts, or the 1-based index of the refusing counter and its
- * current and previous counts.
+ * and previous counts; or, refused, -1 and for every counter that refuses its
+ * 1-based index and its current and previous counts (Retry-After waits for
+ * all of them).
  */
 const SCRIPT = `
 local n = #KEYS / 2
 local prev = {}
+local refused = { -1 }
 for i = 1, n do
   local limit = tonumber(ARGV[3 * i - 2])
   local weight = tonumber(ARGV[3 * i - 1])
@@ -19,8 +21,13 @@ for i = 1, n do
   local p = 0
   if weight > 0 then p = tonumber(redis.call('GET', KEYS[2 * i]) or '0') end
   prev[i] = p
-  if p * weight + cur + 1 > limit then return { i, cur, p } end
+  if p * weight + cur + 1 > limit then
+    refused[#refused + 1] = i
+    refused[#refused + 1] = cur
+    refused[#refused + 1] = p
+  end
 end
+if #refused > 1 then return refused end
 local out = { 0 }
 for i = 1, n do
   local c = redis.call('INCR', KEYS[2 * i - 1])

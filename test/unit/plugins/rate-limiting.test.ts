@@ -249,4 +249,15 @@ describe.skipIf(!HAVE_REDIS)('policy redis: clients per worker', () => {
     await h.dispose();
     expect(await clients()).toBe(0);
   });
+
+  test('Retry-After waits for every window that is used up, as the local policy does', async () => {
+    const conf = { policy: 'redis', redis: { url: redis.url, timeout: 1000 }, algorithm: 'fixed-window' };
+    const { clock, h } = setup({ ...conf, limits: [{ by: 'consumer', second: 2, minute: 2 }] }, 1_700_000_080_000);
+    for (let i = 0; i < 2; i++) expect((await h.run({ headers: who('bob') })).status).toBe(200);
+    const refused = await h.run({ headers: who('bob') });
+    expect([refused.status, refused.header('retry-after')]).toEqual([429, '20']); // the minute's end, not the second's
+    clock.t += 20_000;
+    expect((await h.run({ headers: who('bob') })).status).toBe(200);
+    await h.dispose();
+  });
 });
