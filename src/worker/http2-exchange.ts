@@ -88,6 +88,8 @@ function onStreamClose(this: Carrier): void {
 export class H2Request extends Http2ServerRequest {
   /** The client ended the stream (END_STREAM): the body is whole. */
   bodyEnded: boolean;
+  /** The header list's size as an HTTP/1.1 head would have it (`name: value` and CRLF per field), against maxHeaderSize. */
+  readonly headBytes: number;
 
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: ReadableOptions, rawHeaders: readonly string[]) {
     const chunked = !stream.endAfterHeaders && headers['content-length'] === undefined;
@@ -97,6 +99,9 @@ export class H2Request extends Http2ServerRequest {
     if (authority !== undefined) headers.host = authority;
     if (chunked) headers['transfer-encoding'] = 'chunked';
     this.bodyEnded = stream.endAfterHeaders;
+    let bytes = 0;
+    for (let i = 0; i < rawHeaders.length; i += 2) bytes += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 4;
+    this.headBytes = bytes;
     if (!this.bodyEnded) {
       (stream as Carrier)[kRequest] = this;
       stream.once('end', onStreamEnd);

@@ -21,8 +21,10 @@ import type { TlsSetup } from './tls-context.ts';
  * Hardening, nginx's http2 defaults where it has them:
  * - 128 concurrent streams per connection (http2_max_concurrent_streams);
  * - a header list of the size HTTP/1.1 heads may have (Node's 16 KB
- *   maxHeaderSize) and as many fields (Node's 2,000); over either, Node's
- *   HTTP/2 server answers the stream 431 itself, before the gateway sees it;
+ *   maxHeaderSize, counted as the HTTP/1.1 head would be): the stream gets
+ *   the gateway's 431 and nothing goes upstream. nghttp2 only advertises
+ *   SETTINGS_MAX_HEADER_LIST_SIZE, it does not hold a client to it. As many
+ *   fields as HTTP/1.1 allows (Node's 2,000), which Node enforces;
  * - "rapid reset" (CVE-2023-44487): a client that resets streams faster than
  *   {@link RESET_RATE} a second after a burst of {@link RESET_BURST} gets a
  *   GOAWAY and its connection is closed (nghttp2's limiter, tighter than its
@@ -82,8 +84,9 @@ export function createHttp2Listener(env: Http2ListenerEnv): Http2Listener {
   env.tls.attach(server);
 
   server.on('request', (req: Incoming, res: ClientResponse) => {
-    if (req instanceof H2Request) gateway.handle(req, res);
-    else requests.onRequest(req, res as ServerResponse);
+    if (!(req instanceof H2Request)) requests.onRequest(req, res as ServerResponse);
+    else if (req.headBytes > maxHeaderSize) gateway.reject(req, res as H2Response, 'GW_ERR_HEADERS_TOO_LARGE');
+    else gateway.handle(req, res);
   });
   // HTTP/2's CONNECT comes with a response, HTTP/1.1's with the socket: a 405 either way (connection.ts).
   server.on('connect', (req: Incoming, resOrSocket: H2Response | Socket) => {
