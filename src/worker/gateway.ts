@@ -328,7 +328,6 @@ function forward(g: Compiled, x: Exchange, upstream: Upstream, preserveHost: boo
   const host = incoming.headers.host;
   const buffered = req.buffered;
   const declared = incoming.headers['content-length'];
-  const limit = smallestLimit(g.bodyLimits.maxBody, req.bodyLimit);
   const chunked = incoming.headers['transfer-encoding'] !== undefined;
   const hasBody = buffered !== null ? buffered.length > 0 : clientSentBody(incoming);
   // Plugins' changes first, then the gateway's rules over them: a plugin cannot forge X-Forwarded-For or identity.
@@ -349,7 +348,7 @@ function forward(g: Compiled, x: Exchange, upstream: Upstream, preserveHost: boo
     preserveHost: preserveHost && host !== undefined,
     hasBody,
     body: buffered,
-    maxChunkedBody: chunked && buffered === null ? limit : 0,
+    maxChunkedBody: chunked && buffered === null ? smallestLimit(g.bodyLimits.maxBody, req.bodyLimit) : 0,
     hashKey: upstream.hashKey === null ? undefined : upstream.hashKey(x),
   });
 }
