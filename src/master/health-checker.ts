@@ -118,8 +118,8 @@ export class HealthChecker {
     for (const [name, c] of this.upstreams) {
       const targets: Record<string, 'healthy' | 'unhealthy'> = {};
       c.probes.forEach((p, i) => {
-        const out = c.slots[healthSlot(i)] === UNHEALTHY || downLeft(c.slots[targetSlot(i, TARGET_SLOT.DOWN_UNTIL)]!, now, c.failTimeout) > 0;
-        targets[p.address] = out ? 'unhealthy' : 'healthy';
+        const down = c.slots[healthSlot(i)] === UNHEALTHY || downLeft(c.slots[targetSlot(i, TARGET_SLOT.DOWN_UNTIL)]!, now, c.failTimeout) > 0;
+        targets[p.address] = down ? 'unhealthy' : 'healthy';
       });
       out[name] = targets;
     }
