@@ -225,9 +225,7 @@ export const rateLimiting = definePlugin({
         let retry = 0;
         for (let r = 1; r < res.length; r += 3) {
           const w = used[res[r]! - 1]!.local;
-          w.cur = res[r + 1]!;
-          w.prev = res[r + 2]!;
-          w.start = Math.floor(now / w.ms) * w.ms;
+          w.observe(res[r + 1]!, res[r + 2]!, now);
           retry = Math.max(retry, w.retryIn(now));
         }
         const c = used[res[1]! - 1]!;

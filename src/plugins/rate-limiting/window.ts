@@ -65,6 +65,13 @@ export class LocalWindow {
     return this.admitted;
   }
 
+  /** Takes counts read elsewhere (the Redis script's) for the window of `now`, so `retryIn` and `resetIn` read them. */
+  observe(cur: number, prev: number, now: number): void {
+    this.at(now);
+    this.cur = cur;
+    this.prev = this.sliding ? prev : 0;
+  }
+
   /** Whether a request for `key` would pass at `now`, counting nothing; `retryIn` then says when one would. */
   wouldPass(dict: SharedDict, key: string, now: number): boolean {
     this.at(now);
