@@ -11,10 +11,7 @@ import type { LogLevel } from './types.ts';
  * (sonic-boom), so a slow disk never stalls a reactor; `reopen()` is what USR1
  * calls after logrotate has renamed the file.
  */
-type SonicBoom = ReturnType<typeof pino.destination>;
-
 export interface Destination {
-  readonly stream: SonicBoom;
   write(line: string): void;
   /** After logrotate renamed the file: open it anew. stderr/stdout have nothing to reopen. */
   reopen(): void;
@@ -28,7 +25,6 @@ export function openDestination(path: string): Destination {
   if (!isStd) mkdirSync(dirname(path), { recursive: true });
   const stream = pino.destination({ dest: path === 'stderr' ? 2 : path === 'stdout' ? 1 : path, sync: false });
   return {
-    stream,
     write: (line) => void stream.write(line),
     reopen: isStd ? () => {} : () => stream.reopen(),
     flushSync: () => {
@@ -47,14 +43,16 @@ export function openDestination(path: string): Destination {
 }
 
 /**
- * An error log, and its destination. A reload may name another file or level
- * (nginx applies error_log on reload): `use` moves both while the same logger
- * object, which the master's parts hold, keeps logging; the old file gets
- * every line written before the move, then is closed.
+ * An error log. A reload may name another file or level (nginx applies
+ * error_log on reload): `use` moves both while the same logger object, which
+ * the master's parts hold, keeps logging; the old file gets every line written
+ * before the move, then is closed.
  */
 export interface ErrorLog {
   readonly log: Logger;
-  readonly dest: Destination;
+  /** After logrotate renamed the file (USR1). */
+  reopen(): void;
+  flushSync(): void;
   use(path: string, level: LogLevel): void;
 }
 
@@ -63,18 +61,10 @@ export function createErrorLog(path: string, level: LogLevel, bindings: Record<s
   const log = pino({ level, base: { pid: process.pid, ...bindings }, timestamp: pino.stdTimeFunctions.isoTime }, {
     write: (line: string) => open.dest.write(line),
   });
-  const dest: Destination = {
-    get stream() {
-      return open.dest.stream;
-    },
-    write: (line) => open.dest.write(line),
-    reopen: () => open.dest.reopen(),
-    flushSync: () => open.dest.flushSync(),
-    close: () => open.dest.close(),
-  };
   return {
     log,
-    dest,
+    reopen: () => open.dest.reopen(),
+    flushSync: () => open.dest.flushSync(),
     use(nextPath, nextLevel) {
       log.level = nextLevel;
       if (nextPath === open.path) return;

@@ -218,7 +218,7 @@ export class Master {
   }
 
   private reopen(): void {
-    this.errorLog.dest.reopen();
+    this.errorLog.reopen();
     this.supervisor.broadcast({ type: 'reopen' });
     this.log.info('log files reopened');
   }
@@ -241,7 +241,7 @@ export class Master {
       removePidFile(this.pidFile);
       this.lock.close();
     }
-    this.errorLog.dest.flushSync();
+    this.errorLog.flushSync();
   }
 
   /** Every worker's counters: the retired ones' final counts and the live ones' now. */

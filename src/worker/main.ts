@@ -34,7 +34,8 @@ const { conf } = data;
 const port = parentPort!;
 const post = (msg: FromWorker): void => port.postMessage(msg);
 
-const { log, dest } = createErrorLog(conf.error_log.path, conf.error_log.level, { worker: data.id, generation: data.generation });
+const errorLog = createErrorLog(conf.error_log.path, conf.error_log.level, { worker: data.id, generation: data.generation });
+const { log } = errorLog;
 const accessLog = createAccessLog(conf.access_log, data.id);
 const stats = new Float64Array(data.stats);
 const lifecycle: Lifecycle = { draining: false };
@@ -60,7 +61,7 @@ function startFailed(err: unknown): never {
   log.error({ err: { code: e.code, message: e.message } }, 'worker could not start');
   post({ type: 'failed', code: e.code ?? 'GW_ERR_START', message: e.message });
   // Nothing was served: the access log has no line to lose.
-  dest.flushSync();
+  errorLog.flushSync();
   process.exit(1);
 }
 
@@ -137,7 +138,7 @@ const STOP_DISPOSE_MS = 500;
 async function exit(code: number, disposeMs = conf.worker_shutdown_timeout): Promise<never> {
   await gateway.close(disposeMs).catch((err: unknown) => log.error({ err }, 'worker close failed'));
   await accessLog?.close();
-  dest.flushSync();
+  errorLog.flushSync();
   process.exit(code);
 }
 
@@ -204,7 +205,7 @@ port.on('message', (msg: ToWorker) => {
       break;
     case 'reopen':
       accessLog?.reopen();
-      dest.reopen();
+      errorLog.reopen();
       break;
     case 'ticket-keys':
       tls?.loadTicketKeys();
